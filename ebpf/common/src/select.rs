@@ -1,0 +1,105 @@
+//! Backend selection and slot-generation logic, shared by the kernel
+//! programs and the userspace table writer so that both agree, and unit
+//! tested on the host (cgroup sock_addr programs have no BPF_PROG_TEST_RUN).
+
+/// Which slot (1..=count) a random number picks, or `None` when the
+/// frontend has no backend. One division, no loop.
+#[inline(always)]
+pub fn pick_slot(count: u32, random: u32) -> Option<u16> {
+    if count == 0 {
+        return None;
+    }
+    // count <= u16::MAX is enforced by userspace; the cast keeps the verifier
+    // free of a bound check.
+    Some(((random % count) + 1) as u16)
+}
+
+/// The generation a new backend set is written into.
+#[inline(always)]
+pub const fn next_gen(current: u8) -> u8 {
+    (current ^ 1) & 1
+}
+
+/// Slots a replacement writes and deletes, as ranges `1..=n` of the two
+/// generations: the new set goes to `next_gen(old_gen)` slots `1..=new_count`,
+/// then the master flips, then the old generation's `1..=old_count` go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotPlan {
+    /// Generation the new slots are written into and the master points at.
+    pub write_gen: u8,
+    /// Slots 1..=write_count are written before the flip.
+    pub write_count: u16,
+    /// Generation whose slots are deleted after the flip.
+    pub delete_gen: u8,
+    /// Slots 1..=delete_count of `delete_gen` are deleted after the flip.
+    pub delete_count: u16,
+}
+
+/// Plans the replacement of a frontend's backend set.
+pub const fn plan_replace(old_gen: u8, old_count: u16, new_count: u16) -> SlotPlan {
+    SlotPlan {
+        write_gen: next_gen(old_gen),
+        write_count: new_count,
+        delete_gen: old_gen & 1,
+        delete_count: old_count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_backend_picks_nothing() {
+        assert_eq!(pick_slot(0, 12345), None);
+    }
+
+    #[test]
+    fn picks_stay_in_range_and_cover_every_slot() {
+        for count in 1..=7u32 {
+            let mut seen = [false; 8];
+            for r in 0..1000u32 {
+                let slot = pick_slot(count, r.wrapping_mul(2_654_435_761)).expect("slot");
+                assert!(
+                    (1..=count as u16).contains(&slot),
+                    "count {count} slot {slot}"
+                );
+                seen[slot as usize] = true;
+            }
+            assert!(seen[1..=count as usize].iter().all(|s| *s), "count {count}");
+        }
+    }
+
+    #[test]
+    fn extremes_of_random_stay_in_range() {
+        assert_eq!(pick_slot(3, u32::MAX), Some((u32::MAX % 3 + 1) as u16));
+        assert_eq!(pick_slot(u16::MAX as u32, u32::MAX), Some(u16::MAX));
+        assert_eq!(pick_slot(1, 0), Some(1));
+    }
+
+    #[test]
+    fn generations_alternate() {
+        assert_eq!(next_gen(0), 1);
+        assert_eq!(next_gen(1), 0);
+        assert_eq!(next_gen(next_gen(0)), 0);
+    }
+
+    #[test]
+    fn replace_writes_the_other_generation_and_deletes_the_old() {
+        let p = plan_replace(0, 3, 5);
+        assert_eq!(
+            p,
+            SlotPlan {
+                write_gen: 1,
+                write_count: 5,
+                delete_gen: 0,
+                delete_count: 3
+            }
+        );
+        let q = plan_replace(p.write_gen, p.write_count, 0);
+        assert_eq!(q.write_gen, 0);
+        assert_eq!(q.delete_gen, 1);
+        assert_eq!(q.delete_count, 5);
+        assert_eq!(q.write_count, 0);
+    }
+}

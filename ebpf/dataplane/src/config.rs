@@ -1,0 +1,239 @@
+//! The static file of `berth dataplane run --static FILE`: services and
+//! their backends in YAML, for running the load balancer without the rest
+//! of Berth.
+//!
+//! ```yaml
+//! services:
+//!   - name: web                      # unique
+//!     vips: [10.96.0.20, "fd00:10:96::20"]
+//!     ports:
+//!       - name: http                 # optional
+//!         port: 80
+//!         protocol: TCP              # TCP (default) or UDP
+//!         backends:                  # address:port; IPv6 as [addr]:port
+//!           - 10.244.1.2:8080
+//!           - "[fd00:10:244:1::2]:8080"
+//! ```
+//!
+//! Each VIP is served by the backends of its own address family. Unknown
+//! fields are errors; every error names the field path and the value.
+
+use std::{net::IpAddr, net::SocketAddr, path::Path};
+
+use serde::Deserialize;
+
+use crate::{
+    error::Error,
+    model::{Backend, Protocol, Service, ServicePort},
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    services: Vec<FileService>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileService {
+    name: String,
+    vips: Vec<String>,
+    ports: Vec<FilePort>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePort {
+    #[serde(default)]
+    name: String,
+    port: i64,
+    #[serde(default)]
+    protocol: Option<String>,
+    #[serde(default)]
+    backends: Vec<String>,
+}
+
+/// Errors reading a static file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Yaml {
+        path: String,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: {source}")]
+    Invalid {
+        path: String,
+        #[source]
+        source: Error,
+    },
+}
+
+/// Reads and checks a static file.
+pub fn load(path: &Path) -> Result<Vec<Service>, ConfigError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: p.clone(),
+        source,
+    })?;
+    parse(&text).map_err(|e| match e {
+        ParseError::Yaml(source) => ConfigError::Yaml { path: p, source },
+        ParseError::Invalid(source) => ConfigError::Invalid { path: p, source },
+    })
+}
+
+/// Why a document did not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error(transparent)]
+    Yaml(serde_yaml::Error),
+    #[error(transparent)]
+    Invalid(Error),
+}
+
+/// Parses a static file's text into services (field values are checked
+/// here; service-level rules when they are applied).
+pub fn parse(text: &str) -> Result<Vec<Service>, ParseError> {
+    let doc: FileDoc = if text.trim().is_empty() {
+        FileDoc {
+            services: Vec::new(),
+        }
+    } else {
+        serde_yaml::from_str(text).map_err(ParseError::Yaml)?
+    };
+    doc.services
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            service(s).map_err(|e| ParseError::Invalid(e.within(&format!("services[{i}]"))))
+        })
+        .collect()
+}
+
+fn service(s: FileService) -> Result<Service, Error> {
+    let vips = s
+        .vips
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.parse::<IpAddr>()
+                .map_err(|_| Error::invalid(format!("vips[{i}]"), v, "not an IP address"))
+        })
+        .collect::<Result<_, _>>()?;
+    let ports = s
+        .ports
+        .into_iter()
+        .enumerate()
+        .map(|(j, p)| port(p).map_err(|e| e.within(&format!("ports[{j}]"))))
+        .collect::<Result<_, _>>()?;
+    Ok(Service {
+        name: s.name,
+        vips,
+        ports,
+    })
+}
+
+fn port(p: FilePort) -> Result<ServicePort, Error> {
+    let number = u16::try_from(p.port)
+        .ok()
+        .filter(|n| *n != 0)
+        .ok_or_else(|| Error::invalid("port", p.port, "must be 1-65535"))?;
+    let protocol = match &p.protocol {
+        None => Protocol::Tcp,
+        Some(s) => s.parse::<Protocol>()?,
+    };
+    let backends = p
+        .backends
+        .iter()
+        .enumerate()
+        .map(|(k, b)| {
+            b.parse::<SocketAddr>().map(Backend::from).map_err(|_| {
+                Error::invalid(
+                    format!("backends[{k}]"),
+                    b,
+                    "not an address:port (IPv6 as [addr]:port)",
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ServicePort {
+        name: p.name,
+        port: number,
+        protocol,
+        backends,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+services:
+  - name: web
+    vips: [10.96.0.20, "fd00:10:96::20"]
+    ports:
+      - name: http
+        port: 80
+        backends: [10.244.1.2:8080, "[fd00:10:244:1::2]:8080"]
+      - port: 53
+        protocol: udp
+        backends: [10.244.1.2:5353]
+"#;
+
+    #[test]
+    fn parses_the_documented_schema() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].vips.len(), 2);
+        assert_eq!(s[0].ports[0].protocol, Protocol::Tcp);
+        assert_eq!(s[0].ports[1].protocol, Protocol::Udp);
+        assert_eq!(
+            s[0].ports[0].backends[1].to_string(),
+            "[fd00:10:244:1::2]:8080"
+        );
+    }
+
+    #[test]
+    fn empty_file_means_no_services() {
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("services: []").unwrap().is_empty());
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        assert_eq!(
+            err("services:\n- name: a\n  vips: [10.96.0.300]\n  ports: [{port: 80}]\n"),
+            "services[0].vips[0]: invalid value \"10.96.0.300\": not an IP address"
+        );
+        assert_eq!(
+            err("services:\n- name: a\n  vips: [10.96.0.3]\n  ports: [{port: 70000}]\n"),
+            "services[0].ports[0].port: invalid value \"70000\": must be 1-65535"
+        );
+        assert_eq!(
+            err(
+                "services:\n- name: a\n  vips: [10.96.0.3]\n  ports: [{port: 80, protocol: SCTP}]\n"
+            ),
+            "services[0].ports[0].protocol: invalid value \"SCTP\": must be TCP or UDP"
+        );
+        assert_eq!(
+            err(
+                "services:\n- name: a\n  vips: [10.96.0.3]\n  ports: [{port: 80, backends: [10.0.0.1]}]\n"
+            ),
+            "services[0].ports[0].backends[0]: invalid value \"10.0.0.1\": not an address:port (IPv6 as [addr]:port)"
+        );
+        assert!(err("services:\n- name: a\n  vipz: []\n").contains("unknown field `vipz`"));
+    }
+}

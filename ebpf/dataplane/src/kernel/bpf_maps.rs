@@ -1,0 +1,377 @@
+//! [`LbMaps`] over the kernel's pinned maps.
+
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use aya::maps::{HashMap, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues};
+use berth_ebpf_common::lb::{
+    Backend4, Backend6, Service4Key, Service6Key, ServiceStats, ServiceValue,
+};
+
+use crate::{
+    error::MapError,
+    maps::{Dump, LbMaps, SlotKey},
+    model::{Backend, FrontendKey, Protocol},
+};
+
+/// Names of the maps in the object (and of their pins).
+pub(crate) const SVC4: &str = "SVC4";
+pub(crate) const SVC6: &str = "SVC6";
+pub(crate) const BACKEND4: &str = "BACKEND4";
+pub(crate) const BACKEND6: &str = "BACKEND6";
+pub(crate) const VIP4: &str = "VIP4";
+pub(crate) const VIP6: &str = "VIP6";
+pub(crate) const REVNAT4: &str = "REVNAT4";
+pub(crate) const REVNAT6: &str = "REVNAT6";
+pub(crate) const SVC_STATS: &str = "SVC_STATS";
+pub(crate) const BACKEND_STATS: &str = "BACKEND_STATS";
+
+/// Every map, for pinning and removal.
+pub(crate) const ALL: [&str; 10] = [
+    SVC4,
+    SVC6,
+    BACKEND4,
+    BACKEND6,
+    VIP4,
+    VIP6,
+    REVNAT4,
+    REVNAT6,
+    SVC_STATS,
+    BACKEND_STATS,
+];
+
+/// The load balancer's maps in the kernel.
+pub struct BpfMaps {
+    svc4: HashMap<MapData, Service4Key, ServiceValue>,
+    svc6: HashMap<MapData, Service6Key, ServiceValue>,
+    be4: HashMap<MapData, u32, Backend4>,
+    be6: HashMap<MapData, u32, Backend6>,
+    vip4: HashMap<MapData, u32, u32>,
+    vip6: HashMap<MapData, [u32; 4], u32>,
+    svc_stats: PerCpuArray<MapData, ServiceStats>,
+    be_stats: PerCpuArray<MapData, u64>,
+    cpus: usize,
+}
+
+impl std::fmt::Debug for BpfMaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BpfMaps")
+            .field("cpus", &self.cpus)
+            .finish_non_exhaustive()
+    }
+}
+
+fn conv(map: &'static str, op: &'static str) -> impl Fn(AyaMapError) -> MapError {
+    move |e| match e {
+        AyaMapError::SyscallError(s) => {
+            let code = s.io_error.raw_os_error();
+            if code == Some(libc::E2BIG) || code == Some(libc::ENOSPC) {
+                MapError::Full { map, op }
+            } else {
+                MapError::Os {
+                    map,
+                    op,
+                    source: s.io_error,
+                }
+            }
+        }
+        other => MapError::Os {
+            map,
+            op,
+            source: io::Error::other(other.to_string()),
+        },
+    }
+}
+
+fn ignore_missing(r: Result<(), AyaMapError>) -> Result<(), AyaMapError> {
+    match r {
+        Err(AyaMapError::KeyNotFound) | Err(AyaMapError::ElementNotFound) => Ok(()),
+        Err(AyaMapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+pub(crate) fn v4(a: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(a.octets())
+}
+
+pub(crate) fn v6(a: Ipv6Addr) -> [u32; 4] {
+    let o = a.octets();
+    [0, 1, 2, 3].map(|i| u32::from_ne_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]]))
+}
+
+fn from_v4(a: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a.to_ne_bytes()))
+}
+
+fn from_v6(w: [u32; 4]) -> IpAddr {
+    let mut o = [0u8; 16];
+    for (i, word) in w.iter().enumerate() {
+        o[4 * i..4 * i + 4].copy_from_slice(&word.to_ne_bytes());
+    }
+    IpAddr::V6(Ipv6Addr::from(o))
+}
+
+/// Network byte order, as `user_port` holds it.
+pub(crate) const fn port_be(p: u16) -> u16 {
+    p.to_be()
+}
+
+fn key4(k: &SlotKey, a: Ipv4Addr) -> Service4Key {
+    Service4Key::slot(
+        v4(a),
+        port_be(k.frontend.port),
+        k.frontend.protocol.number(),
+        k.gen_,
+        k.slot,
+    )
+}
+
+fn key6(k: &SlotKey, a: Ipv6Addr) -> Service6Key {
+    Service6Key::slot(
+        v6(a),
+        port_be(k.frontend.port),
+        k.frontend.protocol.number(),
+        k.gen_,
+        k.slot,
+    )
+}
+
+fn slot_key(vip: IpAddr, port: u16, proto: u8, gen_: u8, slot: u16) -> Result<SlotKey, MapError> {
+    let protocol = Protocol::from_number(proto).ok_or_else(|| MapError::Corrupt {
+        map: SVC4,
+        reason: format!("protocol {proto} in a service key"),
+    })?;
+    Ok(SlotKey {
+        frontend: FrontendKey {
+            vip,
+            port: u16::from_be(port),
+            protocol,
+        },
+        gen_,
+        slot,
+    })
+}
+
+fn take<T: TryFrom<Map, Error = AyaMapError>>(
+    maps: &mut dyn FnMut(&'static str) -> Option<Map>,
+    name: &'static str,
+) -> Result<T, MapError> {
+    let map = maps(name).ok_or_else(|| MapError::Corrupt {
+        map: name,
+        reason: "missing from the object or bpffs".into(),
+    })?;
+    T::try_from(map).map_err(conv(name, "open"))
+}
+
+impl BpfMaps {
+    /// Wraps the maps `take(name)` hands out (from a loaded object or pins).
+    pub(crate) fn from_maps(
+        mut get: impl FnMut(&'static str) -> Option<Map>,
+    ) -> Result<Self, MapError> {
+        let get: &mut dyn FnMut(&'static str) -> Option<Map> = &mut get;
+        let cpus = aya::util::nr_cpus().map_err(|(what, source)| MapError::Os {
+            map: SVC_STATS,
+            op: what,
+            source,
+        })?;
+        Ok(Self {
+            svc4: take(get, SVC4)?,
+            svc6: take(get, SVC6)?,
+            be4: take(get, BACKEND4)?,
+            be6: take(get, BACKEND6)?,
+            vip4: take(get, VIP4)?,
+            vip6: take(get, VIP6)?,
+            svc_stats: take(get, SVC_STATS)?,
+            be_stats: take(get, BACKEND_STATS)?,
+            cpus,
+        })
+    }
+}
+
+impl LbMaps for BpfMaps {
+    fn put_slot(&mut self, key: &SlotKey, value: &ServiceValue) -> Result<(), MapError> {
+        match key.frontend.vip {
+            IpAddr::V4(a) => self
+                .svc4
+                .insert(key4(key, a), *value, 0)
+                .map_err(conv(SVC4, "update")),
+            IpAddr::V6(a) => self
+                .svc6
+                .insert(key6(key, a), *value, 0)
+                .map_err(conv(SVC6, "update")),
+        }
+    }
+
+    fn delete_slot(&mut self, key: &SlotKey) -> Result<(), MapError> {
+        match key.frontend.vip {
+            IpAddr::V4(a) => {
+                ignore_missing(self.svc4.remove(&key4(key, a))).map_err(conv(SVC4, "delete"))
+            }
+            IpAddr::V6(a) => {
+                ignore_missing(self.svc6.remove(&key6(key, a))).map_err(conv(SVC6, "delete"))
+            }
+        }
+    }
+
+    fn put_backend(&mut self, id: u32, b: &Backend, proto: Protocol) -> Result<(), MapError> {
+        match b.addr {
+            IpAddr::V4(a) => {
+                let v = Backend4 {
+                    addr: v4(a),
+                    port: port_be(b.port),
+                    proto: proto.number(),
+                    flags: 0,
+                };
+                self.be4.insert(id, v, 0).map_err(conv(BACKEND4, "update"))
+            }
+            IpAddr::V6(a) => {
+                let v = Backend6 {
+                    addr: v6(a),
+                    port: port_be(b.port),
+                    proto: proto.number(),
+                    flags: 0,
+                };
+                self.be6.insert(id, v, 0).map_err(conv(BACKEND6, "update"))
+            }
+        }
+    }
+
+    fn delete_backend(&mut self, id: u32, is_v6: bool) -> Result<(), MapError> {
+        if is_v6 {
+            ignore_missing(self.be6.remove(&id)).map_err(conv(BACKEND6, "delete"))
+        } else {
+            ignore_missing(self.be4.remove(&id)).map_err(conv(BACKEND4, "delete"))
+        }
+    }
+
+    fn put_vip(&mut self, vip: IpAddr, frontends: u32) -> Result<(), MapError> {
+        match vip {
+            IpAddr::V4(a) => self
+                .vip4
+                .insert(v4(a), frontends, 0)
+                .map_err(conv(VIP4, "update")),
+            IpAddr::V6(a) => self
+                .vip6
+                .insert(v6(a), frontends, 0)
+                .map_err(conv(VIP6, "update")),
+        }
+    }
+
+    fn delete_vip(&mut self, vip: IpAddr) -> Result<(), MapError> {
+        match vip {
+            IpAddr::V4(a) => ignore_missing(self.vip4.remove(&v4(a))).map_err(conv(VIP4, "delete")),
+            IpAddr::V6(a) => ignore_missing(self.vip6.remove(&v6(a))).map_err(conv(VIP6, "delete")),
+        }
+    }
+
+    fn reset_service_stats(&mut self, id: u32) -> Result<(), MapError> {
+        let zero =
+            PerCpuValues::try_from(vec![ServiceStats::default(); self.cpus]).map_err(|e| {
+                MapError::Os {
+                    map: SVC_STATS,
+                    op: "reset",
+                    source: e,
+                }
+            })?;
+        self.svc_stats
+            .set(id, zero, 0)
+            .map_err(conv(SVC_STATS, "reset"))
+    }
+
+    fn reset_backend_stats(&mut self, id: u32) -> Result<(), MapError> {
+        let zero = PerCpuValues::try_from(vec![0u64; self.cpus]).map_err(|e| MapError::Os {
+            map: BACKEND_STATS,
+            op: "reset",
+            source: e,
+        })?;
+        self.be_stats
+            .set(id, zero, 0)
+            .map_err(conv(BACKEND_STATS, "reset"))
+    }
+
+    fn dump(&self) -> Result<Dump, MapError> {
+        let mut d = Dump::default();
+        for e in self.svc4.iter() {
+            let (k, v) = e.map_err(conv(SVC4, "dump"))?;
+            d.slots.push((
+                slot_key(from_v4(k.addr), k.port, k.proto, k.gen_, k.slot)?,
+                v,
+            ));
+        }
+        for e in self.svc6.iter() {
+            let (k, v) = e.map_err(conv(SVC6, "dump"))?;
+            d.slots.push((
+                slot_key(from_v6(k.addr), k.port, k.proto, k.gen_, k.slot)?,
+                v,
+            ));
+        }
+        for e in self.be4.iter() {
+            let (id, b) = e.map_err(conv(BACKEND4, "dump"))?;
+            let proto = Protocol::from_number(b.proto).unwrap_or_default();
+            d.backends.push((
+                id,
+                Backend::new(from_v4(b.addr), u16::from_be(b.port)),
+                proto,
+            ));
+        }
+        for e in self.be6.iter() {
+            let (id, b) = e.map_err(conv(BACKEND6, "dump"))?;
+            let proto = Protocol::from_number(b.proto).unwrap_or_default();
+            d.backends.push((
+                id,
+                Backend::new(from_v6(b.addr), u16::from_be(b.port)),
+                proto,
+            ));
+        }
+        for e in self.vip4.iter() {
+            let (a, n) = e.map_err(conv(VIP4, "dump"))?;
+            d.vips.push((from_v4(a), n));
+        }
+        for e in self.vip6.iter() {
+            let (a, n) = e.map_err(conv(VIP6, "dump"))?;
+            d.vips.push((from_v6(a), n));
+        }
+        Ok(d)
+    }
+
+    fn service_stats(&self, id: u32) -> Result<ServiceStats, MapError> {
+        let per_cpu = self
+            .svc_stats
+            .get(&id, 0)
+            .map_err(conv(SVC_STATS, "read"))?;
+        Ok(per_cpu
+            .iter()
+            .fold(ServiceStats::default(), |a, s| ServiceStats {
+                translated: a.translated + s.translated,
+                refused: a.refused + s.refused,
+            }))
+    }
+
+    fn backend_stats(&self, id: u32) -> Result<u64, MapError> {
+        let per_cpu = self
+            .be_stats
+            .get(&id, 0)
+            .map_err(conv(BACKEND_STATS, "read"))?;
+        Ok(per_cpu.iter().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_in_network_order() {
+        let a: Ipv4Addr = "10.96.0.10".parse().unwrap();
+        assert_eq!(v4(a).to_ne_bytes(), [10, 96, 0, 10]);
+        assert_eq!(from_v4(v4(a)), IpAddr::V4(a));
+        let b: Ipv6Addr = "fd00:10:96::a".parse().unwrap();
+        assert_eq!(from_v6(v6(b)), IpAddr::V6(b));
+        assert_eq!(port_be(80).to_ne_bytes(), [0, 80]);
+    }
+}

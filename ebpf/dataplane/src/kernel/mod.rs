@@ -1,0 +1,320 @@
+//! The kernel side: loads the programs, pins maps and links under a bpffs
+//! directory, attaches to a cgroup-v2 path, and hands out [`BpfMaps`].
+//!
+//! Layout under the bpffs directory (default `/sys/fs/bpf/berth`):
+//! `maps-v<MAP_LAYOUT_VERSION>/<MAP>` and `links/<program>`. A restart finds
+//! both: maps are reused as they are, and each pinned link gets the newly
+//! loaded program by an atomic link update, so traffic never sees a moment
+//! without translation.
+
+mod bpf_maps;
+mod sys;
+
+use std::{
+    fs, io,
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    EbpfLoader,
+    maps::{Map, MapData},
+    programs::{CgroupAttachMode, CgroupSockAddr, links::FdLink},
+};
+use berth_ebpf_common::MAP_LAYOUT_VERSION;
+use tracing::info;
+
+pub use bpf_maps::BpfMaps;
+
+use crate::{error::MapError, model::Limits, table::Lb};
+
+/// The compiled programs, built by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/berth-sock-lb.o"));
+
+/// Program names in the object: one per cgroup sock_addr attach point.
+pub const PROGRAMS: [&str; 8] = [
+    "berth_connect4",
+    "berth_sendmsg4",
+    "berth_recvmsg4",
+    "berth_getpeername4",
+    "berth_connect6",
+    "berth_sendmsg6",
+    "berth_recvmsg6",
+    "berth_getpeername6",
+];
+
+/// Default bpffs directory.
+pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/berth";
+/// Reverse-NAT (socket) entries kept, per family.
+pub const REVNAT_ENTRIES: u32 = 262_144;
+
+/// Errors of the kernel side.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("{what} {path}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("loading the eBPF object")]
+    Load {
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+    #[error("program {program}: {what}")]
+    Program {
+        program: &'static str,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("reading the pinned maps")]
+    Maps {
+        #[source]
+        source: MapError,
+    },
+    #[error("no data plane is pinned at {path} (is `berth dataplane run` running?)")]
+    NotPinned { path: PathBuf },
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KernelError {
+    let path = path.to_path_buf();
+    move |source| KernelError::Io { what, path, source }
+}
+
+/// Where a data plane keeps its pins and which cgroup it serves.
+#[derive(Clone, Debug)]
+pub struct KernelConfig {
+    pub bpffs: PathBuf,
+    pub cgroup: PathBuf,
+    pub limits: Limits,
+}
+
+impl KernelConfig {
+    pub fn maps_dir(&self) -> PathBuf {
+        maps_dir(&self.bpffs)
+    }
+
+    pub fn links_dir(&self) -> PathBuf {
+        self.bpffs.join("links")
+    }
+}
+
+fn maps_dir(bpffs: &Path) -> PathBuf {
+    bpffs.join(format!("maps-v{MAP_LAYOUT_VERSION}"))
+}
+
+/// The cgroup-v2 root of this machine: where cgroup2 is mounted
+/// (`/sys/fs/cgroup/unified` on hybrid hosts, `/sys/fs/cgroup` on unified).
+pub fn cgroup2_root() -> io::Result<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mounts")?;
+    let mut found: Vec<PathBuf> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, dir, fstype) = (f.next()?, f.next()?, f.next()?);
+            (fstype == "cgroup2").then(|| PathBuf::from(dir))
+        })
+        .collect();
+    found.sort_by_key(|p| p.as_os_str().len());
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 file system is mounted"))
+}
+
+/// Makes sure the parent of `bpffs` is a BPF file system (mounting one at
+/// /sys/fs/bpf when nothing is there) and creates the directory.
+pub fn ensure_bpffs(bpffs: &Path) -> Result<(), KernelError> {
+    let parent = bpffs.parent().unwrap_or(Path::new("/sys/fs/bpf"));
+    fs::create_dir_all(parent).map_err(io_err("creating", parent))?;
+    if !sys::is_bpffs(parent).map_err(io_err("statfs", parent))? {
+        sys::mount_bpffs(parent).map_err(io_err("mounting bpffs at", parent))?;
+        info!(path = %parent.display(), "mounted bpffs");
+    }
+    fs::create_dir_all(bpffs).map_err(io_err("creating", bpffs))
+}
+
+/// Loads and attaches the programs (adopting pinned maps and links), and
+/// returns the load balancer over the maps, adopted and repaired.
+pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
+    ensure_bpffs(&cfg.bpffs)?;
+    let maps_dir = cfg.maps_dir();
+    let links_dir = cfg.links_dir();
+    fs::create_dir_all(&maps_dir).map_err(io_err("creating", &maps_dir))?;
+    fs::create_dir_all(&links_dir).map_err(io_err("creating", &links_dir))?;
+    let l = cfg.limits;
+    let mut loader = EbpfLoader::new();
+    loader
+        .default_map_pin_directory(&maps_dir)
+        .map_max_entries(bpf_maps::SVC4, l.service_map_entries())
+        .map_max_entries(bpf_maps::SVC6, l.service_map_entries())
+        .map_max_entries(bpf_maps::BACKEND4, l.backends)
+        .map_max_entries(bpf_maps::BACKEND6, l.backends)
+        .map_max_entries(bpf_maps::VIP4, l.frontends)
+        .map_max_entries(bpf_maps::VIP6, l.frontends)
+        .map_max_entries(bpf_maps::REVNAT4, REVNAT_ENTRIES)
+        .map_max_entries(bpf_maps::REVNAT6, REVNAT_ENTRIES)
+        .map_max_entries(bpf_maps::SVC_STATS, l.frontends + 1)
+        .map_max_entries(bpf_maps::BACKEND_STATS, l.backends + 1);
+    let mut ebpf = loader.load(OBJECT).map_err(|e| KernelError::Load {
+        source: Box::new(e),
+    })?;
+    let cgroup = fs::File::open(&cfg.cgroup).map_err(io_err("opening cgroup", &cfg.cgroup))?;
+    for name in PROGRAMS {
+        let perr = |what: &'static str| {
+            move |e: Box<dyn std::error::Error + Send + Sync>| KernelError::Program {
+                program: name,
+                what,
+                source: e,
+            }
+        };
+        let prog: &mut CgroupSockAddr = ebpf
+            .program_mut(name)
+            .ok_or_else(|| perr("missing from the object")(Box::from("not found")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| perr("type")(Box::new(e)))?;
+        prog.load()
+            .map_err(|e| perr("load (verifier)")(Box::new(e)))?;
+        let pin = links_dir.join(name);
+        if pin.exists() {
+            let link = sys::obj_get(&pin).map_err(|e| perr("open pinned link")(Box::new(e)))?;
+            let fd = prog.fd().map_err(|e| perr("fd")(Box::new(e)))?;
+            sys::link_update(link.as_fd(), fd.as_fd())
+                .map_err(|e| perr("link update")(Box::new(e)))?;
+            info!(program = name, "replaced program of pinned link");
+        } else {
+            // A link-based cgroup attachment takes no flags and always lets
+            // other programs coexist (aya maps Single to flags 0).
+            let id = prog
+                .attach(&cgroup, CgroupAttachMode::Single)
+                .map_err(|e| perr("attach")(Box::new(e)))?;
+            let link: FdLink = prog
+                .take_link(id)
+                .map_err(|e| perr("take link")(Box::new(e)))?
+                .try_into()
+                .map_err(|e: aya::programs::links::LinkError| perr("link")(Box::new(e)))?;
+            link.pin(&pin).map_err(|e| perr("pin link")(Box::new(e)))?;
+            info!(program = name, cgroup = %cfg.cgroup.display(), "attached");
+        }
+    }
+    let maps = BpfMaps::from_maps(|name| ebpf.take_map(name))
+        .map_err(|source| KernelError::Maps { source })?;
+    let mut lb = Lb::adopt(maps, l).map_err(|source| KernelError::Maps { source })?;
+    lb.repair().map_err(|source| KernelError::Maps { source })?;
+    Ok(lb)
+}
+
+fn open_pin(dir: &Path, name: &'static str) -> Option<Map> {
+    let data = MapData::from_pin(dir.join(name)).ok()?;
+    Map::from_map_data(data).ok()
+}
+
+/// The limits the pinned maps were created with.
+fn pinned_limits(dir: &Path) -> Result<Limits, KernelError> {
+    let max = |name: &'static str| -> Result<u32, KernelError> {
+        let data = MapData::from_pin(dir.join(name)).map_err(|e| KernelError::Program {
+            program: name,
+            what: "open pinned map",
+            source: Box::new(e),
+        })?;
+        let info = data.info().map_err(|e| KernelError::Program {
+            program: name,
+            what: "map info",
+            source: Box::new(e),
+        })?;
+        Ok(info.max_entries())
+    };
+    let frontends = max(bpf_maps::VIP4)?;
+    let backends = max(bpf_maps::BACKEND4)?;
+    let svc = max(bpf_maps::SVC4)?;
+    Ok(Limits {
+        frontends,
+        backends,
+        backends_per_frontend: svc
+            .saturating_sub(frontends + backends)
+            .min(u32::from(u16::MAX)) as u16,
+    })
+}
+
+/// Reads what a running (or killed) data plane left pinned, without
+/// changing anything: for `berth dataplane list`.
+pub fn open_pinned(bpffs: &Path) -> Result<Lb<BpfMaps>, KernelError> {
+    let dir = maps_dir(bpffs);
+    if !dir.join(bpf_maps::SVC4).exists() {
+        return Err(KernelError::NotPinned { path: dir });
+    }
+    let limits = pinned_limits(&dir)?;
+    let maps = BpfMaps::from_maps(|name| open_pin(&dir, name))
+        .map_err(|source| KernelError::Maps { source })?;
+    Lb::adopt(maps, limits).map_err(|source| KernelError::Maps { source })
+}
+
+/// Kernel memory of the pinned maps in bytes (the `memlock` the kernel
+/// accounts for each, which counts what is allocated, not the limits, for
+/// the maps that allocate on demand).
+pub fn map_memory(bpffs: &Path) -> Result<u64, KernelError> {
+    let dir = maps_dir(bpffs);
+    let mut total = 0;
+    for name in bpf_maps::ALL {
+        let data = MapData::from_pin(dir.join(name)).map_err(|e| KernelError::Program {
+            program: name,
+            what: "open pinned map",
+            source: Box::new(e),
+        })?;
+        let fd = {
+            use std::os::fd::AsRawFd;
+            data.fd().as_fd().as_raw_fd()
+        };
+        let path = PathBuf::from(format!("/proc/self/fdinfo/{fd}"));
+        let text = fs::read_to_string(&path).map_err(io_err("reading", &path))?;
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix("memlock:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// Detaches every program and removes every pin (`berth dataplane down`).
+/// Returns what was removed. Missing pieces are not an error.
+pub fn down(bpffs: &Path) -> Result<Vec<PathBuf>, KernelError> {
+    let mut removed = Vec::new();
+    let links = bpffs.join("links");
+    for name in PROGRAMS {
+        let p = links.join(name);
+        if p.exists() {
+            fs::remove_file(&p).map_err(io_err("unpinning", &p))?;
+            removed.push(p);
+        }
+    }
+    if let Ok(entries) = fs::read_dir(bpffs) {
+        for e in entries.flatten() {
+            let dir = e.path();
+            let is_maps = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("maps-v"));
+            if !is_maps {
+                continue;
+            }
+            for m in fs::read_dir(&dir)
+                .map_err(io_err("reading", &dir))?
+                .flatten()
+            {
+                fs::remove_file(m.path()).map_err(io_err("unpinning", &m.path()))?;
+                removed.push(m.path());
+            }
+            fs::remove_dir(&dir).map_err(io_err("removing", &dir))?;
+        }
+    }
+    for d in [links.as_path(), bpffs] {
+        if d.exists() {
+            fs::remove_dir(d).map_err(io_err("removing", d))?;
+        }
+    }
+    Ok(removed)
+}

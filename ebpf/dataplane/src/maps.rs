@@ -1,0 +1,61 @@
+//! The root-only boundary: the load balancer's maps, behind a trait with
+//! an in-memory fake ([`crate::MemMaps`]) and the kernel implementation
+//! ([`crate::kernel::BpfMaps`]).
+
+use std::net::IpAddr;
+
+use berth_ebpf_common::lb::{ServiceStats, ServiceValue};
+
+use crate::{
+    error::MapError,
+    model::{Backend, FrontendKey, Protocol},
+};
+
+/// A key of the service map: the master (slot 0) or a backend slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotKey {
+    pub frontend: FrontendKey,
+    pub gen_: u8,
+    pub slot: u16,
+}
+
+impl SlotKey {
+    pub const fn master(frontend: FrontendKey) -> Self {
+        Self {
+            frontend,
+            gen_: 0,
+            slot: 0,
+        }
+    }
+
+    pub const fn slot(frontend: FrontendKey, gen_: u8, slot: u16) -> Self {
+        Self {
+            frontend,
+            gen_,
+            slot,
+        }
+    }
+}
+
+/// Everything the maps hold, as read back for adoption.
+#[derive(Clone, Debug, Default)]
+pub struct Dump {
+    pub slots: Vec<(SlotKey, ServiceValue)>,
+    pub backends: Vec<(u32, Backend, Protocol)>,
+    pub vips: Vec<(IpAddr, u32)>,
+}
+
+/// The load balancer's maps. Deleting a key that is not there succeeds.
+pub trait LbMaps {
+    fn put_slot(&mut self, key: &SlotKey, value: &ServiceValue) -> Result<(), MapError>;
+    fn delete_slot(&mut self, key: &SlotKey) -> Result<(), MapError>;
+    fn put_backend(&mut self, id: u32, backend: &Backend, proto: Protocol) -> Result<(), MapError>;
+    fn delete_backend(&mut self, id: u32, v6: bool) -> Result<(), MapError>;
+    fn put_vip(&mut self, vip: IpAddr, frontends: u32) -> Result<(), MapError>;
+    fn delete_vip(&mut self, vip: IpAddr) -> Result<(), MapError>;
+    fn reset_service_stats(&mut self, service_id: u32) -> Result<(), MapError>;
+    fn reset_backend_stats(&mut self, backend_id: u32) -> Result<(), MapError>;
+    fn dump(&self) -> Result<Dump, MapError>;
+    fn service_stats(&self, service_id: u32) -> Result<ServiceStats, MapError>;
+    fn backend_stats(&self, backend_id: u32) -> Result<u64, MapError>;
+}

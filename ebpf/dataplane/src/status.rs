@@ -1,0 +1,64 @@
+//! What `berth dataplane list` shows: frontends as programmed in the
+//! kernel, with their backends and counters (as `cilium bpf lb list`).
+
+use std::fmt::Write as _;
+
+use crate::model::{Backend, FrontendKey};
+
+/// One backend of a frontend and its connection counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub id: u32,
+    pub backend: Backend,
+    /// Connections (TCP) and datagrams sent (unconnected UDP) to it.
+    pub connections: u64,
+}
+
+/// One frontend (VIP, port, protocol) as programmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrontendStatus {
+    pub frontend: FrontendKey,
+    /// Owning service, when this process knows it (None when read back
+    /// from the kernel by another process).
+    pub service: Option<String>,
+    pub service_id: u32,
+    pub translated: u64,
+    pub refused: u64,
+    pub backends: Vec<BackendStatus>,
+}
+
+/// Renders frontends as a table.
+pub fn render(frontends: &[FrontendStatus]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<44} {:>6} {:>10} {:>8}  BACKENDS (id addr:port connections)",
+        "FRONTEND", "ID", "TRANSLATED", "REFUSED"
+    );
+    for f in frontends {
+        let backends = if f.backends.is_empty() {
+            "(none)".to_string()
+        } else {
+            f.backends
+                .iter()
+                .map(|b| format!("#{} {} {}", b.id, b.backend, b.connections))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let name = f
+            .service
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<44} {:>6} {:>10} {:>8}  {}",
+            format!("{}{}", f.frontend, name),
+            f.service_id,
+            f.translated,
+            f.refused,
+            backends
+        );
+    }
+    out
+}

@@ -1,0 +1,618 @@
+//! [`Lb`]: the load-balancer table in userspace. It keeps what the maps
+//! hold, turns service changes into the few map writes they need, and
+//! implements [`Dataplane`] over any [`LbMaps`].
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+use berth_ebpf_common::{lb::ServiceValue, select::plan_replace};
+use tracing::{debug, warn};
+
+use crate::{
+    Dataplane,
+    error::{Error, MapError},
+    ids::IdAlloc,
+    maps::{LbMaps, SlotKey},
+    model::{Backend, FrontendKey, Limits, Protocol, Service},
+    status::{BackendStatus, FrontendStatus},
+    validate::{Desired, validate},
+};
+
+#[derive(Debug, Clone)]
+struct Frontend {
+    owner: Option<String>,
+    service_id: u32,
+    gen_: u8,
+    backends: Vec<(u32, Backend)>,
+}
+
+/// The load balancer over a set of maps.
+#[derive(Debug)]
+pub struct Lb<M> {
+    maps: M,
+    limits: Limits,
+    frontends: BTreeMap<FrontendKey, Frontend>,
+    services: BTreeMap<String, BTreeSet<FrontendKey>>,
+    vips: BTreeMap<IpAddr, u32>,
+    service_ids: IdAlloc,
+    backend_ids: IdAlloc,
+    /// Entries found on adoption that no live frontend uses.
+    stale_slots: Vec<SlotKey>,
+    stale_backends: Vec<(u32, bool)>,
+}
+
+impl<M: LbMaps> Lb<M> {
+    /// A load balancer over empty maps.
+    pub fn new(maps: M, limits: Limits) -> Self {
+        Self {
+            maps,
+            limits,
+            frontends: BTreeMap::new(),
+            services: BTreeMap::new(),
+            vips: BTreeMap::new(),
+            service_ids: IdAlloc::new(limits.frontends),
+            backend_ids: IdAlloc::new(limits.backends),
+            stale_slots: Vec::new(),
+            stale_backends: Vec::new(),
+        }
+    }
+
+    /// A load balancer over maps that may already hold frontends (a
+    /// restart). Nothing is written: adopted frontends keep serving, owned
+    /// by no service until an upsert claims them; [`Lb::reconcile`] removes
+    /// the ones nobody claims, and [`Lb::repair`] what no frontend uses.
+    pub fn adopt(maps: M, limits: Limits) -> Result<Self, MapError> {
+        let dump = maps.dump()?;
+        let backends: BTreeMap<u32, Backend> =
+            dump.backends.iter().map(|(id, b, _)| (*id, *b)).collect();
+        let mut frontends = BTreeMap::new();
+        for (key, v) in &dump.slots {
+            if key.slot == 0 && key.gen_ == 0 {
+                frontends.insert(
+                    key.frontend,
+                    Frontend {
+                        owner: None,
+                        service_id: v.service_id,
+                        gen_: v.gen_,
+                        backends: Vec::new(),
+                    },
+                );
+            }
+        }
+        let mut stale_slots = Vec::new();
+        let mut live: BTreeMap<FrontendKey, Vec<(u16, u32)>> = BTreeMap::new();
+        let counts: BTreeMap<FrontendKey, u32> = dump
+            .slots
+            .iter()
+            .filter(|(k, _)| k.slot == 0 && k.gen_ == 0)
+            .map(|(k, v)| (k.frontend, v.count))
+            .collect();
+        for (key, v) in &dump.slots {
+            if key.slot == 0 {
+                if key.gen_ != 0 {
+                    stale_slots.push(*key);
+                }
+                continue;
+            }
+            let in_use = frontends.get(&key.frontend).is_some_and(|f| {
+                f.gen_ == key.gen_ && u32::from(key.slot) <= counts[&key.frontend]
+            });
+            if in_use && backends.contains_key(&v.backend_id) {
+                live.entry(key.frontend)
+                    .or_default()
+                    .push((key.slot, v.backend_id));
+            } else {
+                stale_slots.push(*key);
+            }
+        }
+        let mut used_backends = BTreeSet::new();
+        for (fk, mut slots) in live {
+            slots.sort_unstable();
+            let f = frontends.get_mut(&fk).expect("frontend of a live slot");
+            for (_, id) in slots {
+                if used_backends.insert(id) {
+                    f.backends.push((id, backends[&id]));
+                }
+            }
+        }
+        let stale_backends = dump
+            .backends
+            .iter()
+            .filter(|(id, _, _)| !used_backends.contains(id))
+            .map(|(id, b, _)| (*id, b.addr.is_ipv6()))
+            .collect();
+        let mut vips = BTreeMap::new();
+        for k in frontends.keys() {
+            *vips.entry(k.vip).or_insert(0) += 1;
+        }
+        let service_ids =
+            IdAlloc::with_used(limits.frontends, frontends.values().map(|f| f.service_id));
+        let backend_ids = IdAlloc::with_used(limits.backends, used_backends.iter().copied());
+        Ok(Self {
+            maps,
+            limits,
+            frontends,
+            services: BTreeMap::new(),
+            vips,
+            service_ids,
+            backend_ids,
+            stale_slots,
+            stale_backends,
+        })
+    }
+
+    /// Deletes map entries found on adoption that no frontend uses, fixes
+    /// the VIP counts, and rewrites frontends whose slots were incomplete.
+    pub fn repair(&mut self) -> Result<usize, MapError> {
+        let mut n = 0;
+        for key in std::mem::take(&mut self.stale_slots) {
+            self.maps.delete_slot(&key)?;
+            n += 1;
+        }
+        for (id, v6) in std::mem::take(&mut self.stale_backends) {
+            self.maps.delete_backend(id, v6)?;
+            n += 1;
+        }
+        let dump = self.maps.dump()?;
+        let in_maps: BTreeMap<IpAddr, u32> = dump.vips.into_iter().collect();
+        for (vip, count) in &in_maps {
+            if self.vips.get(vip) != Some(count) {
+                match self.vips.get(vip) {
+                    Some(c) => self.maps.put_vip(*vip, *c)?,
+                    None => self.maps.delete_vip(*vip)?,
+                }
+                n += 1;
+            }
+        }
+        for (vip, count) in &self.vips {
+            if !in_maps.contains_key(vip) {
+                self.maps.put_vip(*vip, *count)?;
+                n += 1;
+            }
+        }
+        // A master whose count disagrees with the slots found gets its live
+        // slots rewritten (atomically, into the other generation).
+        let counts: BTreeMap<FrontendKey, u32> = dump
+            .slots
+            .iter()
+            .filter(|(k, _)| k.slot == 0 && k.gen_ == 0)
+            .map(|(k, v)| (k.frontend, v.count))
+            .collect();
+        let broken: Vec<FrontendKey> = self
+            .frontends
+            .iter()
+            .filter(|(k, f)| counts.get(k).copied() != Some(f.backends.len() as u32))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in broken {
+            let f = &self.frontends[&k];
+            let backends: Vec<Backend> = f.backends.iter().map(|(_, b)| *b).collect();
+            let old_count = counts.get(&k).copied().unwrap_or(0) as u16;
+            self.write_backends(&k, &backends, old_count, true)?;
+            n += 1;
+        }
+        if n > 0 {
+            debug!(entries = n, "repaired adopted maps");
+        }
+        Ok(n)
+    }
+
+    /// Makes the maps hold exactly `desired`: services are upserted
+    /// (frontends whose backends did not change are not touched), services
+    /// and adopted frontends that nobody wants any more are deleted.
+    /// Everything is validated before anything is written.
+    pub fn reconcile(&mut self, desired: &[Service]) -> Result<(), Error> {
+        let mut names = BTreeSet::new();
+        let mut claimed: BTreeMap<FrontendKey, &str> = BTreeMap::new();
+        for (i, svc) in desired.iter().enumerate() {
+            let prefix = format!("services[{i}]");
+            let frontends = validate(svc, &self.limits).map_err(|e| e.within(&prefix))?;
+            if !names.insert(svc.name.as_str()) {
+                return Err(Error::invalid(
+                    format!("{prefix}.name"),
+                    &svc.name,
+                    "duplicate service name",
+                ));
+            }
+            for (k, (field, _)) in frontends {
+                if let Some(owner) = claimed.insert(k, svc.name.as_str()) {
+                    return Err(Error::Conflict {
+                        field: format!("{prefix}.{field}"),
+                        frontend: k,
+                        owner: owner.to_string(),
+                    });
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .services
+            .keys()
+            .filter(|n| !names.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.delete_service(&name)?;
+        }
+        for svc in desired {
+            self.upsert_service(svc)?;
+        }
+        let orphans: Vec<FrontendKey> = self
+            .frontends
+            .iter()
+            .filter(|(_, f)| f.owner.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        for k in orphans {
+            self.delete_frontend(&k).map_err(|source| Error::Map {
+                service: format!("(adopted {k})"),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn maps(&self) -> &M {
+        &self.maps
+    }
+
+    pub fn maps_mut(&mut self) -> &mut M {
+        &mut self.maps
+    }
+
+    /// Number of frontends and backends programmed.
+    pub fn counts(&self) -> (usize, usize) {
+        let backends = self.frontends.values().map(|f| f.backends.len()).sum();
+        (self.frontends.len(), backends)
+    }
+
+    fn check_capacity(&self, desired: &Desired) -> Result<(), Error> {
+        let new_frontends = desired
+            .keys()
+            .filter(|k| !self.frontends.contains_key(k))
+            .count() as u64;
+        if new_frontends > self.service_ids.available() {
+            return Err(Error::Full {
+                what: "frontend",
+                needed: new_frontends,
+                free: self.service_ids.available(),
+                capacity: self.service_ids.capacity(),
+            });
+        }
+        let mut new_backends = 0u64;
+        for (k, (_, bes)) in desired {
+            let current = self.frontends.get(k).map(|f| &f.backends);
+            new_backends += bes
+                .iter()
+                .filter(|b| current.is_none_or(|c| !c.iter().any(|(_, x)| x == *b)))
+                .count() as u64;
+        }
+        if new_backends > self.backend_ids.available() {
+            return Err(Error::Full {
+                what: "backend",
+                needed: new_backends,
+                free: self.backend_ids.available(),
+                capacity: self.backend_ids.capacity(),
+            });
+        }
+        Ok(())
+    }
+
+    fn create_frontend(&mut self, k: &FrontendKey, owner: &str) -> Result<(), MapError> {
+        let id = self.service_ids.alloc().ok_or(MapError::Full {
+            map: "SVC",
+            op: "allocate service id",
+        })?;
+        let master = ServiceValue {
+            service_id: id,
+            ..ServiceValue::default()
+        };
+        let vip_count = self.vips.get(&k.vip).copied().unwrap_or(0) + 1;
+        // The VIP marker goes first: a master is never without one.
+        let r = self
+            .maps
+            .reset_service_stats(id)
+            .and_then(|()| self.maps.put_vip(k.vip, vip_count));
+        let r = r.and_then(|()| {
+            self.maps
+                .put_slot(&SlotKey::master(*k), &master)
+                .inspect_err(|_| {
+                    let _ = match vip_count - 1 {
+                        0 => self.maps.delete_vip(k.vip),
+                        n => self.maps.put_vip(k.vip, n),
+                    };
+                })
+        });
+        if let Err(e) = r {
+            self.service_ids.release(id);
+            return Err(e);
+        }
+        self.vips.insert(k.vip, vip_count);
+        self.frontends.insert(
+            *k,
+            Frontend {
+                owner: Some(owner.to_string()),
+                service_id: id,
+                gen_: 0,
+                backends: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_frontend(&mut self, k: &FrontendKey) -> Result<(), MapError> {
+        let Some(f) = self.frontends.get(k).cloned() else {
+            return Ok(());
+        };
+        // The master goes first: from then on no new connection picks a slot.
+        self.maps.delete_slot(&SlotKey::master(*k))?;
+        self.frontends.remove(k);
+        self.service_ids.release(f.service_id);
+        for (i, (id, b)) in f.backends.iter().enumerate() {
+            self.maps
+                .delete_slot(&SlotKey::slot(*k, f.gen_, i as u16 + 1))?;
+            self.maps.delete_backend(*id, b.addr.is_ipv6())?;
+            self.backend_ids.release(*id);
+        }
+        let count = self.vips.get(&k.vip).copied().unwrap_or(1) - 1;
+        if count == 0 {
+            self.vips.remove(&k.vip);
+            self.maps.delete_vip(k.vip)?;
+        } else {
+            self.vips.insert(k.vip, count);
+            self.maps.put_vip(k.vip, count)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a frontend's backend set: new backends and the other
+    /// generation's slots are written first, then the master flips in one
+    /// update, then the old slots and removed backends go. On a failure
+    /// before the flip, everything written is removed again.
+    fn write_backends(
+        &mut self,
+        k: &FrontendKey,
+        new: &[Backend],
+        old_count: u16,
+        force: bool,
+    ) -> Result<(), MapError> {
+        let f = self.frontends.get(k).expect("frontend exists").clone();
+        if !force && f.backends.iter().map(|(_, b)| b).eq(new.iter()) {
+            return Ok(());
+        }
+        let proto = k.protocol;
+        let mut ids = Vec::with_capacity(new.len());
+        let mut created = Vec::new();
+        let plan = plan_replace(f.gen_, old_count, new.len() as u16);
+        let mut written = 0u16;
+        let r = (|| {
+            for b in new {
+                let id = match f.backends.iter().find(|(_, x)| x == b) {
+                    Some((id, _)) => *id,
+                    None => {
+                        let id = self.backend_ids.alloc().ok_or(MapError::Full {
+                            map: "BACKEND",
+                            op: "allocate backend id",
+                        })?;
+                        created.push((id, b.addr.is_ipv6()));
+                        self.maps.reset_backend_stats(id)?;
+                        self.maps.put_backend(id, b, proto)?;
+                        id
+                    }
+                };
+                ids.push((id, *b));
+            }
+            for (i, (id, _)) in ids.iter().enumerate() {
+                let v = ServiceValue {
+                    backend_id: *id,
+                    service_id: f.service_id,
+                    ..ServiceValue::default()
+                };
+                self.maps
+                    .put_slot(&SlotKey::slot(*k, plan.write_gen, i as u16 + 1), &v)?;
+                written += 1;
+            }
+            let master = ServiceValue {
+                count: new.len() as u32,
+                service_id: f.service_id,
+                gen_: plan.write_gen,
+                ..ServiceValue::default()
+            };
+            self.maps.put_slot(&SlotKey::master(*k), &master)
+        })();
+        if let Err(e) = r {
+            for i in 1..=written {
+                let _ = self.maps.delete_slot(&SlotKey::slot(*k, plan.write_gen, i));
+            }
+            for (id, v6) in created {
+                let _ = self.maps.delete_backend(id, v6);
+                self.backend_ids.release(id);
+            }
+            return Err(e);
+        }
+        // Flipped: the new set is live. Clean up the old generation.
+        let removed: Vec<(u32, Backend)> = f
+            .backends
+            .iter()
+            .filter(|(id, _)| !ids.iter().any(|(n, _)| n == id))
+            .copied()
+            .collect();
+        let entry = self.frontends.get_mut(k).expect("frontend exists");
+        entry.gen_ = plan.write_gen;
+        entry.backends = ids;
+        for i in 1..=plan.delete_count {
+            if let Err(e) = self
+                .maps
+                .delete_slot(&SlotKey::slot(*k, plan.delete_gen, i))
+            {
+                warn!(frontend = %k, error = %e, "old slot not deleted; repaired on next start");
+            }
+        }
+        for (id, b) in removed {
+            self.backend_ids.release(id);
+            if let Err(e) = self.maps.delete_backend(id, b.addr.is_ipv6()) {
+                warn!(frontend = %k, backend = %b, error = %e, "old backend not deleted; repaired on next start");
+            }
+        }
+        Ok(())
+    }
+
+    fn upsert(&mut self, svc: &Service, desired: Desired) -> Result<(), Error> {
+        for (k, (field, _)) in &desired {
+            if let Some(owner) = self.frontends.get(k).and_then(|f| f.owner.as_ref())
+                && owner != &svc.name
+            {
+                return Err(Error::Conflict {
+                    field: field.clone(),
+                    frontend: *k,
+                    owner: owner.clone(),
+                });
+            }
+        }
+        self.check_capacity(&desired)?;
+        let mut created = Vec::new();
+        let map_err = |source| Error::Map {
+            service: svc.name.clone(),
+            source,
+        };
+        let mut result = Ok(());
+        for (k, (_, backends)) in &desired {
+            let step = if let Some(f) = self.frontends.get_mut(k) {
+                f.owner = Some(svc.name.clone());
+                let old = f.backends.len() as u16;
+                self.write_backends(k, backends, old, false)
+            } else {
+                self.create_frontend(k, &svc.name).and_then(|()| {
+                    created.push(*k);
+                    self.write_backends(k, backends, 0, false)
+                })
+            };
+            if let Err(e) = step {
+                result = Err(e);
+                break;
+            }
+        }
+        if let Err(source) = result {
+            // Leave no partial service: frontends this call created go again.
+            for k in created.iter().rev() {
+                if let Err(rollback) = self.delete_frontend(k) {
+                    return Err(Error::Rollback {
+                        service: svc.name.clone(),
+                        source,
+                        rollback,
+                    });
+                }
+            }
+            return Err(map_err(source));
+        }
+        let keys: BTreeSet<FrontendKey> = desired.keys().copied().collect();
+        let old = self.services.insert(svc.name.clone(), keys.clone());
+        for k in old.unwrap_or_default().difference(&keys) {
+            self.delete_frontend(k).map_err(map_err)?;
+        }
+        Ok(())
+    }
+}
+
+impl<M: LbMaps> Dataplane for Lb<M> {
+    fn upsert_service(&mut self, svc: &Service) -> Result<(), Error> {
+        let desired = validate(svc, &self.limits)?;
+        self.upsert(svc, desired)
+    }
+
+    fn set_backends(
+        &mut self,
+        service: &str,
+        port: u16,
+        protocol: Protocol,
+        backends: &[Backend],
+    ) -> Result<(), Error> {
+        let keys = self.services.get(service).ok_or_else(|| Error::NotFound {
+            name: service.to_string(),
+        })?;
+        let vips: Vec<IpAddr> = keys
+            .iter()
+            .map(|k| k.vip)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut ports = Vec::new();
+        let mut by_port: BTreeMap<(u16, Protocol), Vec<Backend>> = BTreeMap::new();
+        for k in keys {
+            let f = &self.frontends[k];
+            by_port
+                .entry((k.port, k.protocol))
+                .or_default()
+                .extend(f.backends.iter().map(|(_, b)| *b));
+        }
+        if !by_port.contains_key(&(port, protocol)) {
+            return Err(Error::invalid(
+                "port",
+                format!("{port}/{protocol}"),
+                format!("service {service:?} has no such port"),
+            ));
+        }
+        by_port.insert((port, protocol), backends.to_vec());
+        for ((port, protocol), backends) in by_port {
+            ports.push(crate::model::ServicePort {
+                name: String::new(),
+                port,
+                protocol,
+                backends,
+            });
+        }
+        let svc = Service {
+            name: service.to_string(),
+            vips,
+            ports,
+        };
+        let desired = validate(&svc, &self.limits)?;
+        self.upsert(&svc, desired)
+    }
+
+    fn delete_service(&mut self, name: &str) -> Result<(), Error> {
+        let keys = self.services.remove(name).ok_or_else(|| Error::NotFound {
+            name: name.to_string(),
+        })?;
+        for k in keys {
+            self.delete_frontend(&k).map_err(|source| Error::Map {
+                service: name.to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn service_names(&self) -> Vec<String> {
+        self.services.keys().cloned().collect()
+    }
+
+    fn list(&self) -> Result<Vec<FrontendStatus>, MapError> {
+        let mut out = Vec::with_capacity(self.frontends.len());
+        for (k, f) in &self.frontends {
+            let stats = self.maps.service_stats(f.service_id)?;
+            let mut backends = Vec::with_capacity(f.backends.len());
+            for (id, b) in &f.backends {
+                backends.push(BackendStatus {
+                    id: *id,
+                    backend: *b,
+                    connections: self.maps.backend_stats(*id)?,
+                });
+            }
+            out.push(FrontendStatus {
+                frontend: *k,
+                service: f.owner.clone(),
+                service_id: f.service_id,
+                translated: stats.translated,
+                refused: stats.refused,
+                backends,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,140 @@
+//! IPv6 hooks: connect6/sendmsg6 translate a VIP to a backend,
+//! recvmsg6/getpeername6 show the VIP again.
+
+use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
+use berth_ebpf_common::{
+    lb::{Backend6, RevNat6Key, RevNat6Value, Service6Key},
+    select::pick_slot,
+};
+
+use crate::{
+    ctx::{ALLOW, Skip, cookie, l4_proto, random, set_user_port, user_port, verdict},
+    maps::{BACKEND6, REVNAT6, SVC6, VIP6, count_refused, count_translated},
+};
+
+#[cgroup_sock_addr(connect6)]
+pub fn berth_connect6(ctx: SockAddrContext) -> i32 {
+    verdict(try_xlate6(&ctx))
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn berth_sendmsg6(ctx: SockAddrContext) -> i32 {
+    verdict(try_xlate6(&ctx))
+}
+
+#[cgroup_sock_addr(recvmsg6)]
+pub fn berth_recvmsg6(ctx: SockAddrContext) -> i32 {
+    let _ = try_revnat6(&ctx);
+    ALLOW
+}
+
+#[cgroup_sock_addr(getpeername6)]
+pub fn berth_getpeername6(ctx: SockAddrContext) -> i32 {
+    let _ = try_revnat6(&ctx);
+    ALLOW
+}
+
+#[inline(always)]
+fn user_ip6(ctx: &SockAddrContext) -> [u32; 4] {
+    // SAFETY: ctx.sock_addr is the context pointer the kernel passed in;
+    // each word is read whole, as the verifier requires.
+    unsafe {
+        let a = &(*ctx.sock_addr).user_ip6;
+        [a[0], a[1], a[2], a[3]]
+    }
+}
+
+#[inline(always)]
+fn set_user_ip6(ctx: &SockAddrContext, addr: [u32; 4]) {
+    // SAFETY: user_ip6 is writable in the hooks this object attaches to.
+    unsafe {
+        let a = &mut (*ctx.sock_addr).user_ip6;
+        a[0] = addr[0];
+        a[1] = addr[1];
+        a[2] = addr[2];
+        a[3] = addr[3];
+    }
+}
+
+fn try_xlate6(ctx: &SockAddrContext) -> Result<(), Skip> {
+    let proto = l4_proto(ctx).ok_or(Skip::NotService)?;
+    let vip = user_ip6(ctx);
+    let port = user_port(ctx);
+    let (service_id, backend_id, be) = select6(vip, port, proto)?;
+    let key = RevNat6Key {
+        cookie: cookie(ctx),
+        addr: be.addr,
+        port: be.port,
+        _pad: [0; 6],
+    };
+    let value = RevNat6Value {
+        addr: vip,
+        port,
+        _pad: 0,
+    };
+    // Losing a reverse entry only affects what recvmsg/getpeername show;
+    // the connection itself still goes to the backend.
+    let _ = REVNAT6.insert(&key, &value, 0);
+    set_user_ip6(ctx, be.addr);
+    set_user_port(ctx, be.port);
+    count_translated(service_id, backend_id);
+    Ok(())
+}
+
+/// Picks a backend of frontend (vip, port, proto): (service id, backend id, backend).
+#[inline(always)]
+fn select6(vip: [u32; 4], port: u16, proto: u8) -> Result<(u32, u32, Backend6), Skip> {
+    let master_key = Service6Key::master(vip, port, proto);
+    // SAFETY: SVC6 is BPF_F_NO_PREALLOC, so the value is RCU-protected and
+    // never reused under us; it is copied out at once.
+    let Some(master) = (unsafe { SVC6.get(&master_key) }).copied() else {
+        // SAFETY: as above, for VIP6.
+        return match unsafe { VIP6.get(&vip) } {
+            Some(_) => Err(Skip::Refuse),
+            None => Err(Skip::NotService),
+        };
+    };
+    if let Some(found) = slot6(vip, port, proto, master.gen_, master.count) {
+        return Ok((master.service_id, found.0, found.1));
+    }
+    // The backend set was replaced between the two lookups: the master has
+    // flipped to the other generation. Read it once more.
+    // SAFETY: as above.
+    let Some(master) = (unsafe { SVC6.get(&master_key) }).copied() else {
+        return Err(Skip::Refuse);
+    };
+    match slot6(vip, port, proto, master.gen_, master.count) {
+        Some(found) => Ok((master.service_id, found.0, found.1)),
+        None => {
+            count_refused(master.service_id);
+            Err(Skip::Refuse)
+        }
+    }
+}
+
+#[inline(always)]
+fn slot6(vip: [u32; 4], port: u16, proto: u8, gen_: u8, count: u32) -> Option<(u32, Backend6)> {
+    let slot = pick_slot(count, random())?;
+    let key = Service6Key::slot(vip, port, proto, gen_, slot);
+    // SAFETY: NO_PREALLOC map; values copied out at once.
+    let backend_id = unsafe { SVC6.get(&key) }?.backend_id;
+    // SAFETY: as above.
+    let be = unsafe { BACKEND6.get(&backend_id) }.copied()?;
+    Some((backend_id, be))
+}
+
+fn try_revnat6(ctx: &SockAddrContext) -> Option<()> {
+    let key = RevNat6Key {
+        cookie: cookie(ctx),
+        addr: user_ip6(ctx),
+        port: user_port(ctx),
+        _pad: [0; 6],
+    };
+    // SAFETY: the value is copied out at once. LRU maps are preallocated:
+    // an entry evicted and reused during this copy could show another
+    // socket's VIP, a race of a few instructions under LRU pressure only.
+    let vip = unsafe { REVNAT6.get(&key) }.copied()?;
+    set_user_ip6(ctx, vip.addr);
+    set_user_port(ctx, vip.port);
+    Some(())
+}

@@ -1,0 +1,132 @@
+//! `berth dataplane run|list|down`.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use anyhow::Context as _;
+use berth_dataplane::{
+    Dataplane, Limits, config,
+    kernel::{self, KernelConfig},
+    status,
+};
+use clap::{Args, Subcommand};
+use tracing::{error, info};
+
+#[derive(Debug, Subcommand)]
+pub enum DataplaneCmd {
+    /// Run the load balancer alone, programmed from a YAML file of services
+    /// (reconciled whenever the file changes).
+    Run(RunArgs),
+    /// Show services, backends and counters as programmed in the kernel.
+    List(PinArgs),
+    /// Detach the programs and remove every pinned map and link.
+    Down(PinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// bpffs directory holding the pinned maps and links.
+    #[arg(long, default_value = kernel::DEFAULT_BPFFS)]
+    pub bpffs: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// YAML file of services and backends (schema: berth_dataplane::config).
+    #[arg(long = "static", value_name = "FILE")]
+    pub file: PathBuf,
+    #[arg(long, default_value = kernel::DEFAULT_BPFFS)]
+    pub bpffs: PathBuf,
+    /// cgroup-v2 directory to attach to (default: the cgroup-v2 root).
+    #[arg(long)]
+    pub cgroup: Option<PathBuf>,
+    /// Frontends (VIP x port x protocol) the maps can hold.
+    #[arg(long, default_value_t = Limits::default().frontends)]
+    pub max_frontends: u32,
+    /// Backends the maps can hold.
+    #[arg(long, default_value_t = Limits::default().backends)]
+    pub max_backends: u32,
+    /// Backends one frontend can have.
+    #[arg(long, default_value_t = Limits::default().backends_per_frontend)]
+    pub max_backends_per_frontend: u16,
+    /// How often the file is checked for changes, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    pub poll_ms: u64,
+}
+
+pub fn run(cmd: DataplaneCmd) -> anyhow::Result<()> {
+    match cmd {
+        DataplaneCmd::Run(a) => run_static(a),
+        DataplaneCmd::List(a) => {
+            let lb = kernel::open_pinned(&a.bpffs)?;
+            print!("{}", status::render(&lb.list()?));
+            Ok(())
+        }
+        DataplaneCmd::Down(a) => {
+            let removed = kernel::down(&a.bpffs)?;
+            println!("removed {} pins under {}", removed.len(), a.bpffs.display());
+            Ok(())
+        }
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn run_static(a: RunArgs) -> anyhow::Result<()> {
+    // Config first: a bad file fails before anything is loaded or attached.
+    let services = config::load(&a.file)?;
+    let cgroup = match a.cgroup {
+        Some(c) => c,
+        None => kernel::cgroup2_root().context("finding the cgroup-v2 root")?,
+    };
+    let cfg = KernelConfig {
+        bpffs: a.bpffs,
+        cgroup,
+        limits: Limits {
+            frontends: a.max_frontends,
+            backends: a.max_backends,
+            backends_per_frontend: a.max_backends_per_frontend,
+        },
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let mut lb = kernel::start(&cfg)?;
+    lb.reconcile(&services)?;
+    let (f, b) = lb.counts();
+    info!(frontends = f, backends = b, bpffs = %cfg.bpffs.display(), cgroup = %cfg.cgroup.display(), "programmed");
+    println!("berth dataplane: ready ({f} frontends, {b} backends)");
+    let mut last = stamp(&a.file);
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(a.poll_ms));
+        let now = stamp(&a.file);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match config::load(&a.file) {
+            Ok(services) => match lb.reconcile(&services) {
+                Ok(()) => {
+                    let (f, b) = lb.counts();
+                    info!(frontends = f, backends = b, "reconciled");
+                }
+                Err(e) => error!(error = %e, "file rejected; keeping what is programmed"),
+            },
+            Err(e) => {
+                error!(error = %format!("{e:#}"), "file rejected; keeping what is programmed")
+            }
+        }
+    }
+    info!("stopping; pinned programs and maps keep serving (berth dataplane down removes them)");
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Command line: one subcommand per component.
+
+mod bench;
+mod dataplane;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Berth: a compact container orchestrator with an eBPF data plane"
+)]
+pub struct Cli {
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The socket-level service load balancer (kube-proxy replacement).
+    #[command(subcommand)]
+    Dataplane(dataplane::DataplaneCmd),
+    /// Benchmarks, side by side with the peers users would otherwise use.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+    /// What is not built yet, and where it is tracked.
+    Status,
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dataplane(c) => dataplane::run(c),
+        Command::Bench(c) => bench::run(c),
+        Command::Status => {
+            print!("{}", STATUS);
+            Ok(())
+        }
+    }
+}
+
+/// What exists and what does not, printed by `berth status` and `cargo xtask up`.
+pub const STATUS: &str = "\
+Berth components:
+  dataplane  ready    eBPF socket-level service load balancer (berth dataplane run|list|down)
+  bench lb   ready    VIP vs direct vs iptables vs nftables (berth bench lb)
+  cni        not yet  built-in CNI bridge plugin (issue 3)
+  dns        not yet  cluster DNS (issue 4)
+  server     not yet  API server, stores, CLI (issue 5)
+  controllers not yet controllers and scheduler (issue 6)
+  agent      not yet  node agent on containerd (issue 7)
+  up         not yet  single-node cluster in one command (issue 8)
+";
