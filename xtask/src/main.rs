@@ -1,1 +1,62 @@
-fn main() {}
+//! `cargo xtask`: setup, build, test, up. Everything a fresh Debian machine
+//! needs is installed by `setup`, which every other command runs first.
+
+mod build;
+mod clean;
+mod setup;
+mod test;
+mod up;
+mod util;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Install what is missing (Debian packages, rust-src, bpf-linker),
+    /// mount bpffs, add the host's safety routes. Idempotent.
+    Setup,
+    /// Build everything, the eBPF programs included, into target/release/berth.
+    Build,
+    /// setup + build + the tests (all tiers unless --tier).
+    Test {
+        #[arg(long, value_enum)]
+        tier: Option<Tier>,
+    },
+    /// setup + build + run what exists of Berth, and say what does not yet.
+    Up,
+    /// Remove what killed earlier test runs left behind (only Berth's).
+    Clean,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Tier {
+    /// Unprivileged tests with fakes, plus fmt and clippy.
+    Unit,
+    /// Real kernel: eBPF programs, network namespaces, veths, cgroups.
+    Netns,
+    /// Virtual machines (qemu).
+    Vm,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = util::workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match cli.cmd {
+        Cmd::Setup => setup::run(),
+        Cmd::Build => {
+            setup::run()?;
+            build::run()
+        }
+        Cmd::Test { tier } => test::run(tier),
+        Cmd::Up => up::run(),
+        Cmd::Clean => clean::run(),
+    }
+}

@@ -30,7 +30,7 @@ pub use maps::{Dump, LbMaps, SlotKey};
 pub use mem::MemMaps;
 pub use model::{Backend, FrontendKey, Limits, Protocol, Service, ServicePort};
 pub use status::{BackendStatus, FrontendStatus};
-pub use table::Lb;
+pub use table::{Lb, check};
 pub use validate::MAX_NAME_LEN;
 
 /// The data plane as the rest of Berth sees it.

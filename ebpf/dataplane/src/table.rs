@@ -204,28 +204,8 @@ impl<M: LbMaps> Lb<M> {
     /// and adopted frontends that nobody wants any more are deleted.
     /// Everything is validated before anything is written.
     pub fn reconcile(&mut self, desired: &[Service]) -> Result<(), Error> {
-        let mut names = BTreeSet::new();
-        let mut claimed: BTreeMap<FrontendKey, &str> = BTreeMap::new();
-        for (i, svc) in desired.iter().enumerate() {
-            let prefix = format!("services[{i}]");
-            let frontends = validate(svc, &self.limits).map_err(|e| e.within(&prefix))?;
-            if !names.insert(svc.name.as_str()) {
-                return Err(Error::invalid(
-                    format!("{prefix}.name"),
-                    &svc.name,
-                    "duplicate service name",
-                ));
-            }
-            for (k, (field, _)) in frontends {
-                if let Some(owner) = claimed.insert(k, svc.name.as_str()) {
-                    return Err(Error::Conflict {
-                        field: format!("{prefix}.{field}"),
-                        frontend: k,
-                        owner: owner.to_string(),
-                    });
-                }
-            }
-        }
+        check(desired, &self.limits)?;
+        let names: BTreeSet<&str> = desired.iter().map(|s| s.name.as_str()).collect();
         let gone: Vec<String> = self
             .services
             .keys()
@@ -517,6 +497,54 @@ impl<M: LbMaps> Lb<M> {
         }
         Ok(())
     }
+}
+
+/// Checks a whole desired state before anything is written: every service
+/// valid, names unique, no frontend claimed twice, and everything fits the
+/// limits (the totals a reconcile leaves behind).
+pub fn check(desired: &[Service], limits: &Limits) -> Result<(), Error> {
+    let mut names = BTreeSet::new();
+    let mut claimed: BTreeMap<FrontendKey, &str> = BTreeMap::new();
+    let mut backends = 0u64;
+    for (i, svc) in desired.iter().enumerate() {
+        let prefix = format!("services[{i}]");
+        let frontends = validate(svc, limits).map_err(|e| e.within(&prefix))?;
+        if !names.insert(svc.name.as_str()) {
+            return Err(Error::invalid(
+                format!("{prefix}.name"),
+                &svc.name,
+                "duplicate service name",
+            ));
+        }
+        for (k, (field, bes)) in frontends {
+            backends += bes.len() as u64;
+            if let Some(owner) = claimed.insert(k, svc.name.as_str()) {
+                return Err(Error::Conflict {
+                    field: format!("{prefix}.{field}"),
+                    frontend: k,
+                    owner: owner.to_string(),
+                });
+            }
+        }
+    }
+    let frontends = claimed.len() as u64;
+    if frontends > u64::from(limits.frontends) {
+        return Err(Error::Full {
+            what: "frontend",
+            needed: frontends,
+            free: u64::from(limits.frontends),
+            capacity: u64::from(limits.frontends),
+        });
+    }
+    if backends > u64::from(limits.backends) {
+        return Err(Error::Full {
+            what: "backend",
+            needed: backends,
+            free: u64::from(limits.backends),
+            capacity: u64::from(limits.backends),
+        });
+    }
+    Ok(())
 }
 
 impl<M: LbMaps> Dataplane for Lb<M> {

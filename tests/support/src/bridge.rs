@@ -58,7 +58,9 @@ impl Drop for Bridge {
     fn drop(&mut self) {
         match self.place.ip(&["link", "del", &self.name]) {
             Ok(_) => tracing::debug!(bridge = %self.name, "deleted bridge"),
-            Err(e) if ip::is_gone(&e) => tracing::debug!(bridge = %self.name, "bridge already gone"),
+            Err(e) if ip::is_gone(&e) => {
+                tracing::debug!(bridge = %self.name, "bridge already gone")
+            }
             Err(e) => tracing::warn!(
                 bridge = %self.name, place = %self.place.describe(), error = %e,
                 "could not delete bridge"

@@ -111,7 +111,9 @@ pub(crate) fn command_in(
         // Only raw syscalls on already-open fds below: this runs between fork
         // and exec, where allocating or taking locks can deadlock.
         if let Some(procs) = &cgroup_procs {
-            let procs = procs.as_ref().map_err(|e| io::Error::from_raw_os_error(*e))?;
+            let procs = procs
+                .as_ref()
+                .map_err(|e| io::Error::from_raw_os_error(*e))?;
             // SAFETY: `procs` is an open fd owned by this closure; the buffer
             // is a static 1-byte string. write(2) is async-signal-safe.
             let n = unsafe { libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) };

@@ -86,7 +86,8 @@ pub fn owner_pid(name: &str) -> Option<u32> {
     }
     let rest = chars.as_str();
     let (pid, counter) = rest.split_once('-')?;
-    let pid_ok = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !pid.starts_with('0');
+    let pid_ok =
+        !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !pid.starts_with('0');
     let counter_ok = !counter.is_empty()
         && counter
             .bytes()
@@ -138,8 +139,20 @@ mod tests {
     #[test]
     fn foreign_names_are_not_ours() {
         for n in [
-            "bt0", "bta", "btn-1", "btn12", "btn012-1", "btnx-1", "btn12-", "btn12-A",
-            "eth0", "berth-test-", "berth-test-foo", "bT n1-1", "berth0", "btN12-1",
+            "bt0",
+            "bta",
+            "btn-1",
+            "btn12",
+            "btn012-1",
+            "btnx-1",
+            "btn12-",
+            "btn12-A",
+            "eth0",
+            "berth-test-",
+            "berth-test-foo",
+            "bT n1-1",
+            "berth0",
+            "btN12-1",
         ] {
             assert_eq!(owner_pid(n), None, "{n}");
         }

@@ -229,7 +229,9 @@ pub(crate) fn delete(name: &str) {
     }
     match ip::ip(None, &["netns", "del", name]) {
         Ok(_) => tracing::debug!(netns = name, "deleted network namespace"),
-        Err(e) if ip::is_gone(&e) => tracing::debug!(netns = name, "network namespace already gone"),
+        Err(e) if ip::is_gone(&e) => {
+            tracing::debug!(netns = name, "network namespace already gone")
+        }
         Err(e) => tracing::warn!(netns = name, error = %e, "could not delete network namespace"),
     }
 }

@@ -108,7 +108,9 @@ pub(crate) fn check_cidr(cidr: &str) -> Result<bool> {
         value: cidr.to_owned(),
         reason: reason.to_owned(),
     };
-    let (addr, len) = cidr.split_once('/').ok_or_else(|| invalid("expected ADDR/LEN"))?;
+    let (addr, len) = cidr
+        .split_once('/')
+        .ok_or_else(|| invalid("expected ADDR/LEN"))?;
     let addr: std::net::IpAddr = addr.parse().map_err(|_| invalid("bad address"))?;
     let len: u8 = len.parse().map_err(|_| invalid("bad prefix length"))?;
     let max = if addr.is_ipv6() { 128 } else { 32 };

@@ -97,6 +97,10 @@ fn run_static(a: RunArgs) -> anyhow::Result<()> {
             backends_per_frontend: a.max_backends_per_frontend,
         },
     };
+    // The whole desired state is checked before anything is loaded or
+    // attached: a bad or too large file changes nothing.
+    berth_dataplane::check(&services, &cfg.limits)
+        .with_context(|| format!("{}", a.file.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;

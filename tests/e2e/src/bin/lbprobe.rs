@@ -1,0 +1,136 @@
+//! A client for the load-balancer tests, started inside a test's network
+//! namespace and cgroup. Prints `key=value` lines the tests parse.
+//!
+//! lbprobe tcp ADDR N            N connections, each "who\n" -> backend id;
+//!                                counts per id, getpeername mismatches, failures
+//! lbprobe udp ADDR              unconnected UDP: the id and the reply's source
+//! lbprobe udp-connected ADDR    connected UDP: the id and getpeername
+//! lbprobe connect ADDR          one connect(): "ok" or errno and elapsed µs
+//! lbprobe stream ADDR SECS      connect/who/close in a loop: ok and failed counts
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Write},
+    net::{SocketAddr, TcpStream, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn who(addr: SocketAddr) -> anyhow::Result<(String, SocketAddr)> {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    let peer = s.peer_addr()?;
+    s.write_all(b"who\n")?;
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line)?;
+    if line.is_empty() {
+        bail!("empty reply");
+    }
+    Ok((line.trim().to_string(), peer))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr: SocketAddr = args
+        .get(1)
+        .context("usage: lbprobe CMD ADDR ...")?
+        .parse()
+        .context("ADDR")?;
+    match args[0].as_str() {
+        "tcp" => {
+            let n: usize = args.get(2).context("N")?.parse()?;
+            let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+            let (mut failed, mut mismatch) = (0, 0);
+            let mut first_error = String::new();
+            for _ in 0..n {
+                match who(addr) {
+                    Ok((id, peer)) => {
+                        *ids.entry(id).or_default() += 1;
+                        if peer != addr {
+                            mismatch += 1;
+                        }
+                    }
+                    Err(e) => {
+                        if failed == 0 {
+                            first_error = e.to_string();
+                        }
+                        failed += 1;
+                    }
+                }
+            }
+            for (id, c) in ids {
+                println!("id.{id}={c}");
+            }
+            println!("failed={failed}\npeer_mismatch={mismatch}\nfirst_error={first_error}");
+        }
+        "udp" => {
+            let bind = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let s = UdpSocket::bind(bind)?;
+            s.set_read_timeout(Some(IO_TIMEOUT))?;
+            s.send_to(b"who", addr)?;
+            let mut buf = [0u8; 512];
+            let (n, from) = s.recv_from(&mut buf)?;
+            println!(
+                "id={}\nfrom={from}",
+                String::from_utf8_lossy(&buf[..n]).trim()
+            );
+        }
+        "udp-connected" => {
+            let bind = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let s = UdpSocket::bind(bind)?;
+            s.set_read_timeout(Some(IO_TIMEOUT))?;
+            s.connect(addr)?;
+            s.send(b"who")?;
+            let mut buf = [0u8; 512];
+            let n = s.recv(&mut buf)?;
+            println!(
+                "id={}\npeer={}",
+                String::from_utf8_lossy(&buf[..n]).trim(),
+                s.peer_addr()?
+            );
+        }
+        "connect" => {
+            let t = Instant::now();
+            let r = TcpStream::connect_timeout(&addr, IO_TIMEOUT);
+            let us = t.elapsed().as_micros();
+            match r {
+                Ok(_) => println!("result=ok\nelapsed_us={us}"),
+                Err(e) => println!(
+                    "result=error\nerrno={}\nerror={e}\nelapsed_us={us}",
+                    e.raw_os_error().unwrap_or(-1)
+                ),
+            }
+        }
+        "stream" => {
+            let secs: f64 = args.get(2).context("SECS")?.parse()?;
+            let end = Instant::now() + Duration::from_secs_f64(secs);
+            let (mut ok, mut failed) = (0u64, 0u64);
+            let mut first_error = String::new();
+            while Instant::now() < end {
+                match who(addr) {
+                    Ok(_) => ok += 1,
+                    Err(e) => {
+                        if failed == 0 {
+                            first_error = e.to_string();
+                        }
+                        failed += 1;
+                    }
+                }
+            }
+            println!("ok={ok}\nfailed={failed}\nfirst_error={first_error}");
+        }
+        other => bail!("unknown command {other}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! The socket-level load balancer on the real kernel: `berth dataplane run`
+//! attached to a test cgroup, a client in a network namespace inside that
+//! cgroup, backends in other namespaces.
+
+mod common;
+
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use common::{Fixture, VIP4, VIP6};
+
+/// Only catches hangs while waiting for a reconcile to show.
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn addr(vip: &str, port: u16) -> String {
+    match vip.parse::<IpAddr>().expect("vip") {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+fn running() -> Fixture {
+    let mut f = Fixture::new(3);
+    f.write_file(&Fixture::web_yaml(&f.backends()));
+    f.start_dataplane();
+    f
+}
+
+fn assert_spread(f: &Fixture, vip: &str) {
+    let a = addr(vip, 80);
+    let p = f.probe(&["tcp", &a, "3000"]);
+    assert_eq!(p.num("failed"), 0, "{a}: {}", p.get("first_error"));
+    assert_eq!(
+        p.num("peer_mismatch"),
+        0,
+        "{a}: getpeername must show the VIP"
+    );
+    let ids = p.ids();
+    assert_eq!(
+        ids.keys().cloned().collect::<Vec<_>>(),
+        ["backend-1", "backend-2", "backend-3"],
+        "{a}: {ids:?}"
+    );
+    // 3000 uniform picks over 3: each count is 1000 ± 26 (one sd); 500 is
+    // far outside chance and would mean the selection is skewed.
+    assert!(ids.values().all(|c| *c > 500), "{a}: skewed: {ids:?}");
+    assert_eq!(ids.values().sum::<u64>(), 3000);
+}
+
+#[test]
+fn tcp_through_the_vip_reaches_every_backend_v4_and_v6() {
+    let f = running();
+    assert_spread(&f, VIP4);
+    assert_spread(&f, VIP6);
+    // The kernel's counters saw them too.
+    let out = f.berth(&[
+        "dataplane",
+        "list",
+        "--bpffs",
+        f.bpffs.to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{VIP4}:80/TCP")))
+        .expect("frontend listed");
+    let translated: u64 = line
+        .split_whitespace()
+        .nth(2)
+        .expect("column")
+        .parse()
+        .expect("number");
+    assert_eq!(translated, 3000, "{line}");
+}
+
+#[test]
+fn udp_replies_come_from_the_vip_v4_and_v6() {
+    let f = running();
+    for vip in [VIP4, VIP6] {
+        let a = addr(vip, 80);
+        let p = f.probe(&["udp", &a]);
+        assert!(p.get("id").starts_with("backend-"), "{p:?}");
+        assert_eq!(p.get("from"), a, "recvmsg must show the VIP as the source");
+        let p = f.probe(&["udp-connected", &a]);
+        assert!(p.get("id").starts_with("backend-"), "{p:?}");
+        assert_eq!(
+            p.get("peer"),
+            a,
+            "getpeername of a connected UDP socket shows the VIP"
+        );
+    }
+}
+
+#[test]
+fn no_backends_and_unknown_ports_are_refused_at_once() {
+    let f = running();
+    for target in [
+        addr("10.96.0.21", 80),
+        addr("fd00:10:96::21", 80),
+        addr(VIP4, 81),
+        addr(VIP6, 81),
+    ] {
+        let p = f.probe(&["connect", &target]);
+        assert_eq!(p.get("result"), "error", "{target}");
+        assert_eq!(
+            p.num("errno"),
+            libc::ECONNREFUSED as u64,
+            "{target}: {}",
+            p.get("error")
+        );
+    }
+    let out = f.berth(&[
+        "dataplane",
+        "list",
+        "--bpffs",
+        f.bpffs.to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("10.96.0.21:80/TCP"))
+        .expect("listed");
+    let refused: u64 = line
+        .split_whitespace()
+        .nth(3)
+        .expect("column")
+        .parse()
+        .expect("number");
+    assert_eq!(refused, 1, "{line}");
+}
+
+#[test]
+fn kill_9_and_restart_drop_no_connection() {
+    let mut f = running();
+    let a = addr(VIP4, 80);
+    // The stream runs in a child; kill the data plane under it and restart.
+    let stream_child = f
+        .probe_child(&["stream", &a, "10"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn stream");
+    std::thread::sleep(Duration::from_secs(2));
+    f.kill9_dataplane();
+    std::thread::sleep(Duration::from_secs(2));
+    f.start_dataplane();
+    let out = stream_child.wait_with_output().expect("stream");
+    let p = common::Probe::from_output(&out, &["stream"]);
+    assert!(p.num("ok") > 100, "{p:?}");
+    assert_eq!(p.num("failed"), 0, "first error: {}", p.get("first_error"));
+}
+
+#[test]
+fn a_changed_file_is_reconciled_and_a_bad_one_changes_nothing() {
+    let mut f = Fixture::new(3);
+    let all = f.backends();
+    f.write_file(&Fixture::web_yaml(&all[..2]));
+    f.start_dataplane();
+    let a = addr(VIP4, 80);
+    let p = f.probe(&["tcp", &a, "60"]);
+    assert_eq!(p.ids().keys().cloned().collect::<Vec<_>>(), ["backend-1"]);
+
+    f.write_file(&Fixture::web_yaml(&all));
+    let deadline = Instant::now() + RECONCILE_TIMEOUT;
+    loop {
+        let ids = f.probe(&["tcp", &a, "60"]).ids();
+        if ids.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new backends never got traffic: {ids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A bad file is rejected as a whole and the programmed state stays.
+    f.write_file("services:\n  - name: web\n    vips: [10.96.0.300]\n    ports: [{port: 80}]\n");
+    std::thread::sleep(Duration::from_millis(600));
+    let p = f.probe(&["tcp", &a, "60"]);
+    assert_eq!(p.num("failed"), 0);
+    assert_eq!(p.ids().len(), 3);
+}
+
+fn run_with(f: &Fixture, yaml: &str, extra: &[&str]) -> (bool, String) {
+    f.write_file(yaml);
+    let out = f.dataplane_command(extra).output().expect("run berth");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_is_refused_naming_field_and_value_before_anything_is_attached() {
+    let f = Fixture::new(1);
+    let cases: [(&str, &[&str], &[&str]); 5] = [
+        (
+            "services:\n  - name: a\n    vips: [10.96.0.300]\n    ports: [{port: 80}]\n",
+            &[],
+            &["services[0].vips[0]", "10.96.0.300"],
+        ),
+        (
+            "services:\n  - name: a\n    vips: [10.96.0.3]\n    ports: [{port: 70000}]\n",
+            &[],
+            &["services[0].ports[0].port", "70000"],
+        ),
+        (
+            "services:\n  - name: a\n    vips: [10.96.0.3]\n    ports: [{port: 80, protocol: SCTP}]\n",
+            &[],
+            &["services[0].ports[0].protocol", "SCTP"],
+        ),
+        (
+            "services:\n  - name: a\n    vips: [10.96.0.3]\n    ports: [{port: 80, backends: [10.244.1.1:80, 10.244.1.2:80, 10.244.1.3:80]}]\n",
+            &["--max-backends-per-frontend", "2"],
+            &["services[0].ports[0].backends", "3 backends", "at most 2"],
+        ),
+        (
+            "services:\n  - name: a\n    vips: [10.96.0.3, 10.96.0.4]\n    ports: [{port: 80}]\n",
+            &["--max-frontends", "1"],
+            &["frontend capacity exceeded", "2 needed"],
+        ),
+    ];
+    for (yaml, extra, wanted) in cases {
+        let (ok, stderr) = run_with(&f, yaml, extra);
+        assert!(!ok, "accepted: {yaml}");
+        for w in wanted {
+            assert!(
+                stderr.contains(w),
+                "error for {yaml:?} lacks {w:?}: {stderr}"
+            );
+        }
+        assert!(
+            !f.bpffs.exists(),
+            "nothing may be pinned for a refused file: {}",
+            f.bpffs.display()
+        );
+    }
+}
+
+#[test]
+fn a_full_map_refuses_the_new_service_and_keeps_the_rest() {
+    let mut f = Fixture::new(3);
+    let web = Fixture::web_yaml(&f.backends());
+    // web has 4 frontends (2 VIPs x TCP, UDP), "empty" 2: room for exactly 6.
+    f.write_file(&web);
+    f.start_dataplane_with(&["--max-frontends", "6"]);
+    let more = format!(
+        "{web}  - name: more\n    vips: [10.96.0.22]\n    ports:\n      - port: 80\n        backends: [\"{}\"]\n",
+        f.backends()[0]
+    );
+    f.write_file(&more);
+    std::thread::sleep(Duration::from_millis(600));
+    let out = f.berth(&[
+        "dataplane",
+        "list",
+        "--bpffs",
+        f.bpffs.to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("10.96.0.22"),
+        "no part of the refused service: {text}"
+    );
+    assert_eq!(text.lines().count(), 1 + 6, "{text}");
+    let p = f.probe(&["tcp", &addr(VIP4, 80), "30"]);
+    assert_eq!(p.num("failed"), 0);
+}
+
+#[test]
+fn down_detaches_and_unpins_everything() {
+    let mut f = running();
+    f.kill9_dataplane();
+    // Killed: the pinned programs keep serving.
+    let p = f.probe(&["tcp", &addr(VIP4, 80), "30"]);
+    assert_eq!(p.num("failed"), 0);
+    let out = f.berth(&[
+        "dataplane",
+        "down",
+        "--bpffs",
+        f.bpffs.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!f.bpffs.exists(), "{} still exists", f.bpffs.display());
+    // Detached: a VIP is an ordinary (unanswered) address again, not refused.
+    let p = f.probe(&["connect", &addr("10.96.0.21", 80)]);
+    assert_eq!(p.get("result"), "error");
+    assert_ne!(
+        p.num("errno"),
+        libc::ECONNREFUSED as u64,
+        "{}",
+        p.get("error")
+    );
+    let out = f.berth(&[
+        "dataplane",
+        "list",
+        "--bpffs",
+        f.bpffs.to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no data plane is pinned"));
+}

@@ -1,0 +1,40 @@
+//! `cargo xtask up`: setup, build, and run what exists of Berth: today the
+//! data plane alone, with a demo service in network namespaces and the LB
+//! benchmark; then what is not there yet.
+
+use std::process::Command;
+
+use crate::{build, setup, util::Phases, util::run};
+
+pub fn run_up() -> anyhow::Result<()> {
+    let mut p = Phases::default();
+    p.time("setup", setup::run)?;
+    p.time("build (release)", build::run)?;
+    let bin = std::fs::canonicalize("target/release/berth")?;
+    p.time("demo: a VIP with 3 backends in network namespaces", || {
+        run(Command::new(&bin).args(["bench", "demo"]))
+    })?;
+    p.time("LB latency: VIP vs direct vs iptables vs nftables", || {
+        run(Command::new(&bin).args([
+            "bench",
+            "lb",
+            "--services",
+            "1,1000",
+            "--samples",
+            "1000",
+            "--json",
+            "target/bench-up.json",
+        ]))
+    })?;
+    run(Command::new(&bin).arg("status"))?;
+    p.summary();
+    println!(
+        "\nThe demo cleaned up after itself. To run the load balancer yourself:\n  \
+         target/release/berth dataplane run --static FILE   (schema: README, 'Data plane')\n  \
+         target/release/berth dataplane list\n  \
+         target/release/berth dataplane down"
+    );
+    Ok(())
+}
+
+pub use run_up as run;
