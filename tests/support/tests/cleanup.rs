@@ -26,14 +26,24 @@ fn ip(args: &[&str]) {
     assert!(out.status.success(), "ip {args:?}: {out:?}");
 }
 
-/// Removes a leftover netns even if the test fails half-way.
-struct NetnsGuard(String);
+/// Runs a closure on drop: undoes the test's setup even if it fails half-way.
+struct Defer<F: FnMut()>(F);
 
-impl Drop for NetnsGuard {
+impl<F: FnMut()> Drop for Defer<F> {
     fn drop(&mut self) {
-        if Path::new("/run/netns").join(&self.0).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        (self.0)();
+    }
+}
+
+/// Moves processes out of `cg` (and its `child`) and removes them.
+fn remove_cgroup(root: &Path, cg: &Path) {
+    for dir in [cg.join("child"), cg.to_owned()] {
+        if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in pids.lines() {
+                let _ = std::fs::write(root.join("cgroup.procs"), pid);
+            }
         }
+        let _ = std::fs::remove_dir(&dir);
     }
 }
 
@@ -45,7 +55,11 @@ fn stale_removes_dead_leftovers_and_keeps_live_ones() {
     // Network namespaces.
     let stale_ns = name::unique_for_pid("n", dead);
     ip(&["netns", "add", &stale_ns]);
-    let _guard = NetnsGuard(stale_ns.clone());
+    let _ns_guard = Defer(|| {
+        if Path::new("/run/netns").join(&stale_ns).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &stale_ns]).status();
+        }
+    });
     let live_ns = Netns::new().expect("live netns");
 
     // Cgroups, one with a sub-cgroup and a process inside.
@@ -55,8 +69,13 @@ fn stale_removes_dead_leftovers_and_keeps_live_ones() {
         name::unique_for_pid("c", dead)
     ));
     std::fs::create_dir(&stale_cg).expect("mkdir stale cgroup");
+    let _cg_guard = Defer(|| remove_cgroup(&root, &stale_cg));
     std::fs::create_dir(stale_cg.join("child")).expect("mkdir child cgroup");
     let mut sleeper = Command::new("sleep").arg("60").spawn().expect("spawn");
+    let sleeper_pid = sleeper.id();
+    let _sleeper_guard = Defer(|| {
+        let _ = Command::new("kill").arg(sleeper_pid.to_string()).status();
+    });
     std::fs::write(
         stale_cg.join("child/cgroup.procs"),
         sleeper.id().to_string(),
@@ -66,14 +85,18 @@ fn stale_removes_dead_leftovers_and_keeps_live_ones() {
     // Not ours at all, even with a dead-looking name shape.
     let foreign_cg = root.join(format!("{LONG_PREFIX}other-{dead}"));
     std::fs::create_dir(&foreign_cg).expect("mkdir foreign cgroup");
+    let _foreign_guard = Defer(|| remove_cgroup(&root, &foreign_cg));
 
-    // Interfaces: scanned in the calling thread's namespace, so use one of ours.
-    let stale_if = name::unique_for_pid("d", dead);
-    let live_if = name::unique("d");
-    for ifname in [&stale_if, &live_if] {
+    // Interfaces (veth pairs): scanned in the calling thread's namespace, so
+    // use one of ours.
+    let stale_if = name::unique_for_pid("v", dead);
+    let stale_peer = name::unique_for_pid("v", dead);
+    let live_if = name::unique("v");
+    let live_peer = name::unique("v");
+    for (a, b) in [(&stale_if, &stale_peer), (&live_if, &live_peer)] {
         live_ns
-            .ip(&["link", "add", ifname, "type", "dummy"])
-            .expect("add dummy");
+            .ip(&["link", "add", a, "type", "veth", "peer", "name", b])
+            .expect("add veth");
     }
 
     let mut reports = Vec::new();
@@ -88,8 +111,10 @@ fn stale_removes_dead_leftovers_and_keeps_live_ones() {
     assert!(live_cg.path().exists());
     assert!(foreign_cg.exists());
     let links = live_ns.ip(&["-o", "link", "show"]).expect("links");
-    assert!(!links.contains(&format!(" {stale_if}:")), "{links}");
-    assert!(links.contains(&format!(" {live_if}:")), "{links}");
+    assert!(!links.contains(&format!(" {stale_if}@")), "{links}");
+    assert!(!links.contains(&format!(" {stale_peer}@")), "{links}");
+    assert!(links.contains(&format!(" {live_if}@")), "{links}");
+    assert!(links.contains(&format!(" {live_peer}@")), "{links}");
     assert!(reports.iter().any(|r| r.contains(&stale_if)), "{reports:?}");
     assert!(removed >= 3);
 
@@ -97,5 +122,4 @@ fn stale_removes_dead_leftovers_and_keeps_live_ones() {
     assert!(now.lines().any(|l| l == "0::/"), "{now}");
     sleeper.kill().expect("kill");
     sleeper.wait().expect("wait");
-    std::fs::remove_dir(&foreign_cg).expect("rmdir foreign");
 }
