@@ -56,6 +56,24 @@ pub trait LbMaps {
     fn reset_service_stats(&mut self, service_id: u32) -> Result<(), MapError>;
     fn reset_backend_stats(&mut self, backend_id: u32) -> Result<(), MapError>;
     fn dump(&self) -> Result<Dump, MapError>;
+
+    /// Many slot writes at once (the kernel maps batch them); no order
+    /// among them is promised.
+    fn put_slots(&mut self, items: &[(SlotKey, ServiceValue)]) -> Result<(), MapError> {
+        items.iter().try_for_each(|(k, v)| self.put_slot(k, v))
+    }
+
+    /// Many backend writes at once.
+    fn put_backends(&mut self, items: &[(u32, Backend, Protocol)]) -> Result<(), MapError> {
+        items
+            .iter()
+            .try_for_each(|(id, b, p)| self.put_backend(*id, b, *p))
+    }
+
+    /// Many VIP writes at once.
+    fn put_vips(&mut self, items: &[(IpAddr, u32)]) -> Result<(), MapError> {
+        items.iter().try_for_each(|(v, n)| self.put_vip(*v, *n))
+    }
     fn service_stats(&self, service_id: u32) -> Result<ServiceStats, MapError>;
     fn backend_stats(&self, backend_id: u32) -> Result<u64, MapError>;
 }

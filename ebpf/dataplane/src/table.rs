@@ -204,7 +204,7 @@ impl<M: LbMaps> Lb<M> {
     /// and adopted frontends that nobody wants any more are deleted.
     /// Everything is validated before anything is written.
     pub fn reconcile(&mut self, desired: &[Service]) -> Result<(), Error> {
-        check(desired, &self.limits)?;
+        let expanded = check_all(desired, &self.limits)?;
         let names: BTreeSet<&str> = desired.iter().map(|s| s.name.as_str()).collect();
         let gone: Vec<String> = self
             .services
@@ -215,9 +215,17 @@ impl<M: LbMaps> Lb<M> {
         for name in gone {
             self.delete_service(&name)?;
         }
-        for svc in desired {
-            self.upsert_service(svc)?;
+        // Services that are entirely new are written in bulk (batched map
+        // updates); the others one by one, touching only what changed.
+        let mut fresh = Vec::new();
+        for (svc, frontends) in desired.iter().zip(expanded) {
+            if self.is_new(&svc.name, &frontends) {
+                fresh.push((svc.name.as_str(), frontends));
+            } else {
+                self.upsert(svc, frontends)?;
+            }
         }
+        self.create_new(fresh)?;
         let orphans: Vec<FrontendKey> = self
             .frontends
             .iter()
@@ -283,6 +291,129 @@ impl<M: LbMaps> Lb<M> {
         Ok(())
     }
 
+    fn is_new(&self, name: &str, frontends: &Desired) -> bool {
+        !self.services.contains_key(name)
+            && frontends.keys().all(|k| !self.frontends.contains_key(k))
+    }
+
+    /// Writes services none of whose frontends exist yet, in four batched
+    /// steps: VIP markers, backends, slots, and last the masters, so a
+    /// frontend goes live only whole. On failure everything written is
+    /// removed again.
+    fn create_new(&mut self, batch: Vec<(&str, Desired)>) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let nf: u64 = batch.iter().map(|(_, d)| d.len() as u64).sum();
+        let nb: u64 = batch
+            .iter()
+            .flat_map(|(_, d)| d.values())
+            .map(|(_, b)| b.len() as u64)
+            .sum();
+        if nf > self.service_ids.available() {
+            return Err(Error::Full {
+                what: "frontend",
+                needed: nf,
+                free: self.service_ids.available(),
+                capacity: self.service_ids.capacity(),
+            });
+        }
+        if nb > self.backend_ids.available() {
+            return Err(Error::Full {
+                what: "backend",
+                needed: nb,
+                free: self.backend_ids.available(),
+                capacity: self.backend_ids.capacity(),
+            });
+        }
+        let mut vip_counts: BTreeMap<IpAddr, u32> = BTreeMap::new();
+        let mut backends = Vec::with_capacity(nb as usize);
+        let mut slots = Vec::with_capacity(nb as usize);
+        let mut masters = Vec::with_capacity(nf as usize);
+        let mut made = Vec::with_capacity(nf as usize);
+        for (name, d) in &batch {
+            for (k, (_, bes)) in d {
+                let service_id = self.service_ids.alloc().expect("capacity checked");
+                let mut fb = Vec::with_capacity(bes.len());
+                for (i, b) in bes.iter().enumerate() {
+                    let id = self.backend_ids.alloc().expect("capacity checked");
+                    backends.push((id, *b, k.protocol));
+                    let v = ServiceValue {
+                        backend_id: id,
+                        service_id,
+                        ..ServiceValue::default()
+                    };
+                    slots.push((SlotKey::slot(*k, 0, i as u16 + 1), v));
+                    fb.push((id, *b));
+                }
+                let m = ServiceValue {
+                    count: bes.len() as u32,
+                    service_id,
+                    ..ServiceValue::default()
+                };
+                masters.push((SlotKey::master(*k), m));
+                *vip_counts
+                    .entry(k.vip)
+                    .or_insert_with(|| self.vips.get(&k.vip).copied().unwrap_or(0)) += 1;
+                let f = Frontend {
+                    owner: Some(name.to_string()),
+                    service_id,
+                    gen_: 0,
+                    backends: fb,
+                };
+                made.push((*name, *k, f));
+            }
+        }
+        let vips: Vec<(IpAddr, u32)> = vip_counts.iter().map(|(v, n)| (*v, *n)).collect();
+        let written = self
+            .maps
+            .put_vips(&vips)
+            .and_then(|()| self.maps.put_backends(&backends))
+            .and_then(|()| self.maps.put_slots(&slots))
+            .and_then(|()| self.maps.put_slots(&masters));
+        let service = match batch.as_slice() {
+            [(name, _)] => name.to_string(),
+            many => format!("({} new services)", many.len()),
+        };
+        if let Err(source) = written {
+            let rollback = (|| {
+                for (k, _) in masters.iter().chain(&slots) {
+                    self.maps.delete_slot(k)?;
+                }
+                for (id, b, _) in &backends {
+                    self.maps.delete_backend(*id, b.addr.is_ipv6())?;
+                }
+                for vip in vip_counts.keys() {
+                    match self.vips.get(vip) {
+                        Some(n) => self.maps.put_vip(*vip, *n)?,
+                        None => self.maps.delete_vip(*vip)?,
+                    }
+                }
+                Ok(())
+            })();
+            for (_, _, f) in &made {
+                self.service_ids.release(f.service_id);
+                for (id, _) in &f.backends {
+                    self.backend_ids.release(*id);
+                }
+            }
+            return Err(match rollback {
+                Ok(()) => Error::Map { service, source },
+                Err(rollback) => Error::Rollback {
+                    service,
+                    source,
+                    rollback,
+                },
+            });
+        }
+        self.vips.extend(vip_counts);
+        for (name, k, f) in made {
+            self.frontends.insert(k, f);
+            self.services.entry(name.to_string()).or_default().insert(k);
+        }
+        Ok(())
+    }
+
     fn create_frontend(&mut self, k: &FrontendKey, owner: &str) -> Result<(), MapError> {
         let id = self.service_ids.alloc().ok_or(MapError::Full {
             map: "SVC",
@@ -294,10 +425,7 @@ impl<M: LbMaps> Lb<M> {
         };
         let vip_count = self.vips.get(&k.vip).copied().unwrap_or(0) + 1;
         // The VIP marker goes first: a master is never without one.
-        let r = self
-            .maps
-            .reset_service_stats(id)
-            .and_then(|()| self.maps.put_vip(k.vip, vip_count));
+        let r = self.maps.put_vip(k.vip, vip_count);
         let r = r.and_then(|()| {
             self.maps
                 .put_slot(&SlotKey::master(*k), &master)
@@ -332,11 +460,15 @@ impl<M: LbMaps> Lb<M> {
         // The master goes first: from then on no new connection picks a slot.
         self.maps.delete_slot(&SlotKey::master(*k))?;
         self.frontends.remove(k);
+        // Counters are zeroed when an id is released, so a fresh id always
+        // starts from zero.
+        self.maps.reset_service_stats(f.service_id)?;
         self.service_ids.release(f.service_id);
         for (i, (id, b)) in f.backends.iter().enumerate() {
             self.maps
                 .delete_slot(&SlotKey::slot(*k, f.gen_, i as u16 + 1))?;
             self.maps.delete_backend(*id, b.addr.is_ipv6())?;
+            self.maps.reset_backend_stats(*id)?;
             self.backend_ids.release(*id);
         }
         let count = self.vips.get(&k.vip).copied().unwrap_or(1) - 1;
@@ -380,7 +512,6 @@ impl<M: LbMaps> Lb<M> {
                             op: "allocate backend id",
                         })?;
                         created.push((id, b.addr.is_ipv6()));
-                        self.maps.reset_backend_stats(id)?;
                         self.maps.put_backend(id, b, proto)?;
                         id
                     }
@@ -435,6 +566,7 @@ impl<M: LbMaps> Lb<M> {
         }
         for (id, b) in removed {
             self.backend_ids.release(id);
+            let _ = self.maps.reset_backend_stats(id);
             if let Err(e) = self.maps.delete_backend(id, b.addr.is_ipv6()) {
                 warn!(frontend = %k, backend = %b, error = %e, "old backend not deleted; repaired on next start");
             }
@@ -453,6 +585,9 @@ impl<M: LbMaps> Lb<M> {
                     owner: owner.clone(),
                 });
             }
+        }
+        if self.is_new(&svc.name, &desired) {
+            return self.create_new(vec![(svc.name.as_str(), desired)]);
         }
         self.check_capacity(&desired)?;
         let mut created = Vec::new();
@@ -503,6 +638,12 @@ impl<M: LbMaps> Lb<M> {
 /// valid, names unique, no frontend claimed twice, and everything fits the
 /// limits (the totals a reconcile leaves behind).
 pub fn check(desired: &[Service], limits: &Limits) -> Result<(), Error> {
+    check_all(desired, limits).map(|_| ())
+}
+
+/// [`check`], returning each service's frontends.
+fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desired>, Error> {
+    let mut all = Vec::with_capacity(desired.len());
     let mut names = BTreeSet::new();
     let mut claimed: BTreeMap<FrontendKey, &str> = BTreeMap::new();
     let mut backends = 0u64;
@@ -516,16 +657,17 @@ pub fn check(desired: &[Service], limits: &Limits) -> Result<(), Error> {
                 "duplicate service name",
             ));
         }
-        for (k, (field, bes)) in frontends {
+        for (k, (field, bes)) in &frontends {
             backends += bes.len() as u64;
-            if let Some(owner) = claimed.insert(k, svc.name.as_str()) {
+            if let Some(owner) = claimed.insert(*k, svc.name.as_str()) {
                 return Err(Error::Conflict {
                     field: format!("{prefix}.{field}"),
-                    frontend: k,
+                    frontend: *k,
                     owner: owner.to_string(),
                 });
             }
         }
+        all.push(frontends);
     }
     let frontends = claimed.len() as u64;
     if frontends > u64::from(limits.frontends) {
@@ -544,7 +686,7 @@ pub fn check(desired: &[Service], limits: &Limits) -> Result<(), Error> {
             capacity: u64::from(limits.backends),
         });
     }
-    Ok(())
+    Ok(all)
 }
 
 impl<M: LbMaps> Dataplane for Lb<M> {

@@ -175,7 +175,7 @@ fn replacing_backends_flips_generation_and_keeps_ids_of_kept_backends() {
         protocol: Protocol::Tcp,
     };
     let gen_ = m.slots[&SlotKey::master(key)].gen_;
-    assert_eq!(gen_, 0, "created (0), first set (1), replaced (0)");
+    assert_eq!(gen_, 1, "created with its first set (0), replaced (1)");
     assert!(
         !m.slots
             .keys()

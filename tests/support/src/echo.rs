@@ -161,8 +161,8 @@ fn spawn_conn(stream: TcpStream, who_reply: &Arc<[u8]>, shared: &Arc<Shared>) {
         .name("echo-conn".to_owned())
         .stack_size(CONN_STACK_SIZE)
         .spawn(move || {
-            let _guard = guard;
-            serve_conn(stream, &who_reply, &_guard.0.stop);
+            serve_conn(stream, &who_reply, &guard.0.stop);
+            drop(guard);
         });
     if let Err(e) = spawned {
         // The closure (and with it the guard and the stream) is dropped.

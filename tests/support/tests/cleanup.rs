@@ -9,14 +9,15 @@ use berth_test_support::cleanup;
 use berth_test_support::name::{self, LONG_PREFIX};
 use berth_test_support::{Cgroup, Netns};
 
-/// A pid that is not running: pids are always below `pid_max`.
+/// A pid that is not running: pids are always below `pid_max`. Offset by our
+/// own pid so that concurrent test processes fake different owners.
 fn dead_pid() -> u32 {
     let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .expect("pid_max")
         .trim()
         .parse()
         .expect("number");
-    (max..)
+    (max + std::process::id()..)
         .find(|p| !cleanup::pid_alive(*p))
         .expect("a dead pid")
 }
@@ -57,7 +58,9 @@ fn stale_removes_dead_leftovers_and_keeps_live_ones() {
     ip(&["netns", "add", &stale_ns]);
     let _ns_guard = Defer(|| {
         if Path::new("/run/netns").join(&stale_ns).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &stale_ns]).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &stale_ns])
+                .status();
         }
     });
     let live_ns = Netns::new().expect("live netns");
@@ -115,8 +118,15 @@ fn stale_removes_dead_leftovers_and_keeps_live_ones() {
     assert!(!links.contains(&format!(" {stale_peer}@")), "{links}");
     assert!(links.contains(&format!(" {live_if}@")), "{links}");
     assert!(links.contains(&format!(" {live_peer}@")), "{links}");
-    assert!(reports.iter().any(|r| r.contains(&stale_if)), "{reports:?}");
-    assert!(removed >= 3);
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.contains(&stale_if) || r.contains(&stale_peer)),
+        "{reports:?}"
+    );
+    // The namespace and cgroup may have been reaped by a concurrent test
+    // process's own `stale` call; the interface lives in our namespace.
+    assert!(removed >= 1);
 
     let now = std::fs::read_to_string(format!("/proc/{}/cgroup", sleeper.id())).expect("read");
     assert!(now.lines().any(|l| l == "0::/"), "{now}");

@@ -3,6 +3,7 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd},
 };
 
 use aya::maps::{HashMap, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues};
@@ -10,6 +11,7 @@ use berth_ebpf_common::lb::{
     Backend4, Backend6, Service4Key, Service6Key, ServiceStats, ServiceValue,
 };
 
+use super::sys;
 use crate::{
     error::MapError,
     maps::{Dump, LbMaps, SlotKey},
@@ -53,6 +55,25 @@ pub struct BpfMaps {
     svc_stats: PerCpuArray<MapData, ServiceStats>,
     be_stats: PerCpuArray<MapData, u64>,
     cpus: usize,
+    /// Raw fds of the hash maps, for batch updates; owned by the maps above.
+    fds: Fds,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Fds {
+    svc4: RawFd,
+    svc6: RawFd,
+    be4: RawFd,
+    be6: RawFd,
+    vip4: RawFd,
+    vip6: RawFd,
+}
+
+fn raw_fd(map: &Map) -> Option<RawFd> {
+    match map {
+        Map::HashMap(md) => Some(md.fd().as_fd().as_raw_fd()),
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for BpfMaps {
@@ -160,12 +181,48 @@ fn slot_key(vip: IpAddr, port: u16, proto: u8, gen_: u8, slot: u16) -> Result<Sl
 fn take<T: TryFrom<Map, Error = AyaMapError>>(
     maps: &mut dyn FnMut(&'static str) -> Option<Map>,
     name: &'static str,
+    fd: Option<&mut RawFd>,
 ) -> Result<T, MapError> {
     let map = maps(name).ok_or_else(|| MapError::Corrupt {
         map: name,
         reason: "missing from the object or bpffs".into(),
     })?;
+    if let Some(fd) = fd {
+        *fd = raw_fd(&map).ok_or_else(|| MapError::Corrupt {
+            map: name,
+            reason: "not a hash map".into(),
+        })?;
+    }
     T::try_from(map).map_err(conv(name, "open"))
+}
+
+/// A batch update through the raw fd, as a [`MapError`].
+fn batch<K: Copy, V: Copy>(
+    fd: RawFd,
+    map: &'static str,
+    keys: &[K],
+    values: &[V],
+) -> Result<(), MapError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: fd belongs to one of this struct's maps, which outlive the call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    sys::map_update_batch(fd, keys, values).map_err(|source| {
+        if source.raw_os_error() == Some(libc::E2BIG) || source.raw_os_error() == Some(libc::ENOSPC)
+        {
+            MapError::Full {
+                map,
+                op: "batch update",
+            }
+        } else {
+            MapError::Os {
+                map,
+                op: "batch update",
+                source,
+            }
+        }
+    })
 }
 
 impl BpfMaps {
@@ -179,16 +236,18 @@ impl BpfMaps {
             op: what,
             source,
         })?;
+        let mut fds = Fds::default();
         Ok(Self {
-            svc4: take(get, SVC4)?,
-            svc6: take(get, SVC6)?,
-            be4: take(get, BACKEND4)?,
-            be6: take(get, BACKEND6)?,
-            vip4: take(get, VIP4)?,
-            vip6: take(get, VIP6)?,
-            svc_stats: take(get, SVC_STATS)?,
-            be_stats: take(get, BACKEND_STATS)?,
+            svc4: take(get, SVC4, Some(&mut fds.svc4))?,
+            svc6: take(get, SVC6, Some(&mut fds.svc6))?,
+            be4: take(get, BACKEND4, Some(&mut fds.be4))?,
+            be6: take(get, BACKEND6, Some(&mut fds.be6))?,
+            vip4: take(get, VIP4, Some(&mut fds.vip4))?,
+            vip6: take(get, VIP6, Some(&mut fds.vip6))?,
+            svc_stats: take(get, SVC_STATS, None)?,
+            be_stats: take(get, BACKEND_STATS, None)?,
             cpus,
+            fds,
         })
     }
 }
@@ -292,6 +351,70 @@ impl LbMaps for BpfMaps {
         self.be_stats
             .set(id, zero, 0)
             .map_err(conv(BACKEND_STATS, "reset"))
+    }
+
+    fn put_slots(&mut self, items: &[(SlotKey, ServiceValue)]) -> Result<(), MapError> {
+        let (mut k4, mut v4s, mut k6, mut v6s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in items {
+            match k.frontend.vip {
+                IpAddr::V4(a) => {
+                    k4.push(key4(k, a));
+                    v4s.push(*v);
+                }
+                IpAddr::V6(a) => {
+                    k6.push(key6(k, a));
+                    v6s.push(*v);
+                }
+            }
+        }
+        batch(self.fds.svc4, SVC4, &k4, &v4s)?;
+        batch(self.fds.svc6, SVC6, &k6, &v6s)
+    }
+
+    fn put_backends(&mut self, items: &[(u32, Backend, Protocol)]) -> Result<(), MapError> {
+        let (mut i4, mut b4, mut i6, mut b6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, b, p) in items {
+            match b.addr {
+                IpAddr::V4(a) => {
+                    i4.push(*id);
+                    b4.push(Backend4 {
+                        addr: v4(a),
+                        port: port_be(b.port),
+                        proto: p.number(),
+                        flags: 0,
+                    });
+                }
+                IpAddr::V6(a) => {
+                    i6.push(*id);
+                    b6.push(Backend6 {
+                        addr: v6(a),
+                        port: port_be(b.port),
+                        proto: p.number(),
+                        flags: 0,
+                    });
+                }
+            }
+        }
+        batch(self.fds.be4, BACKEND4, &i4, &b4)?;
+        batch(self.fds.be6, BACKEND6, &i6, &b6)
+    }
+
+    fn put_vips(&mut self, items: &[(IpAddr, u32)]) -> Result<(), MapError> {
+        let (mut a4, mut n4, mut a6, mut n6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (vip, n) in items {
+            match vip {
+                IpAddr::V4(a) => {
+                    a4.push(v4(*a));
+                    n4.push(*n);
+                }
+                IpAddr::V6(a) => {
+                    a6.push(v6(*a));
+                    n6.push(*n);
+                }
+            }
+        }
+        batch(self.fds.vip4, VIP4, &a4, &n4)?;
+        batch(self.fds.vip6, VIP6, &a6, &n6)
     }
 
     fn dump(&self) -> Result<Dump, MapError> {

@@ -106,9 +106,11 @@ fn run_static(a: RunArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     let mut lb = kernel::start(&cfg)?;
+    let t = std::time::Instant::now();
     lb.reconcile(&services)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
     let (f, b) = lb.counts();
-    info!(frontends = f, backends = b, bpffs = %cfg.bpffs.display(), cgroup = %cfg.cgroup.display(), "programmed");
+    info!(frontends = f, backends = b, reconcile_ms = ms, bpffs = %cfg.bpffs.display(), cgroup = %cfg.cgroup.display(), "programmed");
     println!("berth dataplane: ready ({f} frontends, {b} backends)");
     let mut last = stamp(&a.file);
     while !stop.load(Ordering::Relaxed) {

@@ -1,0 +1,88 @@
+//! The benchmark's network: one [`Lan`] with a client host and K backend
+//! hosts, each backend running a [`TcpEcho`] on port 8080. Nothing leaves
+//! these namespaces: the host's own namespace is never touched.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use anyhow::Context as _;
+use berth_test_support::{Host, Lan, Netns, TcpEcho};
+
+/// Subnet of the LAN (client .1, backends .2, .3, ...).
+pub const LAN_V4: &str = "10.244.7.0/24";
+/// IPv6 subnet of the LAN, for the demo.
+pub const LAN_V6: &str = "fd00:10:244:7::/64";
+/// Port the backends listen on.
+pub const BACKEND_PORT: u16 = 8080;
+
+/// The client and the backends with their echo servers. Servers drop (and
+/// stop) before the namespaces go.
+#[derive(Debug)]
+pub struct Topo {
+    pub echoes: Vec<TcpEcho>,
+    pub lan: Lan,
+}
+
+impl Topo {
+    /// A LAN with a client and `k` backends, IPv4 only.
+    pub fn new(k: usize) -> anyhow::Result<Topo> {
+        anyhow::ensure!(k >= 1, "at least one backend is needed");
+        let lan = Lan::new(1 + k, LAN_V4, None).context("creating the LAN of namespaces")?;
+        let mut echoes = Vec::with_capacity(k);
+        for (i, h) in lan.hosts()[1..].iter().enumerate() {
+            let bind = SocketAddr::new(IpAddr::V4(h.ipv4), BACKEND_PORT);
+            let echo = TcpEcho::start(&h.netns, bind, &format!("backend-{}", i + 1))
+                .with_context(|| format!("starting the echo server on {bind}"))?;
+            echoes.push(echo);
+        }
+        let topo = Topo { echoes, lan };
+        set_sysctl(
+            topo.client_ns(),
+            "net/ipv4/ip_local_port_range",
+            "1024 65535",
+        )?;
+        Ok(topo)
+    }
+
+    pub fn client(&self) -> &Host {
+        self.lan.host(0)
+    }
+
+    pub fn client_ns(&self) -> &Netns {
+        &self.client().netns
+    }
+
+    pub fn client_ipv4(&self) -> Ipv4Addr {
+        self.client().ipv4
+    }
+
+    /// The backends' addresses (port [`BACKEND_PORT`]).
+    pub fn backends(&self) -> Vec<SocketAddr> {
+        self.lan.hosts()[1..]
+            .iter()
+            .map(|h| SocketAddr::new(IpAddr::V4(h.ipv4), BACKEND_PORT))
+            .collect()
+    }
+
+    /// Connections each echo server has accepted so far.
+    pub fn accepted(&self) -> Vec<u64> {
+        self.echoes.iter().map(TcpEcho::accepted).collect()
+    }
+
+    /// Routes `cidr` out of the client's LAN interface, so that locally
+    /// generated packets to it route (and nat OUTPUT can DNAT them).
+    pub fn route_via_lan(&self, cidr: &str) -> anyhow::Result<()> {
+        let c = self.client();
+        c.netns
+            .ip(&["route", "replace", cidr, "dev", &c.ifname])
+            .with_context(|| format!("adding a route for {cidr} in the client namespace"))?;
+        Ok(())
+    }
+}
+
+/// Writes `/proc/sys/<key>` from a thread inside `ns` (net sysctls are per
+/// namespace).
+pub fn set_sysctl(ns: &Netns, key: &str, value: &str) -> anyhow::Result<()> {
+    let path = format!("/proc/sys/{key}");
+    ns.run(|| std::fs::write(&path, value))?
+        .with_context(|| format!("writing {value:?} to {path} in netns {}", ns.name()))
+}
