@@ -5,10 +5,10 @@ use std::process::Command;
 
 use anyhow::bail;
 
-use crate::util::run;
+use crate::util::sh;
 
-pub fn run_build() -> anyhow::Result<()> {
-    run(Command::new("cargo").args(["build", "--release", "--locked", "-p", "berth"]))?;
+pub fn run() -> anyhow::Result<()> {
+    sh(Command::new("cargo").args(["build", "--release", "--locked", "-p", "berth"]))?;
     let bin = std::path::Path::new("target/release/berth");
     if !bin.exists() {
         bail!("{} was not produced", bin.display());
@@ -16,4 +16,3 @@ pub fn run_build() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub use run_build as run;

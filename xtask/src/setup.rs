@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::Command};
 
 use anyhow::{Context as _, bail};
 
-use crate::util::{output, run};
+use crate::util::{output, sh};
 
 /// Debian packages the project uses.
 pub const PACKAGES: &[&str] = &[
@@ -58,8 +58,8 @@ fn packages() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("setup: installing Debian packages: {}", missing.join(" "));
-    run(Command::new("apt-get").args(["update", "-q"]))?;
-    run(Command::new("apt-get")
+    sh(Command::new("apt-get").args(["update", "-q"]))?;
+    sh(Command::new("apt-get")
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
@@ -79,7 +79,7 @@ fn rust_src() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("setup: adding rust-src");
-    run(Command::new("rustup").args(["component", "add", "rust-src"]))
+    sh(Command::new("rustup").args(["component", "add", "rust-src"]))
 }
 
 fn bpf_linker() -> anyhow::Result<()> {
@@ -113,7 +113,7 @@ fn bpf_linker() -> anyhow::Result<()> {
         "setup: building bpf-linker {BPF_LINKER_VERSION} against {}",
         llvm.display()
     );
-    run(Command::new("cargo")
+    sh(Command::new("cargo")
         .args([
             "install",
             "bpf-linker",
@@ -139,7 +139,7 @@ fn bpffs() -> anyhow::Result<()> {
     }
     eprintln!("setup: mounting bpffs at /sys/fs/bpf");
     std::fs::create_dir_all("/sys/fs/bpf")?;
-    run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
+    sh(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
 }
 
 fn safety_routes() -> anyhow::Result<()> {
@@ -152,7 +152,7 @@ fn safety_routes() -> anyhow::Result<()> {
             continue;
         }
         eprintln!("setup: unreachable route for {cidr} on the host");
-        run(Command::new("ip").args([fam, "route", "replace", "unreachable", cidr]))?;
+        sh(Command::new("ip").args([fam, "route", "replace", "unreachable", cidr]))?;
     }
     Ok(())
 }

@@ -5,16 +5,15 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use crate::{Tier, build, clean, setup, util::Phases, util::run};
+use crate::{Tier, build, clean, setup, util::Phases, util::sh};
 
-pub fn run_tests(tier: Option<Tier>) -> anyhow::Result<()> {
+pub fn run(tier: Option<Tier>) -> anyhow::Result<()> {
     let mut phases = Phases::default();
     let r = all(&mut phases, tier);
     phases.summary();
     r
 }
 
-pub use run_tests as run;
 
 fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
     let want = |t: Tier| tier.is_none() || tier == Some(t);
@@ -24,10 +23,10 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
     let bin = std::fs::canonicalize("target/release/berth").context("target/release/berth")?;
     if want(Tier::Unit) {
         p.time("fmt --check", || {
-            run(Command::new("cargo").args(["fmt", "--all", "--check"]))
+            sh(Command::new("cargo").args(["fmt", "--all", "--check"]))
         })?;
         p.time("clippy -D warnings", || {
-            run(Command::new("cargo").args([
+            sh(Command::new("cargo").args([
                 "clippy",
                 "--release",
                 "--locked",
@@ -39,7 +38,7 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
             ]))
         })?;
         p.time("unit tests", || {
-            run(Command::new("cargo").args([
+            sh(Command::new("cargo").args([
                 "test",
                 "--release",
                 "--locked",
@@ -60,7 +59,7 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
             );
         }
         p.time("netns tests (real kernel)", || {
-            run(Command::new("cargo")
+            sh(Command::new("cargo")
                 .args([
                     "test",
                     "--release",
@@ -73,7 +72,7 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 .env("BERTH_BIN", &bin))
         })?;
         p.time("bench lb (smoke size)", || {
-            run(Command::new(&bin).args([
+            sh(Command::new(&bin).args([
                 "bench",
                 "lb",
                 "--services",

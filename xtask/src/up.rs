@@ -4,18 +4,18 @@
 
 use std::process::Command;
 
-use crate::{build, setup, util::Phases, util::run};
+use crate::{build, setup, util::Phases, util::sh};
 
-pub fn run_up() -> anyhow::Result<()> {
+pub fn run() -> anyhow::Result<()> {
     let mut p = Phases::default();
     p.time("setup", setup::run)?;
     p.time("build (release)", build::run)?;
     let bin = std::fs::canonicalize("target/release/berth")?;
     p.time("demo: a VIP with 3 backends in network namespaces", || {
-        run(Command::new(&bin).args(["bench", "demo"]))
+        sh(Command::new(&bin).args(["bench", "demo"]))
     })?;
     p.time("LB latency: VIP vs direct vs iptables vs nftables", || {
-        run(Command::new(&bin).args([
+        sh(Command::new(&bin).args([
             "bench",
             "lb",
             "--services",
@@ -26,7 +26,7 @@ pub fn run_up() -> anyhow::Result<()> {
             "target/bench-up.json",
         ]))
     })?;
-    run(Command::new(&bin).arg("status"))?;
+    sh(Command::new(&bin).arg("status"))?;
     p.summary();
     println!(
         "\nThe demo cleaned up after itself. To run the load balancer yourself:\n  \
@@ -37,4 +37,3 @@ pub fn run_up() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub use run_up as run;

@@ -17,7 +17,7 @@ pub fn workspace_root() -> anyhow::Result<PathBuf> {
 }
 
 /// Runs a command, inheriting stdio; fails with the command line on error.
-pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub fn sh(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");

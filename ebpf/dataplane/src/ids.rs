@@ -1,12 +1,16 @@
 //! Id allocation for service and backend ids (1..=max), rebuilt from the
 //! maps on adoption.
 
-/// Hands out the smallest free ids first is not needed; ids are reused LIFO.
+use std::collections::VecDeque;
+
+/// Ids are reused first-in first-out: a released id goes to the back of the
+/// queue, so a kernel reader that looked an id up just before its release
+/// does not find it given to another backend a moment later.
 #[derive(Debug, Clone)]
 pub(crate) struct IdAlloc {
     next: u32,
     max: u32,
-    free: Vec<u32>,
+    free: VecDeque<u32>,
     used: u32,
 }
 
@@ -15,7 +19,7 @@ impl IdAlloc {
         Self {
             next: 1,
             max,
-            free: Vec::new(),
+            free: VecDeque::new(),
             used: 0,
         }
     }
@@ -29,16 +33,15 @@ impl IdAlloc {
         taken.sort_unstable();
         taken.dedup();
         let next = taken.last().map_or(1, |l| l + 1);
-        let mut free = Vec::new();
+        let mut free = VecDeque::new();
         let mut it = taken.iter().peekable();
         for id in 1..next {
             if it.peek() == Some(&&id) {
                 it.next();
             } else {
-                free.push(id);
+                free.push_back(id);
             }
         }
-        free.reverse();
         Self {
             next,
             max,
@@ -48,7 +51,7 @@ impl IdAlloc {
     }
 
     pub(crate) fn alloc(&mut self) -> Option<u32> {
-        let id = match self.free.pop() {
+        let id = match self.free.pop_front() {
             Some(id) => id,
             None if self.next <= self.max => {
                 self.next += 1;
@@ -62,7 +65,7 @@ impl IdAlloc {
 
     pub(crate) fn release(&mut self, id: u32) {
         self.used -= 1;
-        self.free.push(id);
+        self.free.push_back(id);
     }
 
     pub(crate) fn available(&self) -> u64 {

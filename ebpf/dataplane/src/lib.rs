@@ -12,6 +12,7 @@
 //! other generation of slots and goes live with one master update, so no
 //! reader ever sees half of it.
 
+mod backends;
 pub mod config;
 mod error;
 mod ids;

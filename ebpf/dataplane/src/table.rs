@@ -5,6 +5,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
+    sync::Arc,
 };
 
 use berth_ebpf_common::{lb::ServiceValue, select::plan_replace};
@@ -13,6 +14,7 @@ use tracing::{debug, warn};
 use crate::{
     Dataplane,
     error::{Error, MapError},
+    backends::BackendTable,
     ids::IdAlloc,
     maps::{LbMaps, SlotKey},
     model::{Backend, FrontendKey, Limits, Protocol, Service},
@@ -22,7 +24,7 @@ use crate::{
 
 #[derive(Debug, Clone)]
 struct Frontend {
-    owner: Option<String>,
+    owner: Option<Arc<str>>,
     service_id: u32,
     gen_: u8,
     backends: Vec<(u32, Backend)>,
@@ -37,7 +39,7 @@ pub struct Lb<M> {
     services: BTreeMap<String, BTreeSet<FrontendKey>>,
     vips: BTreeMap<IpAddr, u32>,
     service_ids: IdAlloc,
-    backend_ids: IdAlloc,
+    backends: BackendTable,
     /// Entries found on adoption that no live frontend uses.
     stale_slots: Vec<SlotKey>,
     stale_backends: Vec<(u32, bool)>,
@@ -53,7 +55,7 @@ impl<M: LbMaps> Lb<M> {
             services: BTreeMap::new(),
             vips: BTreeMap::new(),
             service_ids: IdAlloc::new(limits.frontends),
-            backend_ids: IdAlloc::new(limits.backends),
+            backends: BackendTable::new(limits.backends),
             stale_slots: Vec::new(),
             stale_backends: Vec::new(),
         }
@@ -108,13 +110,14 @@ impl<M: LbMaps> Lb<M> {
             }
         }
         let mut used_backends = BTreeSet::new();
+        let mut references = Vec::new();
         for (fk, mut slots) in live {
             slots.sort_unstable();
             let f = frontends.get_mut(&fk).expect("frontend of a live slot");
             for (_, id) in slots {
-                if used_backends.insert(id) {
-                    f.backends.push((id, backends[&id]));
-                }
+                used_backends.insert(id);
+                f.backends.push((id, backends[&id]));
+                references.push((id, backends[&id], fk.protocol));
             }
         }
         let stale_backends = dump
@@ -129,7 +132,7 @@ impl<M: LbMaps> Lb<M> {
         }
         let service_ids =
             IdAlloc::with_used(limits.frontends, frontends.values().map(|f| f.service_id));
-        let backend_ids = IdAlloc::with_used(limits.backends, used_backends.iter().copied());
+        let backend_table = BackendTable::adopted(limits.backends, references);
         Ok(Self {
             maps,
             limits,
@@ -137,7 +140,7 @@ impl<M: LbMaps> Lb<M> {
             services: BTreeMap::new(),
             vips,
             service_ids,
-            backend_ids,
+            backends: backend_table,
             stale_slots,
             stale_backends,
         })
@@ -272,20 +275,18 @@ impl<M: LbMaps> Lb<M> {
                 capacity: self.service_ids.capacity(),
             });
         }
-        let mut new_backends = 0u64;
-        for (k, (_, bes)) in desired {
+        let new_backends = self.backends.needed(desired.iter().flat_map(|(k, (_, bes))| {
             let current = self.frontends.get(k).map(|f| &f.backends);
-            new_backends += bes
-                .iter()
-                .filter(|b| current.is_none_or(|c| !c.iter().any(|(_, x)| x == *b)))
-                .count() as u64;
-        }
-        if new_backends > self.backend_ids.available() {
+            bes.iter()
+                .filter(move |b| current.is_none_or(|c| !c.iter().any(|(_, x)| x == *b)))
+                .map(move |b| (b, k.protocol))
+        }));
+        if new_backends > self.backends.available() {
             return Err(Error::Full {
                 what: "backend",
                 needed: new_backends,
-                free: self.backend_ids.available(),
-                capacity: self.backend_ids.capacity(),
+                free: self.backends.available(),
+                capacity: self.backends.capacity(),
             });
         }
         Ok(())
@@ -305,11 +306,12 @@ impl<M: LbMaps> Lb<M> {
             return Ok(());
         }
         let nf: u64 = batch.iter().map(|(_, d)| d.len() as u64).sum();
-        let nb: u64 = batch
-            .iter()
-            .flat_map(|(_, d)| d.values())
-            .map(|(_, b)| b.len() as u64)
-            .sum();
+        let nb = self.backends.needed(
+            batch
+                .iter()
+                .flat_map(|(_, d)| d.iter())
+                .flat_map(|(k, (_, bes))| bes.iter().map(move |b| (b, k.protocol))),
+        );
         if nf > self.service_ids.available() {
             return Err(Error::Full {
                 what: "frontend",
@@ -318,26 +320,29 @@ impl<M: LbMaps> Lb<M> {
                 capacity: self.service_ids.capacity(),
             });
         }
-        if nb > self.backend_ids.available() {
+        if nb > self.backends.available() {
             return Err(Error::Full {
                 what: "backend",
                 needed: nb,
-                free: self.backend_ids.available(),
-                capacity: self.backend_ids.capacity(),
+                free: self.backends.available(),
+                capacity: self.backends.capacity(),
             });
         }
         let mut vip_counts: BTreeMap<IpAddr, u32> = BTreeMap::new();
         let mut backends = Vec::with_capacity(nb as usize);
-        let mut slots = Vec::with_capacity(nb as usize);
+        let mut slots = Vec::new();
         let mut masters = Vec::with_capacity(nf as usize);
         let mut made = Vec::with_capacity(nf as usize);
         for (name, d) in &batch {
+            let owner: Arc<str> = Arc::from(*name);
             for (k, (_, bes)) in d {
                 let service_id = self.service_ids.alloc().expect("capacity checked");
                 let mut fb = Vec::with_capacity(bes.len());
                 for (i, b) in bes.iter().enumerate() {
-                    let id = self.backend_ids.alloc().expect("capacity checked");
-                    backends.push((id, *b, k.protocol));
+                    let (id, fresh) = self.backends.acquire(*b, k.protocol).expect("capacity checked");
+                    if fresh {
+                        backends.push((id, *b, k.protocol));
+                    }
                     let v = ServiceValue {
                         backend_id: id,
                         service_id,
@@ -356,7 +361,7 @@ impl<M: LbMaps> Lb<M> {
                     .entry(k.vip)
                     .or_insert_with(|| self.vips.get(&k.vip).copied().unwrap_or(0)) += 1;
                 let f = Frontend {
-                    owner: Some(name.to_string()),
+                    owner: Some(Arc::clone(&owner)),
                     service_id,
                     gen_: 0,
                     backends: fb,
@@ -391,10 +396,10 @@ impl<M: LbMaps> Lb<M> {
                 }
                 Ok(())
             })();
-            for (_, _, f) in &made {
+            for (_, k, f) in &made {
                 self.service_ids.release(f.service_id);
-                for (id, _) in &f.backends {
-                    self.backend_ids.release(*id);
+                for (id, b) in &f.backends {
+                    self.backends.release(*id, *b, k.protocol);
                 }
             }
             return Err(match rollback {
@@ -444,7 +449,7 @@ impl<M: LbMaps> Lb<M> {
         self.frontends.insert(
             *k,
             Frontend {
-                owner: Some(owner.to_string()),
+                owner: Some(Arc::from(owner)),
                 service_id: id,
                 gen_: 0,
                 backends: Vec::new(),
@@ -467,9 +472,10 @@ impl<M: LbMaps> Lb<M> {
         for (i, (id, b)) in f.backends.iter().enumerate() {
             self.maps
                 .delete_slot(&SlotKey::slot(*k, f.gen_, i as u16 + 1))?;
-            self.maps.delete_backend(*id, b.addr.is_ipv6())?;
-            self.maps.reset_backend_stats(*id)?;
-            self.backend_ids.release(*id);
+            if self.backends.release(*id, *b, k.protocol) {
+                self.maps.delete_backend(*id, b.addr.is_ipv6())?;
+                self.maps.reset_backend_stats(*id)?;
+            }
         }
         let count = self.vips.get(&k.vip).copied().unwrap_or(1) - 1;
         if count == 0 {
@@ -499,7 +505,8 @@ impl<M: LbMaps> Lb<M> {
         }
         let proto = k.protocol;
         let mut ids = Vec::with_capacity(new.len());
-        let mut created = Vec::new();
+        // References taken by this call: (id, backend, whether its entry is new).
+        let mut acquired = Vec::new();
         let plan = plan_replace(f.gen_, old_count, new.len() as u16);
         let mut written = 0u16;
         let r = (|| {
@@ -507,12 +514,15 @@ impl<M: LbMaps> Lb<M> {
                 let id = match f.backends.iter().find(|(_, x)| x == b) {
                     Some((id, _)) => *id,
                     None => {
-                        let id = self.backend_ids.alloc().ok_or(MapError::Full {
-                            map: "BACKEND",
-                            op: "allocate backend id",
-                        })?;
-                        created.push((id, b.addr.is_ipv6()));
-                        self.maps.put_backend(id, b, proto)?;
+                        let (id, fresh) =
+                            self.backends.acquire(*b, proto).ok_or(MapError::Full {
+                                map: "BACKEND",
+                                op: "allocate backend id",
+                            })?;
+                        acquired.push((id, *b, fresh));
+                        if fresh {
+                            self.maps.put_backend(id, b, proto)?;
+                        }
                         id
                     }
                 };
@@ -540,9 +550,10 @@ impl<M: LbMaps> Lb<M> {
             for i in 1..=written {
                 let _ = self.maps.delete_slot(&SlotKey::slot(*k, plan.write_gen, i));
             }
-            for (id, v6) in created {
-                let _ = self.maps.delete_backend(id, v6);
-                self.backend_ids.release(id);
+            for (id, b, fresh) in acquired {
+                if self.backends.release(id, b, proto) && fresh {
+                    let _ = self.maps.delete_backend(id, b.addr.is_ipv6());
+                }
             }
             return Err(e);
         }
@@ -565,7 +576,9 @@ impl<M: LbMaps> Lb<M> {
             }
         }
         for (id, b) in removed {
-            self.backend_ids.release(id);
+            if !self.backends.release(id, b, proto) {
+                continue;
+            }
             let _ = self.maps.reset_backend_stats(id);
             if let Err(e) = self.maps.delete_backend(id, b.addr.is_ipv6()) {
                 warn!(frontend = %k, backend = %b, error = %e, "old backend not deleted; repaired on next start");
@@ -577,12 +590,12 @@ impl<M: LbMaps> Lb<M> {
     fn upsert(&mut self, svc: &Service, desired: Desired) -> Result<(), Error> {
         for (k, (field, _)) in &desired {
             if let Some(owner) = self.frontends.get(k).and_then(|f| f.owner.as_ref())
-                && owner != &svc.name
+                && **owner != *svc.name
             {
                 return Err(Error::Conflict {
-                    field: field.clone(),
+                    field: format!("vips[{field}]"),
                     frontend: *k,
-                    owner: owner.clone(),
+                    owner: owner.to_string(),
                 });
             }
         }
@@ -598,7 +611,7 @@ impl<M: LbMaps> Lb<M> {
         let mut result = Ok(());
         for (k, (_, backends)) in &desired {
             let step = if let Some(f) = self.frontends.get_mut(k) {
-                f.owner = Some(svc.name.clone());
+                f.owner = Some(Arc::from(svc.name.as_str()));
                 let old = f.backends.len() as u16;
                 self.write_backends(k, backends, old, false)
             } else {
@@ -661,7 +674,7 @@ fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desired>, Error
             backends += bes.len() as u64;
             if let Some(owner) = claimed.insert(*k, svc.name.as_str()) {
                 return Err(Error::Conflict {
-                    field: format!("{prefix}.{field}"),
+                    field: format!("{prefix}.vips[{field}]"),
                     frontend: *k,
                     owner: owner.to_string(),
                 });
@@ -776,7 +789,7 @@ impl<M: LbMaps> Dataplane for Lb<M> {
             }
             out.push(FrontendStatus {
                 frontend: *k,
-                service: f.owner.clone(),
+                service: f.owner.as_deref().map(str::to_string),
                 service_id: f.service_id,
                 translated: stats.translated,
                 refused: stats.refused,

@@ -295,11 +295,15 @@ fn ids_stay_unique() {
     let list = lb.list().unwrap();
     let sids: BTreeSet<u32> = list.iter().map(|f| f.service_id).collect();
     assert_eq!(sids.len(), list.len());
-    let bids: Vec<u32> = list
+    // One id per distinct backend, one backend per id.
+    let pairs: BTreeSet<(u32, Backend)> = list
         .iter()
-        .flat_map(|f| f.backends.iter().map(|b| b.id))
+        .flat_map(|f| f.backends.iter().map(|b| (b.id, b.backend)))
         .collect();
-    assert_eq!(bids.iter().collect::<BTreeSet<_>>().len(), bids.len());
+    let ids: BTreeSet<u32> = pairs.iter().map(|(i, _)| *i).collect();
+    let addrs: BTreeSet<Backend> = pairs.iter().map(|(_, b)| *b).collect();
+    assert_eq!((ids.len(), addrs.len()), (pairs.len(), pairs.len()));
+    assert_eq!(lb.maps().backends.len(), pairs.len());
 }
 
 #[test]
@@ -392,4 +396,22 @@ fn reconcile_validates_everything_before_writing() {
             .starts_with("services[1].name: invalid value \"default/web\""),
         "{e}"
     );
+}
+
+#[test]
+fn a_shared_backend_stays_while_another_frontend_uses_it() {
+    let mut lb = lb();
+    let mut a = web(&["10.244.1.2:8080"]);
+    a.vips.truncate(1);
+    let mut b = a.clone();
+    b.name = "default/other".into();
+    b.vips = vec![ip("10.96.0.30")];
+    lb.upsert_service(&a).unwrap();
+    lb.upsert_service(&b).unwrap();
+    assert_eq!(lb.maps().backends.len(), 1, "one entry for the shared backend");
+    lb.delete_service("default/web").unwrap();
+    assert_eq!(lb.maps().backends.len(), 1, "still used by default/other");
+    assert_consistent(lb.maps());
+    lb.set_backends("default/other", 80, Protocol::Tcp, &[]).unwrap();
+    assert!(lb.maps().backends.is_empty());
 }

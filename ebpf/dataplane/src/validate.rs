@@ -14,9 +14,9 @@ use crate::{
 /// Longest service name accepted (a DNS name's length).
 pub const MAX_NAME_LEN: usize = 253;
 
-/// The frontends a valid service asks for, each with its backends and the
-/// field path that declared it (for error messages).
-pub(crate) type Desired = BTreeMap<FrontendKey, (String, Vec<Backend>)>;
+/// The frontends a valid service asks for, each with the index of the VIP
+/// that declared it (for error messages: `vips[i]`) and its backends.
+pub(crate) type Desired = BTreeMap<FrontendKey, (usize, Vec<Backend>)>;
 
 /// Checks a service and expands it into frontends.
 pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error> {
@@ -117,7 +117,7 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
                 .filter(|b| b.addr.is_ipv4() == vip.is_ipv4())
                 .copied()
                 .collect();
-            desired.insert(key, (format!("vips[{i}]"), backends));
+            desired.insert(key, (i, backends));
         }
     }
     Ok(desired)

@@ -29,10 +29,6 @@ impl Pinned {
         self.lb.as_mut().expect("present until drop")
     }
 
-    pub fn bpffs(&self) -> &Path {
-        &self.bpffs
-    }
-
     /// Kernel memory of the pinned maps.
     pub fn map_bytes(&self) -> anyhow::Result<u64> {
         kernel::map_memory(&self.bpffs).context("reading map memory")

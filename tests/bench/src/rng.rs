@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Rng(u64);
 
 impl Rng {
+    #[cfg(test)]
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }

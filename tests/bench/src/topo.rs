@@ -2,7 +2,7 @@
 //! hosts, each backend running a [`TcpEcho`] on port 8080. Nothing leaves
 //! these namespaces: the host's own namespace is never touched.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context as _;
 use berth_test_support::{Host, Lan, Netns, TcpEcho};
@@ -49,10 +49,6 @@ impl Topo {
 
     pub fn client_ns(&self) -> &Netns {
         &self.client().netns
-    }
-
-    pub fn client_ipv4(&self) -> Ipv4Addr {
-        self.client().ipv4
     }
 
     /// The backends' addresses (port [`BACKEND_PORT`]).

@@ -1,15 +1,54 @@
-//! `berth bench lb`.
+//! `berth bench lb|demo`: wiring only; the harness is `berth_bench`.
 
-use clap::Subcommand;
+use std::path::PathBuf;
+
+use berth_bench::lb;
+use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
-    /// Load-balancing latency and programming time (not built yet).
-    Lb,
+    /// Connection latency through a VIP vs direct vs kube-proxy-style
+    /// iptables-legacy and nftables rules; programming time, backend change
+    /// time and map memory (needs root).
+    Lb(LbArgs),
+    /// A short demonstration of the data plane on a LAN of network
+    /// namespaces (needs root).
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct LbArgs {
+    /// Service counts N to measure at, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,10000,100000")]
+    pub services: Vec<usize>,
+    /// Write the results as a JSON array to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Connections measured per mode and N (after a warm-up).
+    #[arg(long, default_value_t = lb::DEFAULT_SAMPLES)]
+    pub samples: usize,
+    /// Unmeasured connections before each run.
+    #[arg(long, default_value_t = lb::DEFAULT_WARMUP)]
+    pub warmup: usize,
+    /// Largest N the iptables and nftables peers run at (loading 100,000
+    /// services into iptables takes minutes).
+    #[arg(long, default_value_t = lb::DEFAULT_PEERS_MAX)]
+    pub peers_max: usize,
+    /// Backends per service (K).
+    #[arg(long, default_value_t = lb::DEFAULT_BACKENDS)]
+    pub backends: usize,
 }
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
-        BenchCmd::Lb => anyhow::bail!("berth bench lb is not built yet"),
+        BenchCmd::Lb(a) => lb::run(&lb::LbConfig {
+            services: a.services,
+            json: a.json,
+            samples: a.samples,
+            warmup: a.warmup,
+            peers_max: a.peers_max,
+            backends: a.backends,
+        }),
+        BenchCmd::Demo => berth_bench::demo::run(),
     }
 }

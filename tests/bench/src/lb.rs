@@ -1,0 +1,367 @@
+//! `berth bench lb`: TCP connect + request/response + close latency through
+//! a Berth VIP, straight to a backend, and through kube-proxy-style
+//! iptables-legacy and nftables rules; time to program N services; time to
+//! change one service's backends; kernel memory of the maps.
+//!
+//! Order of the runs, so that no mode pays for another's state:
+//! 1. Berth at every N: program N services into an emptied data plane
+//!    (timed), then measure `vip` and `direct` (the client namespace has no
+//!    netfilter rules and no conntrack yet), then the backend changes.
+//! 2. nftables at every N up to `--peers-max`; its table is deleted after
+//!    each N, which also unhooks conntrack.
+//! 3. iptables-legacy last: a legacy nat table stays registered in a
+//!    namespace once loaded, even when flushed.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use berth_dataplane::{Backend, Dataplane as _, Limits, Protocol};
+
+use crate::{
+    inproc::InProc,
+    interrupt,
+    measure::{self, Targets},
+    peers::{self, Peer},
+    report::{self, Failed, Results, Settings, Update},
+    rng::Rng,
+    services::{self, BERTH_VIPS, MAX_SERVICES, SERVICE_PORT},
+    stats, sysinfo,
+    topo::{BACKEND_PORT, Topo},
+};
+
+/// Defaults of the command line.
+pub const DEFAULT_SAMPLES: usize = 2000;
+pub const DEFAULT_WARMUP: usize = 100;
+pub const DEFAULT_PEERS_MAX: usize = 10_000;
+pub const DEFAULT_BACKENDS: usize = 3;
+/// Most backends per service (limit of the LAN and of the frontend slots).
+pub const MAX_BACKENDS: usize = 64;
+/// Backend changes timed per N (each replaces one backend; half of them
+/// put the original back).
+pub const UPDATES: usize = 40;
+
+/// Settings of `berth bench lb`.
+#[derive(Debug, Clone)]
+pub struct LbConfig {
+    /// Service counts N.
+    pub services: Vec<usize>,
+    pub json: Option<PathBuf>,
+    pub samples: usize,
+    pub warmup: usize,
+    /// Largest N the peers run at.
+    pub peers_max: usize,
+    /// Backends per service (K).
+    pub backends: usize,
+}
+
+impl Default for LbConfig {
+    fn default() -> Self {
+        Self {
+            services: vec![1, 10_000, 100_000],
+            json: None,
+            samples: DEFAULT_SAMPLES,
+            warmup: DEFAULT_WARMUP,
+            peers_max: DEFAULT_PEERS_MAX,
+            backends: DEFAULT_BACKENDS,
+        }
+    }
+}
+
+impl LbConfig {
+    fn check(&mut self) -> anyhow::Result<()> {
+        self.services.sort_unstable();
+        self.services.dedup();
+        anyhow::ensure!(!self.services.is_empty(), "--services needs at least one count");
+        anyhow::ensure!(self.services[0] >= 1, "--services counts must be at least 1");
+        let max = *self.services.last().unwrap_or(&1);
+        anyhow::ensure!(
+            max <= MAX_SERVICES,
+            "--services {max}: at most {MAX_SERVICES} services fit the /12 VIP ranges"
+        );
+        anyhow::ensure!(self.samples >= 1, "--samples must be at least 1");
+        anyhow::ensure!(
+            (1..=MAX_BACKENDS).contains(&self.backends),
+            "--backends must be 1..={MAX_BACKENDS}"
+        );
+        Ok(())
+    }
+
+    fn peer_counts(&self) -> Vec<usize> {
+        self.services
+            .iter()
+            .copied()
+            .filter(|n| *n <= self.peers_max)
+            .collect()
+    }
+}
+
+/// Runs the benchmark, prints the report to stdout and writes the JSON.
+/// Fails when any connection failed (after reporting the rest).
+pub fn run(cfg: &LbConfig) -> anyhow::Result<()> {
+    let mut cfg = cfg.clone();
+    cfg.check()?;
+    sysinfo::require_root("berth bench lb")?;
+    let peer_counts = cfg.peer_counts();
+    if !peer_counts.is_empty() {
+        peers::require_binaries(&[Peer::Iptables, Peer::Nftables])?;
+    }
+    interrupt::install()?;
+    let settings = Settings {
+        kernel: sysinfo::kernel_release(),
+        iptables: Peer::Iptables.version(),
+        nft: Peer::Nftables.version(),
+        berth: env!("CARGO_PKG_VERSION").to_string(),
+        cpus: sysinfo::cpus(),
+        samples: cfg.samples,
+        warmup: cfg.warmup,
+        backends: cfg.backends,
+        peers_max: cfg.peers_max,
+        services: cfg.services.clone(),
+    };
+    let mut results = Results::default();
+    let outcome = run_all(&cfg, &peer_counts, &mut results);
+    // Everything is torn down by now; report what was measured.
+    print!("{}", report::render(&settings, &results));
+    if let Some(path) = &cfg.json {
+        results.write_json(path)?;
+        println!("\nJSON: {}", path.display());
+    }
+    outcome?;
+    if !results.failed.is_empty() {
+        let n: u64 = results.failed.values().map(|f| f.failures).sum();
+        anyhow::bail!(
+            "{} run(s) failed ({n} failed connections): see FAILED above",
+            results.failed.len()
+        );
+    }
+    Ok(())
+}
+
+fn progress(msg: std::fmt::Arguments<'_>) {
+    eprintln!("[bench] {msg}");
+}
+
+fn run_all(cfg: &LbConfig, peer_counts: &[usize], res: &mut Results) -> anyhow::Result<()> {
+    let k = cfg.backends;
+    let max_n = *cfg.services.last().unwrap_or(&1);
+    progress(format_args!("creating a LAN of namespaces: client + {k} backends"));
+    let topo = Topo::new(k)?;
+    for p in [Peer::Iptables, Peer::Nftables] {
+        topo.route_via_lan(&services::cidr(p.vips()))?;
+    }
+    let backends = topo.backends();
+    let limits = Limits {
+        frontends: u32::try_from(max_n + 16)?,
+        backends: u32::try_from(max_n * k + 64)?,
+        backends_per_frontend: 64,
+    };
+    progress(format_args!(
+        "starting the data plane in-process (limits: {} frontends, {} backends)",
+        limits.frontends, limits.backends
+    ));
+    let mut dp = InProc::start(limits)?;
+    res.empty_map_bytes = Some(dp.pinned.map_bytes()?);
+    let mut rng = Rng::from_entropy();
+
+    for &n in &cfg.services {
+        interrupt::check()?;
+        berth_at(cfg, &topo, &mut dp, &mut rng, n, res)?;
+    }
+    dp.lb().reconcile(&[]).context("emptying the data plane")?;
+
+    for peer in [Peer::Nftables, Peer::Iptables] {
+        for &n in peer_counts {
+            interrupt::check()?;
+            peer_at(cfg, &topo, peer, n, &backends, res)?;
+        }
+    }
+    progress(format_args!("cleaning up"));
+    drop(dp);
+    drop(topo);
+    Ok(())
+}
+
+fn berth_at(
+    cfg: &LbConfig,
+    topo: &Topo,
+    dp: &mut InProc,
+    rng: &mut Rng,
+    n: usize,
+    res: &mut Results,
+) -> anyhow::Result<()> {
+    let backends = topo.backends();
+    let lb = dp.lb();
+    lb.reconcile(&[]).context("emptying the data plane")?;
+    let svcs = services::berth_services(n, &backends);
+    progress(format_args!("berth: programming {n} services"));
+    let start = Instant::now();
+    lb.reconcile(&svcs)
+        .with_context(|| format!("programming {n} services"))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    drop(svcs);
+    let (frontends, programmed) = lb.counts();
+    anyhow::ensure!(
+        frontends == n && programmed == n * backends.len(),
+        "the data plane holds {frontends} frontends and {programmed} backends, expected {n} and {}",
+        n * backends.len()
+    );
+    res.program.insert(("berth", n), ms);
+    res.map_bytes.insert(n, dp.pinned.map_bytes()?);
+    progress(format_args!("berth: {n} services programmed in {ms:.1} ms"));
+
+    let vips = Targets::Vips {
+        base: BERTH_VIPS,
+        count: n,
+        port: SERVICE_PORT,
+    };
+    series(cfg, topo, "vip", n, &vips, res)?;
+    series(cfg, topo, "direct", n, &Targets::List(backends.clone()), res)?;
+    res.update.insert(n, update_one(dp, rng, n, &backends)?);
+    Ok(())
+}
+
+/// Times [`UPDATES`] backend changes of random services: each replaces one
+/// backend with a spare address, then puts it back.
+fn update_one(
+    dp: &mut InProc,
+    rng: &mut Rng,
+    n: usize,
+    backends: &[SocketAddr],
+) -> anyhow::Result<Update> {
+    let original: Vec<Backend> = backends.iter().copied().map(Backend::from).collect();
+    let mut changed = original.clone();
+    // A LAN address no host has; nothing connects while it is programmed.
+    let spare = Backend::new(IpAddr::V4(Ipv4Addr::new(10, 244, 7, 250)), BACKEND_PORT);
+    if let Some(last) = changed.last_mut() {
+        *last = spare;
+    }
+    let lb = dp.lb();
+    let mut times: Vec<Duration> = Vec::with_capacity(UPDATES);
+    for _ in 0..UPDATES / 2 {
+        let name = services::name(rng.below(n));
+        for set in [&changed, &original] {
+            let start = Instant::now();
+            lb.set_backends(&name, SERVICE_PORT, Protocol::Tcp, set)
+                .with_context(|| format!("changing the backends of {name}"))?;
+            times.push(start.elapsed());
+        }
+    }
+    let max_ms = times.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    let ops = times.len();
+    let median_ms = stats::median_ms(&mut times).unwrap_or(0.0);
+    progress(format_args!(
+        "berth: one backend changed in {median_ms:.3} ms (median of {ops}, max {max_ms:.3})"
+    ));
+    Ok(Update {
+        median_ms,
+        max_ms,
+        ops,
+    })
+}
+
+fn peer_at(
+    cfg: &LbConfig,
+    topo: &Topo,
+    peer: Peer,
+    n: usize,
+    backends: &[SocketAddr],
+    res: &mut Results,
+) -> anyhow::Result<()> {
+    let mode = peer.mode();
+    let ruleset = peer.ruleset(n, backends);
+    progress(format_args!(
+        "{mode}: loading {n} services ({:.1} MB of rules)",
+        ruleset.len() as f64 / 1e6
+    ));
+    let ns = topo.client_ns();
+    let loaded = peer.load(ns, &ruleset);
+    drop(ruleset);
+    let elapsed = match loaded {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = peer.clear(ns);
+            return Err(e.context(format!("loading the {mode} rules for {n} services")));
+        }
+    };
+    let ms = elapsed.as_secs_f64() * 1e3;
+    res.program.insert((mode, n), ms);
+    progress(format_args!("{mode}: {n} services loaded in {ms:.1} ms"));
+    let targets = Targets::Vips {
+        base: peer.vips(),
+        count: n,
+        port: SERVICE_PORT,
+    };
+    let measured = series(cfg, topo, mode, n, &targets, res);
+    let cleared = peer.clear(ns).with_context(|| format!("removing the {mode} rules"));
+    measured?;
+    cleared
+}
+
+/// One latency run, checked: every connection must get its reply, the
+/// echo servers must have accepted exactly those, and with many samples
+/// every backend must have had some.
+fn series(
+    cfg: &LbConfig,
+    topo: &Topo,
+    mode: &'static str,
+    n: usize,
+    targets: &Targets,
+    res: &mut Results,
+) -> anyhow::Result<()> {
+    progress(format_args!(
+        "{mode}: {} connections to {n} services",
+        cfg.warmup + cfg.samples
+    ));
+    let before = topo.accepted();
+    let mut run = measure::run(topo.client_ns(), targets, cfg.warmup, cfg.samples)?;
+    let after = topo.accepted();
+    let spread: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let accepted: u64 = spread.iter().sum();
+    let mut problems = run.errors.clone();
+    if accepted < run.succeeded || accepted > run.succeeded + run.failures {
+        problems.push(format!(
+            "the backends accepted {accepted} connections, the client completed {}",
+            run.succeeded
+        ));
+    }
+    if spread.len() > 1 && run.succeeded >= 50 * spread.len() as u64 {
+        for (i, c) in spread.iter().enumerate() {
+            if *c == 0 {
+                problems.push(format!("backend-{} got none of the connections", i + 1));
+            }
+        }
+    }
+    res.spread.insert((mode, n), spread);
+    let complete = run.samples.len() == cfg.samples;
+    if run.failures > 0 || !problems.is_empty() || !complete {
+        if !complete && run.failures == 0 {
+            problems.push(format!("only {} of {} samples", run.samples.len(), cfg.samples));
+        }
+        progress(format_args!(
+            "{mode}: FAILED at {n} services: {} failed connections; {}",
+            run.failures,
+            problems.join("; ")
+        ));
+        res.failed.insert(
+            (mode, n),
+            Failed {
+                failures: run.failures.max(1),
+                succeeded: run.succeeded,
+                problems,
+            },
+        );
+        return Ok(());
+    }
+    if let Some(p) = stats::percentiles(&mut run.samples) {
+        progress(format_args!(
+            "{mode}: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs",
+            p.p50_us, p.p90_us, p.p99_us
+        ));
+        res.latency.insert((mode, n), p);
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! What `berth bench lb` prints and writes: the JSON rows of the spec and
+//! a human-readable table, side by side per service count.
+
+use std::{collections::BTreeMap, fmt::Write as _, path::Path};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::stats::Percentiles;
+
+/// The latency modes, in table order.
+pub const MODES: [&str; 4] = ["vip", "direct", "iptables", "nftables"];
+/// The programming implementations, in table order.
+pub const IMPLS: [&str; 3] = ["berth", "iptables", "nftables"];
+
+/// Targets, printed next to the figures (never asserted).
+pub const TARGET_VIP_VS_DIRECT_PCT: f64 = 5.0;
+pub const TARGET_VIP_AT: usize = 100_000;
+pub const TARGET_PROGRAM_MS: f64 = 50.0;
+pub const TARGET_PROGRAM_AT: usize = 10_000;
+pub const TARGET_UPDATE_MS: f64 = 1.0;
+
+/// One row of the JSON file, exactly as specified.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Row {
+    Latency {
+        mode: &'static str,
+        services: usize,
+        p50_us: f64,
+        p90_us: f64,
+        p99_us: f64,
+    },
+    Program {
+        mode: &'static str,
+        #[serde(rename = "impl")]
+        implementation: &'static str,
+        services: usize,
+        ms: f64,
+    },
+    UpdateOne {
+        mode: &'static str,
+        services: usize,
+        ms: f64,
+    },
+    MapBytes {
+        mode: &'static str,
+        services: usize,
+        bytes: f64,
+    },
+}
+
+/// Versions and settings of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub kernel: String,
+    pub iptables: String,
+    pub nft: String,
+    pub berth: String,
+    pub cpus: usize,
+    pub samples: usize,
+    pub warmup: usize,
+    pub backends: usize,
+    pub peers_max: usize,
+    pub services: Vec<usize>,
+}
+
+/// A run whose connections failed: its numbers are not reported.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub failures: u64,
+    pub succeeded: u64,
+    pub problems: Vec<String>,
+}
+
+/// Backend changes at one service count.
+#[derive(Debug, Clone, Copy)]
+pub struct Update {
+    pub median_ms: f64,
+    pub max_ms: f64,
+    pub ops: usize,
+}
+
+/// Everything measured so far.
+#[derive(Debug, Default)]
+pub struct Results {
+    /// (mode, N) → percentiles of a clean run.
+    pub latency: BTreeMap<(&'static str, usize), Percentiles>,
+    /// (mode, N) → connections per backend in that run.
+    pub spread: BTreeMap<(&'static str, usize), Vec<u64>>,
+    /// (mode, N) → why the run is not reported.
+    pub failed: BTreeMap<(&'static str, usize), Failed>,
+    /// (impl, N) → milliseconds.
+    pub program: BTreeMap<(&'static str, usize), f64>,
+    pub update: BTreeMap<usize, Update>,
+    pub map_bytes: BTreeMap<usize, u64>,
+    /// Map memory of the empty data plane (limits sized for the largest N).
+    pub empty_map_bytes: Option<u64>,
+}
+
+impl Results {
+    /// The JSON rows, in a stable order.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        let counts: std::collections::BTreeSet<usize> = self
+            .latency
+            .keys()
+            .map(|(_, n)| *n)
+            .chain(self.program.keys().map(|(_, n)| *n))
+            .chain(self.update.keys().copied())
+            .chain(self.map_bytes.keys().copied())
+            .collect();
+        for n in counts {
+            for mode in MODES {
+                if let Some(p) = self.latency.get(&(mode, n)) {
+                    rows.push(Row::Latency {
+                        mode,
+                        services: n,
+                        p50_us: p.p50_us,
+                        p90_us: p.p90_us,
+                        p99_us: p.p99_us,
+                    });
+                }
+            }
+            for implementation in IMPLS {
+                if let Some(ms) = self.program.get(&(implementation, n)) {
+                    rows.push(Row::Program {
+                        mode: "program",
+                        implementation,
+                        services: n,
+                        ms: *ms,
+                    });
+                }
+            }
+            if let Some(u) = self.update.get(&n) {
+                rows.push(Row::UpdateOne {
+                    mode: "update_one",
+                    services: n,
+                    ms: u.median_ms,
+                });
+            }
+            if let Some(b) = self.map_bytes.get(&n) {
+                rows.push(Row::MapBytes {
+                    mode: "map_bytes",
+                    services: n,
+                    bytes: *b as f64,
+                });
+            }
+        }
+        rows
+    }
+
+    /// Writes the rows to `path` as a JSON array.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(&self.rows())? + "\n";
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+const LABEL: usize = 36;
+const COL: usize = 24;
+
+fn header(out: &mut String, title: &str, counts: &[usize]) {
+    let _ = write!(out, "\n{title:<LABEL$}");
+    for n in counts {
+        let _ = write!(out, "│{:^COL$}", format!("N = {n}"));
+    }
+    out.push('\n');
+}
+
+fn human_bytes(b: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if b as f64 >= MIB {
+        format!("{:.1} MiB", b as f64 / MIB)
+    } else {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    }
+}
+
+fn mode_label(mode: &str) -> &'static str {
+    match mode {
+        "vip" => "  vip      (Berth eBPF, VIP)",
+        "direct" => "  direct   (backend address)",
+        "iptables" => "  iptables (legacy, kube-proxy)",
+        "nftables" => "  nftables (vmap, kube-proxy)",
+        _ => "  ?",
+    }
+}
+
+fn impl_label(i: &str) -> &'static str {
+    match i {
+        "berth" => "  berth    (Lb::reconcile)",
+        "iptables" => "  iptables (iptables-legacy-restore)",
+        "nftables" => "  nftables (nft -f)",
+        _ => "  ?",
+    }
+}
+
+/// The human-readable report.
+pub fn render(s: &Settings, r: &Results) -> String {
+    let counts = &s.services;
+    let mut out = String::new();
+    let _ = writeln!(out, "berth bench lb: Berth's eBPF socket load balancer vs kube-proxy-style rules");
+    let _ = writeln!(
+        out,
+        "  kernel {} · {} · {} · berth {} · {} CPUs",
+        s.kernel, s.iptables, s.nft, s.berth, s.cpus
+    );
+    let _ = writeln!(
+        out,
+        "  {} samples per run after {} warm-up · {} backends per service · peers up to {} services (--peers-max)",
+        s.samples, s.warmup, s.backends, s.peers_max
+    );
+    let _ = writeln!(
+        out,
+        "  sample: socket + connect + 1-byte request/response + close, from the client netns, to a random one of the N services"
+    );
+
+    header(&mut out, "Latency (µs)        p50 / p90 / p99", counts);
+    for mode in MODES {
+        let _ = write!(out, "{:<LABEL$}", mode_label(mode));
+        for &n in counts {
+            let cell = if let Some(p) = r.latency.get(&(mode, n)) {
+                format!("{:.1} / {:.1} / {:.1}", p.p50_us, p.p90_us, p.p99_us)
+            } else if r.failed.contains_key(&(mode, n)) {
+                "FAILED".to_string()
+            } else if (mode == "iptables" || mode == "nftables") && n > s.peers_max {
+                "skipped (--peers-max)".to_string()
+            } else {
+                "-".to_string()
+            };
+            let _ = write!(out, "│{cell:^COL$}");
+        }
+        out.push('\n');
+    }
+    let _ = write!(out, "{:<LABEL$}", "  vip p50 vs direct p50");
+    for &n in counts {
+        let cell = match (r.latency.get(&("vip", n)), r.latency.get(&("direct", n))) {
+            (Some(v), Some(d)) if d.p50_us > 0.0 => {
+                format!("{:+.1}%", (v.p50_us / d.p50_us - 1.0) * 100.0)
+            }
+            _ => "-".to_string(),
+        };
+        let _ = write!(out, "│{cell:^COL$}");
+    }
+    let _ = writeln!(
+        out,
+        "\n  target: vip p50 within {TARGET_VIP_VS_DIRECT_PCT}% of direct at {TARGET_VIP_AT} services"
+    );
+
+    header(&mut out, "Programming N services (ms)", counts);
+    for i in IMPLS {
+        let _ = write!(out, "{:<LABEL$}", impl_label(i));
+        for &n in counts {
+            let cell = match r.program.get(&(i, n)) {
+                Some(ms) => format!("{ms:.1}"),
+                None if i != "berth" && n > s.peers_max => "skipped (--peers-max)".to_string(),
+                None => "-".to_string(),
+            };
+            let _ = write!(out, "│{cell:^COL$}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "  target: berth under {TARGET_PROGRAM_MS} ms for {TARGET_PROGRAM_AT} services"
+    );
+
+    header(&mut out, "Change one service's backends (ms)", counts);
+    let _ = write!(out, "{:<LABEL$}", "  berth set_backends: median (max)");
+    for &n in counts {
+        let cell = match r.update.get(&n) {
+            Some(u) => format!("{:.3} ({:.3})", u.median_ms, u.max_ms),
+            None => "-".to_string(),
+        };
+        let _ = write!(out, "│{cell:^COL$}");
+    }
+    let ops = r.update.values().next().map_or(0, |u| u.ops);
+    let _ = writeln!(
+        out,
+        "\n  {ops} changes per N, each replacing one backend · target: under {TARGET_UPDATE_MS} ms"
+    );
+
+    header(&mut out, "Kernel memory of the BPF maps", counts);
+    let _ = write!(out, "{:<LABEL$}", "  total");
+    for &n in counts {
+        let cell = r.map_bytes.get(&n).map_or("-".to_string(), |b| human_bytes(*b));
+        let _ = write!(out, "│{cell:^COL$}");
+    }
+    let _ = write!(out, "\n{:<LABEL$}", "  above the empty data plane");
+    for &n in counts {
+        let cell = match (r.map_bytes.get(&n), r.empty_map_bytes) {
+            (Some(b), Some(e)) => human_bytes(b.saturating_sub(e)),
+            _ => "-".to_string(),
+        };
+        let _ = write!(out, "│{cell:^COL$}");
+    }
+    out.push('\n');
+    if let Some(e) = r.empty_map_bytes {
+        let _ = writeln!(
+            out,
+            "  empty: {} (preallocated: reverse-NAT LRU maps and per-CPU counters sized for the largest N)",
+            human_bytes(e)
+        );
+    }
+
+    let skipped: Vec<String> = counts
+        .iter()
+        .filter(|n| **n > s.peers_max)
+        .map(usize::to_string)
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSkipped: iptables and nftables at N = {} (above --peers-max {}; loading that many kube-proxy rules takes minutes).",
+            skipped.join(", "),
+            s.peers_max
+        );
+    }
+    if !r.spread.is_empty() {
+        let _ = writeln!(out, "\nConnections per backend (warm-up included):");
+        for ((mode, n), v) in &r.spread {
+            let parts: Vec<String> = v.iter().map(u64::to_string).collect();
+            let _ = writeln!(out, "  {mode:<9} N = {n:<7} {}", parts.join(" / "));
+        }
+    }
+    if !r.failed.is_empty() {
+        let _ = writeln!(out, "\nFAILED runs (not reported above, not in the JSON):");
+        for ((mode, n), f) in &r.failed {
+            let _ = writeln!(
+                out,
+                "  {mode} N = {n}: {} failed, {} succeeded",
+                f.failures, f.succeeded
+            );
+            for p in &f.problems {
+                let _ = writeln!(out, "    {p}");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_have_the_specified_shape() {
+        let mut r = Results::default();
+        r.latency.insert(
+            ("vip", 10),
+            Percentiles {
+                p50_us: 1.0,
+                p90_us: 2.0,
+                p99_us: 3.0,
+            },
+        );
+        r.program.insert(("berth", 10), 0.5);
+        r.update.insert(
+            10,
+            Update {
+                median_ms: 0.1,
+                max_ms: 0.2,
+                ops: 2,
+            },
+        );
+        r.map_bytes.insert(10, 4096);
+        let v = serde_json::to_value(r.rows()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"mode": "vip", "services": 10, "p50_us": 1.0, "p90_us": 2.0, "p99_us": 3.0},
+                {"mode": "program", "impl": "berth", "services": 10, "ms": 0.5},
+                {"mode": "update_one", "services": 10, "ms": 0.1},
+                {"mode": "map_bytes", "services": 10, "bytes": 4096.0},
+            ])
+        );
+        let s = Settings {
+            kernel: "k".into(),
+            iptables: "i".into(),
+            nft: "n".into(),
+            berth: "b".into(),
+            cpus: 2,
+            samples: 1,
+            warmup: 0,
+            backends: 3,
+            peers_max: 5,
+            services: vec![10],
+        };
+        let text = render(&s, &r);
+        assert!(text.contains("1.0 / 2.0 / 3.0"), "{text}");
+        assert!(text.contains("skipped (--peers-max)"), "{text}");
+    }
+}
