@@ -45,10 +45,15 @@ pub struct Service6Key {
 }
 
 /// Master entry (slot 0) or backend slot (slot > 0) of a frontend.
+///
+/// A frontend with at most [`INLINE_BACKENDS`] backends keeps their ids in
+/// the master itself (`inline`) and has no slots: its whole backend set is
+/// one value, replaced by one update, and a connection needs one lookup
+/// less. Larger sets use the slots.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ServiceValue {
-    /// Master: number of live backend slots. Slot: unused (0).
+    /// Master: number of backends. Slot: unused (0).
     pub count: u32,
     /// Slot: the backend id. Master: unused (0).
     pub backend_id: u32,
@@ -59,7 +64,12 @@ pub struct ServiceValue {
     /// `SVC_F_*` flags.
     pub flags: u8,
     pub _pad: [u8; 2],
+    /// Master with `count <= INLINE_BACKENDS`: the backend ids.
+    pub inline: [u32; INLINE_BACKENDS as usize],
 }
+
+/// Backends a master holds inline.
+pub const INLINE_BACKENDS: u32 = 4;
 
 /// An IPv4 backend.
 #[repr(C)]
@@ -173,7 +183,7 @@ impl Service6Key {
 // Layout guards: these sizes are the map ABI.
 const _: () = assert!(core::mem::size_of::<Service4Key>() == 12);
 const _: () = assert!(core::mem::size_of::<Service6Key>() == 24);
-const _: () = assert!(core::mem::size_of::<ServiceValue>() == 16);
+const _: () = assert!(core::mem::size_of::<ServiceValue>() == 32);
 const _: () = assert!(core::mem::size_of::<Backend4>() == 8);
 const _: () = assert!(core::mem::size_of::<Backend6>() == 20);
 const _: () = assert!(core::mem::size_of::<RevNat4Key>() == 16);

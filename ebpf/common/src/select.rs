@@ -2,6 +2,8 @@
 //! programs and the userspace table writer so that both agree, and unit
 //! tested on the host (cgroup sock_addr programs have no BPF_PROG_TEST_RUN).
 
+use crate::lb::INLINE_BACKENDS;
+
 /// Which slot (1..=count) a random number picks, or `None` when the
 /// frontend has no backend. One division, no loop.
 #[inline(always)]
@@ -20,9 +22,29 @@ pub const fn next_gen(current: u8) -> u8 {
     (current ^ 1) & 1
 }
 
+/// Where the backend id of a picked slot is: inline in the master (index
+/// into `ServiceValue::inline`) or in a slot entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Inline(usize),
+    Slot(u16),
+}
+
+/// Where slot `slot` (1..=count) of a frontend with `count` backends lives.
+#[inline(always)]
+pub fn place(count: u32, slot: u16) -> Place {
+    if count <= INLINE_BACKENDS {
+        // The mask keeps the index provably in bounds for the verifier.
+        Place::Inline((slot.wrapping_sub(1) as usize) & (INLINE_BACKENDS as usize - 1))
+    } else {
+        Place::Slot(slot)
+    }
+}
+
 /// Slots a replacement writes and deletes, as ranges `1..=n` of the two
 /// generations: the new set goes to `next_gen(old_gen)` slots `1..=new_count`,
 /// then the master flips, then the old generation's `1..=old_count` go.
+/// Sets of at most [`INLINE_BACKENDS`] live in the master and have no slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlotPlan {
     /// Generation the new slots are written into and the master points at.
@@ -37,11 +59,14 @@ pub struct SlotPlan {
 
 /// Plans the replacement of a frontend's backend set.
 pub const fn plan_replace(old_gen: u8, old_count: u16, new_count: u16) -> SlotPlan {
+    const fn slots(count: u16) -> u16 {
+        if count as u32 <= INLINE_BACKENDS { 0 } else { count }
+    }
     SlotPlan {
         write_gen: next_gen(old_gen),
-        write_count: new_count,
+        write_count: slots(new_count),
         delete_gen: old_gen & 1,
-        delete_count: old_count,
+        delete_count: slots(old_count),
     }
 }
 
@@ -73,7 +98,7 @@ mod tests {
     #[test]
     fn extremes_of_random_stay_in_range() {
         assert_eq!(pick_slot(3, u32::MAX), Some((u32::MAX % 3 + 1) as u16));
-        assert_eq!(pick_slot(u16::MAX as u32, u32::MAX), Some(u16::MAX));
+        assert_eq!(pick_slot(u16::MAX as u32, u32::MAX - 1), Some(u16::MAX));
         assert_eq!(pick_slot(1, 0), Some(1));
     }
 
@@ -86,20 +111,35 @@ mod tests {
 
     #[test]
     fn replace_writes_the_other_generation_and_deletes_the_old() {
-        let p = plan_replace(0, 3, 5);
+        let p = plan_replace(0, 6, 9);
         assert_eq!(
             p,
             SlotPlan {
                 write_gen: 1,
-                write_count: 5,
+                write_count: 9,
                 delete_gen: 0,
-                delete_count: 3
+                delete_count: 6
             }
         );
-        let q = plan_replace(p.write_gen, p.write_count, 0);
-        assert_eq!(q.write_gen, 0);
-        assert_eq!(q.delete_gen, 1);
-        assert_eq!(q.delete_count, 5);
-        assert_eq!(q.write_count, 0);
+        let q = plan_replace(p.write_gen, 9, 0);
+        assert_eq!((q.write_gen, q.write_count), (0, 0));
+        assert_eq!((q.delete_gen, q.delete_count), (1, 9));
+    }
+
+    #[test]
+    fn small_sets_live_inline_and_have_no_slots() {
+        assert_eq!(plan_replace(0, 3, 4).write_count, 0);
+        assert_eq!(plan_replace(0, 3, 4).delete_count, 0);
+        assert_eq!(plan_replace(0, 4, 5).write_count, 5);
+        assert_eq!(plan_replace(1, 5, 2).delete_count, 5);
+        assert_eq!(place(4, 1), Place::Inline(0));
+        assert_eq!(place(4, 4), Place::Inline(3));
+        assert_eq!(place(5, 5), Place::Slot(5));
+        for count in 1..=INLINE_BACKENDS {
+            for r in 0..100 {
+                let slot = pick_slot(count, r).unwrap();
+                assert!(matches!(place(count, slot), Place::Inline(i) if i < count as usize));
+            }
+        }
     }
 }

@@ -8,7 +8,10 @@ use std::{
     sync::Arc,
 };
 
-use berth_ebpf_common::{lb::ServiceValue, select::plan_replace};
+use berth_ebpf_common::{
+    lb::{INLINE_BACKENDS, ServiceValue},
+    select::plan_replace,
+};
 use tracing::{debug, warn};
 
 use crate::{
@@ -70,8 +73,13 @@ impl<M: LbMaps> Lb<M> {
         let backends: BTreeMap<u32, Backend> =
             dump.backends.iter().map(|(id, b, _)| (*id, *b)).collect();
         let mut frontends = BTreeMap::new();
+        let mut inline = Vec::new();
         for (key, v) in &dump.slots {
             if key.slot == 0 && key.gen_ == 0 {
+                if v.count <= INLINE_BACKENDS {
+                    let ids = &v.inline[..v.count as usize];
+                    inline.push((key.frontend, ids.iter().enumerate().map(|(i, id)| (i as u16 + 1, *id)).collect::<Vec<_>>()));
+                }
                 frontends.insert(
                     key.frontend,
                     Frontend {
@@ -99,7 +107,8 @@ impl<M: LbMaps> Lb<M> {
                 continue;
             }
             let in_use = frontends.get(&key.frontend).is_some_and(|f| {
-                f.gen_ == key.gen_ && u32::from(key.slot) <= counts[&key.frontend]
+                let count = counts[&key.frontend];
+                count > INLINE_BACKENDS && f.gen_ == key.gen_ && u32::from(key.slot) <= count
             });
             if in_use && backends.contains_key(&v.backend_id) {
                 live.entry(key.frontend)
@@ -108,6 +117,10 @@ impl<M: LbMaps> Lb<M> {
             } else {
                 stale_slots.push(*key);
             }
+        }
+        for (fk, ids) in inline {
+            let known: Vec<(u16, u32)> = ids.into_iter().filter(|(_, id)| backends.contains_key(id)).collect();
+            live.insert(fk, known);
         }
         let mut used_backends = BTreeSet::new();
         let mut references = Vec::new();
@@ -338,24 +351,29 @@ impl<M: LbMaps> Lb<M> {
             for (k, (_, bes)) in d {
                 let service_id = self.service_ids.alloc().expect("capacity checked");
                 let mut fb = Vec::with_capacity(bes.len());
+                let mut m = ServiceValue {
+                    count: bes.len() as u32,
+                    service_id,
+                    ..ServiceValue::default()
+                };
+                let in_master = bes.len() as u32 <= INLINE_BACKENDS;
                 for (i, b) in bes.iter().enumerate() {
                     let (id, fresh) = self.backends.acquire(*b, k.protocol).expect("capacity checked");
                     if fresh {
                         backends.push((id, *b, k.protocol));
                     }
-                    let v = ServiceValue {
-                        backend_id: id,
-                        service_id,
-                        ..ServiceValue::default()
-                    };
-                    slots.push((SlotKey::slot(*k, 0, i as u16 + 1), v));
+                    if in_master {
+                        m.inline[i] = id;
+                    } else {
+                        let v = ServiceValue {
+                            backend_id: id,
+                            service_id,
+                            ..ServiceValue::default()
+                        };
+                        slots.push((SlotKey::slot(*k, 0, i as u16 + 1), v));
+                    }
                     fb.push((id, *b));
                 }
-                let m = ServiceValue {
-                    count: bes.len() as u32,
-                    service_id,
-                    ..ServiceValue::default()
-                };
                 masters.push((SlotKey::master(*k), m));
                 *vip_counts
                     .entry(k.vip)
@@ -469,9 +487,12 @@ impl<M: LbMaps> Lb<M> {
         // starts from zero.
         self.maps.reset_service_stats(f.service_id)?;
         self.service_ids.release(f.service_id);
+        let has_slots = f.backends.len() as u32 > INLINE_BACKENDS;
         for (i, (id, b)) in f.backends.iter().enumerate() {
-            self.maps
-                .delete_slot(&SlotKey::slot(*k, f.gen_, i as u16 + 1))?;
+            if has_slots {
+                self.maps
+                    .delete_slot(&SlotKey::slot(*k, f.gen_, i as u16 + 1))?;
+            }
             if self.backends.release(*id, *b, k.protocol) {
                 self.maps.delete_backend(*id, b.addr.is_ipv6())?;
                 self.maps.reset_backend_stats(*id)?;
@@ -528,7 +549,17 @@ impl<M: LbMaps> Lb<M> {
                 };
                 ids.push((id, *b));
             }
+            let mut master = ServiceValue {
+                count: new.len() as u32,
+                service_id: f.service_id,
+                gen_: plan.write_gen,
+                ..ServiceValue::default()
+            };
             for (i, (id, _)) in ids.iter().enumerate() {
+                if plan.write_count == 0 {
+                    master.inline[i] = *id;
+                    continue;
+                }
                 let v = ServiceValue {
                     backend_id: *id,
                     service_id: f.service_id,
@@ -538,12 +569,6 @@ impl<M: LbMaps> Lb<M> {
                     .put_slot(&SlotKey::slot(*k, plan.write_gen, i as u16 + 1), &v)?;
                 written += 1;
             }
-            let master = ServiceValue {
-                count: new.len() as u32,
-                service_id: f.service_id,
-                gen_: plan.write_gen,
-                ..ServiceValue::default()
-            };
             self.maps.put_slot(&SlotKey::master(*k), &master)
         })();
         if let Err(e) = r {

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeSet, net::IpAddr};
 
-use berth_ebpf_common::lb::{ServiceStats, ServiceValue};
+use berth_ebpf_common::lb::{INLINE_BACKENDS, ServiceStats, ServiceValue};
 
 use crate::{
     Backend, Dataplane, Dump, Error, FrontendKey, LbMaps, Limits, MapError, MemMaps, Protocol,
@@ -30,6 +30,16 @@ fn web(backends: &[&str]) -> Service {
     }
 }
 
+/// `n` IPv4 backends, as strings for [`web`].
+fn many(n: usize, port: u16) -> Vec<String> {
+    (0..n).map(|i| format!("10.244.{}.{}:{port}", 2 + i / 250, 1 + i % 250)).collect()
+}
+
+fn web_n(n: usize, port: u16) -> Service {
+    let b = many(n, port);
+    web(&b.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn lb() -> Lb<MemMaps> {
     let limits = Limits::default();
     Lb::new(MemMaps::new(&limits), limits)
@@ -40,15 +50,15 @@ fn lb() -> Lb<MemMaps> {
 fn assert_consistent(m: &MemMaps) {
     for (k, v) in m.slots.iter().filter(|(k, _)| k.slot == 0) {
         for s in 1..=v.count as u16 {
-            let slot = m
-                .slots
-                .get(&SlotKey::slot(k.frontend, v.gen_, s))
-                .unwrap_or_else(|| panic!("{} slot {s} gen {} missing", k.frontend, v.gen_));
-            assert!(
-                m.backends.contains_key(&slot.backend_id),
-                "backend {} missing",
-                slot.backend_id
-            );
+            let id = if v.count <= INLINE_BACKENDS {
+                v.inline[s as usize - 1]
+            } else {
+                m.slots
+                    .get(&SlotKey::slot(k.frontend, v.gen_, s))
+                    .unwrap_or_else(|| panic!("{} slot {s} gen {} missing", k.frontend, v.gen_))
+                    .backend_id
+            };
+            assert!(m.backends.contains_key(&id), "backend {id} missing");
         }
         assert!(
             m.vips.contains_key(&k.frontend.vip),
@@ -117,7 +127,7 @@ fn upsert_programs_every_vip_and_port() {
     .unwrap();
     let m = lb.maps();
     assert_eq!(m.slots.iter().filter(|(k, _)| k.slot == 0).count(), 2);
-    assert_eq!(m.slots.len(), 2 + 3);
+    assert_eq!(m.slots.len(), 2, "three backends fit in the masters");
     assert_eq!(m.backends.len(), 3);
     assert_eq!(m.vips.len(), 2);
     assert_consistent(m);
@@ -141,6 +151,15 @@ fn every_write_leaves_readers_a_whole_backend_set() {
     .unwrap();
     lb.upsert_service(&web(&[])).unwrap();
     lb.upsert_service(&web(&["10.244.1.9:8080"])).unwrap();
+    // Inline -> slots -> other slots (overlapping) -> inline -> slots.
+    lb.upsert_service(&web_n(9, 80)).unwrap();
+    lb.upsert_service(&web_n(30, 80)).unwrap();
+    lb.upsert_service(&web_n(12, 81)).unwrap();
+    lb.upsert_service(&web_n(2, 80)).unwrap();
+    lb.upsert_service(&web_n(7, 80)).unwrap();
+    let m = &lb.maps().0;
+    let slots = m.slots.keys().filter(|k| k.slot > 0).count();
+    assert_eq!(slots, 7, "only the live generation's slots remain");
     lb.delete_service("default/web").unwrap();
     let m = &lb.maps().0;
     assert!(
@@ -253,16 +272,18 @@ fn a_failed_write_at_any_point_leaves_no_partial_service() {
 
 #[test]
 fn a_failed_replace_keeps_the_old_set_whole() {
-    for n in 0..12 {
-        let mut lb = lb();
-        lb.upsert_service(&web(&["10.244.1.2:8080"])).unwrap();
-        let before = lb.list().unwrap();
-        lb.maps_mut().fail_after = Some(n);
-        let r = lb.upsert_service(&web(&["10.244.1.5:8080", "10.244.1.6:8080"]));
-        lb.maps_mut().fail_after = None;
-        assert_consistent(lb.maps());
-        if r.is_err() {
-            assert_eq!(lb.list().unwrap(), before, "failing write {n}");
+    for (from, to) in [(1, 2), (1, 6), (6, 9), (9, 3)] {
+        for n in 0..40 {
+            let mut lb = lb();
+            lb.upsert_service(&web_n(from, 80)).unwrap();
+            let before = lb.list().unwrap();
+            lb.maps_mut().fail_after = Some(n);
+            let r = lb.upsert_service(&web_n(to, 81));
+            lb.maps_mut().fail_after = None;
+            assert_consistent(lb.maps());
+            if r.is_err() {
+                assert_eq!(lb.list().unwrap(), before, "{from}->{to}, failing write {n}");
+            }
         }
     }
 }
@@ -315,7 +336,10 @@ fn adopt_then_reconcile_touches_only_what_changed() {
     dns.vips = vec![ip("10.96.0.10")];
     dns.ports[0].port = 53;
     dns.ports[0].protocol = Protocol::Udp;
-    let svcs = vec![web(&["10.244.1.2:8080", "[fd00::2]:8080"]), dns];
+    let mut big = web_n(20, 80);
+    big.name = "default/big".into();
+    big.vips = vec![ip("10.96.0.40")];
+    let svcs = vec![web(&["10.244.1.2:8080", "[fd00::2]:8080"]), dns, big];
     lb.reconcile(&svcs).unwrap();
     let listed = lb.list().unwrap();
 
@@ -340,7 +364,7 @@ fn adopt_then_reconcile_touches_only_what_changed() {
         "reconciling the same state writes nothing"
     );
 
-    // Drop one service: only its frontend goes.
+    // Drop two services: only their frontends go.
     lb.reconcile(&svcs[..1]).unwrap();
     assert_eq!(lb.list().unwrap().len(), 2);
     assert!(!lb.maps().vips.contains_key(&ip("10.96.0.10")));

@@ -3,8 +3,8 @@
 
 use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
 use berth_ebpf_common::{
-    lb::{Backend4, RevNat4Key, RevNat4Value, Service4Key},
-    select::pick_slot,
+    lb::{Backend4, RevNat4Key, RevNat4Value, Service4Key, ServiceValue},
+    select::{Place, pick_slot, place},
 };
 
 use crate::{
@@ -84,7 +84,7 @@ fn select4(vip: u32, port: u16, proto: u8) -> Result<(u32, u32, Backend4), Skip>
             None => Err(Skip::NotService),
         };
     };
-    if let Some(found) = slot4(vip, port, proto, master.gen_, master.count) {
+    if let Some(found) = slot4(vip, port, proto, &master) {
         return Ok((master.service_id, found.0, found.1));
     }
     // The backend set was replaced between the two lookups: the master has
@@ -93,7 +93,7 @@ fn select4(vip: u32, port: u16, proto: u8) -> Result<(u32, u32, Backend4), Skip>
     let Some(master) = (unsafe { SVC4.get(&master_key) }).copied() else {
         return Err(Skip::Refuse);
     };
-    match slot4(vip, port, proto, master.gen_, master.count) {
+    match slot4(vip, port, proto, &master) {
         Some(found) => Ok((master.service_id, found.0, found.1)),
         None => {
             count_refused(master.service_id);
@@ -103,11 +103,21 @@ fn select4(vip: u32, port: u16, proto: u8) -> Result<(u32, u32, Backend4), Skip>
 }
 
 #[inline(always)]
-fn slot4(vip: u32, port: u16, proto: u8, gen_: u8, count: u32) -> Option<(u32, Backend4)> {
-    let slot = pick_slot(count, random())?;
-    let key = Service4Key::slot(vip, port, proto, gen_, slot);
-    // SAFETY: NO_PREALLOC map; values copied out at once.
-    let backend_id = unsafe { SVC4.get(&key) }?.backend_id;
+fn slot4(
+    vip: u32,
+    port: u16,
+    proto: u8,
+    master: &ServiceValue,
+) -> Option<(u32, Backend4)> {
+    let slot = pick_slot(master.count, random())?;
+    let backend_id = match place(master.count, slot) {
+        Place::Inline(i) => *master.inline.get(i)?,
+        Place::Slot(slot) => {
+            let key = Service4Key::slot(vip, port, proto, master.gen_, slot);
+            // SAFETY: NO_PREALLOC map; the value is copied out at once.
+            unsafe { SVC4.get(&key) }?.backend_id
+        }
+    };
     // SAFETY: as above.
     let be = unsafe { BACKEND4.get(&backend_id) }.copied()?;
     Some((backend_id, be))

@@ -3,8 +3,8 @@
 
 use aya_ebpf::{macros::cgroup_sock_addr, programs::SockAddrContext};
 use berth_ebpf_common::{
-    lb::{Backend6, RevNat6Key, RevNat6Value, Service6Key},
-    select::pick_slot,
+    lb::{Backend6, RevNat6Key, RevNat6Value, Service6Key, ServiceValue},
+    select::{Place, pick_slot, place},
 };
 
 use crate::{
@@ -94,7 +94,7 @@ fn select6(vip: [u32; 4], port: u16, proto: u8) -> Result<(u32, u32, Backend6), 
             None => Err(Skip::NotService),
         };
     };
-    if let Some(found) = slot6(vip, port, proto, master.gen_, master.count) {
+    if let Some(found) = slot6(vip, port, proto, &master) {
         return Ok((master.service_id, found.0, found.1));
     }
     // The backend set was replaced between the two lookups: the master has
@@ -103,7 +103,7 @@ fn select6(vip: [u32; 4], port: u16, proto: u8) -> Result<(u32, u32, Backend6), 
     let Some(master) = (unsafe { SVC6.get(&master_key) }).copied() else {
         return Err(Skip::Refuse);
     };
-    match slot6(vip, port, proto, master.gen_, master.count) {
+    match slot6(vip, port, proto, &master) {
         Some(found) => Ok((master.service_id, found.0, found.1)),
         None => {
             count_refused(master.service_id);
@@ -113,11 +113,21 @@ fn select6(vip: [u32; 4], port: u16, proto: u8) -> Result<(u32, u32, Backend6), 
 }
 
 #[inline(always)]
-fn slot6(vip: [u32; 4], port: u16, proto: u8, gen_: u8, count: u32) -> Option<(u32, Backend6)> {
-    let slot = pick_slot(count, random())?;
-    let key = Service6Key::slot(vip, port, proto, gen_, slot);
-    // SAFETY: NO_PREALLOC map; values copied out at once.
-    let backend_id = unsafe { SVC6.get(&key) }?.backend_id;
+fn slot6(
+    vip: [u32; 4],
+    port: u16,
+    proto: u8,
+    master: &ServiceValue,
+) -> Option<(u32, Backend6)> {
+    let slot = pick_slot(master.count, random())?;
+    let backend_id = match place(master.count, slot) {
+        Place::Inline(i) => *master.inline.get(i)?,
+        Place::Slot(slot) => {
+            let key = Service6Key::slot(vip, port, proto, master.gen_, slot);
+            // SAFETY: NO_PREALLOC map; the value is copied out at once.
+            unsafe { SVC6.get(&key) }?.backend_id
+        }
+    };
     // SAFETY: as above.
     let be = unsafe { BACKEND6.get(&backend_id) }.copied()?;
     Some((backend_id, be))

@@ -81,6 +81,43 @@ fn tcp_through_the_vip_reaches_every_backend_v4_and_v6() {
 }
 
 #[test]
+fn a_set_larger_than_the_master_holds_spreads_over_all() {
+    let mut f = Fixture::new(3);
+    let mut six: Vec<String> = Vec::new();
+    for h in f.lan.hosts().iter().skip(1) {
+        six.push(format!("{}:8080", h.ipv4));
+        six.push(format!("{}:8081", h.ipv4));
+    }
+    f.write_file(&Fixture::web_yaml(&six));
+    f.start_dataplane();
+    let a = addr(VIP4, 80);
+    let p = f.probe(&["tcp", &a, "1200"]);
+    let listed = f.berth(&["dataplane", "list", "--bpffs", f.bpffs.to_str().expect("utf-8")]);
+    assert_eq!(
+        p.num("failed"),
+        0,
+        "{}: {:?}\n{}",
+        p.get("first_error"),
+        p.ids(),
+        String::from_utf8_lossy(&listed.stdout)
+    );
+    let ids = p.ids();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    // 1200 over 6: 200 ± 13 each.
+    assert!(ids.values().all(|c| *c > 100), "skewed: {ids:?}");
+    // Shrink to an inline set and grow again: no failure on the way.
+    f.write_file(&Fixture::web_yaml(&six[..2]));
+    let deadline = Instant::now() + RECONCILE_TIMEOUT;
+    while f.probe(&["tcp", &a, "30"]).ids().len() != 2 {
+        assert!(Instant::now() < deadline, "shrink never showed");
+    }
+    f.write_file(&Fixture::web_yaml(&six));
+    while f.probe(&["tcp", &a, "120"]).ids().len() != 6 {
+        assert!(Instant::now() < deadline, "growth never showed");
+    }
+}
+
+#[test]
 fn udp_replies_come_from_the_vip_v4_and_v6() {
     let f = running();
     for vip in [VIP4, VIP6] {

@@ -74,6 +74,16 @@ impl Fixture {
                 TcpEcho::start(&h.netns, SocketAddr::new(IpAddr::V4(h.ipv4), 8080), &id)
                     .expect("tcp echo"),
             );
+            // A second server per host, so that sets larger than a master
+            // holds inline (slots) can be tested with few hosts.
+            tcp.push(
+                TcpEcho::start(
+                    &h.netns,
+                    SocketAddr::new(IpAddr::V4(h.ipv4), 8081),
+                    &format!("{id}-b"),
+                )
+                .expect("tcp echo 8081"),
+            );
             udp.push(
                 UdpEcho::start(&h.netns, SocketAddr::new(IpAddr::V4(h.ipv4), 8080), &id)
                     .expect("udp echo"),
