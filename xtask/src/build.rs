@@ -15,4 +15,3 @@ pub fn run() -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -14,7 +14,6 @@ pub fn run(tier: Option<Tier>) -> anyhow::Result<()> {
     r
 }
 
-
 fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
     let want = |t: Tier| tier.is_none() || tier == Some(t);
     p.time("clean stale state", clean::run)?;

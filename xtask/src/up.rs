@@ -36,4 +36,3 @@ pub fn run() -> anyhow::Result<()> {
     );
     Ok(())
 }
-

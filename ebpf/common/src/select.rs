@@ -60,7 +60,11 @@ pub struct SlotPlan {
 /// Plans the replacement of a frontend's backend set.
 pub const fn plan_replace(old_gen: u8, old_count: u16, new_count: u16) -> SlotPlan {
     const fn slots(count: u16) -> u16 {
-        if count as u32 <= INLINE_BACKENDS { 0 } else { count }
+        if count as u32 <= INLINE_BACKENDS {
+            0
+        } else {
+            count
+        }
     }
     SlotPlan {
         write_gen: next_gen(old_gen),
@@ -97,7 +101,8 @@ mod tests {
 
     #[test]
     fn extremes_of_random_stay_in_range() {
-        assert_eq!(pick_slot(3, u32::MAX), Some((u32::MAX % 3 + 1) as u16));
+        // 2^32 - 1 is divisible by 3: the last residue is 0, slot 1.
+        assert_eq!(pick_slot(3, u32::MAX), Some(1));
         assert_eq!(pick_slot(u16::MAX as u32, u32::MAX - 1), Some(u16::MAX));
         assert_eq!(pick_slot(1, 0), Some(1));
     }

@@ -26,7 +26,10 @@ impl BackendTable {
     }
 
     /// Rebuilt from the live slots found in the maps: one item per slot.
-    pub(crate) fn adopted(max: u32, slots: impl IntoIterator<Item = (u32, Backend, Protocol)>) -> Self {
+    pub(crate) fn adopted(
+        max: u32,
+        slots: impl IntoIterator<Item = (u32, Backend, Protocol)>,
+    ) -> Self {
         let mut refs: HashMap<u32, u32> = HashMap::new();
         let mut by_addr = HashMap::new();
         for (id, b, p) in slots {
@@ -74,7 +77,10 @@ impl BackendTable {
 
     /// How many new ids the given backends would need (distinct ones not
     /// known yet).
-    pub(crate) fn needed<'a>(&self, backends: impl IntoIterator<Item = (&'a Backend, Protocol)>) -> u64 {
+    pub(crate) fn needed<'a>(
+        &self,
+        backends: impl IntoIterator<Item = (&'a Backend, Protocol)>,
+    ) -> u64 {
         let mut seen = std::collections::HashSet::new();
         backends
             .into_iter()
@@ -125,7 +131,10 @@ mod tests {
     fn adoption_counts_every_slot() {
         let mut t = BackendTable::adopted(
             10,
-            [(3, b("10.0.0.1:80"), Protocol::Tcp), (3, b("10.0.0.1:80"), Protocol::Tcp)],
+            [
+                (3, b("10.0.0.1:80"), Protocol::Tcp),
+                (3, b("10.0.0.1:80"), Protocol::Tcp),
+            ],
         );
         assert!(!t.release(3, b("10.0.0.1:80"), Protocol::Tcp));
         assert!(t.release(3, b("10.0.0.1:80"), Protocol::Tcp));

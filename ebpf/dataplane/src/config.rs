@@ -73,7 +73,7 @@ pub enum ConfigError {
     Invalid {
         path: String,
         #[source]
-        source: Error,
+        source: Box<Error>,
     },
 }
 
@@ -96,7 +96,7 @@ pub enum ParseError {
     #[error(transparent)]
     Yaml(serde_yaml::Error),
     #[error(transparent)]
-    Invalid(Error),
+    Invalid(Box<Error>),
 }
 
 /// Parses a static file's text into services (field values are checked
@@ -113,7 +113,8 @@ pub fn parse(text: &str) -> Result<Vec<Service>, ParseError> {
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
-            service(s).map_err(|e| ParseError::Invalid(e.within(&format!("services[{i}]"))))
+            service(s)
+                .map_err(|e| ParseError::Invalid(Box::new(e.within(&format!("services[{i}]")))))
         })
         .collect()
 }

@@ -16,8 +16,8 @@ use tracing::{debug, warn};
 
 use crate::{
     Dataplane,
-    error::{Error, MapError},
     backends::BackendTable,
+    error::{Error, MapError},
     ids::IdAlloc,
     maps::{LbMaps, SlotKey},
     model::{Backend, FrontendKey, Limits, Protocol, Service},
@@ -78,7 +78,13 @@ impl<M: LbMaps> Lb<M> {
             if key.slot == 0 && key.gen_ == 0 {
                 if v.count <= INLINE_BACKENDS {
                     let ids = &v.inline[..v.count as usize];
-                    inline.push((key.frontend, ids.iter().enumerate().map(|(i, id)| (i as u16 + 1, *id)).collect::<Vec<_>>()));
+                    inline.push((
+                        key.frontend,
+                        ids.iter()
+                            .enumerate()
+                            .map(|(i, id)| (i as u16 + 1, *id))
+                            .collect::<Vec<_>>(),
+                    ));
                 }
                 frontends.insert(
                     key.frontend,
@@ -119,7 +125,10 @@ impl<M: LbMaps> Lb<M> {
             }
         }
         for (fk, ids) in inline {
-            let known: Vec<(u16, u32)> = ids.into_iter().filter(|(_, id)| backends.contains_key(id)).collect();
+            let known: Vec<(u16, u32)> = ids
+                .into_iter()
+                .filter(|(_, id)| backends.contains_key(id))
+                .collect();
             live.insert(fk, known);
         }
         let mut used_backends = BTreeSet::new();
@@ -288,12 +297,14 @@ impl<M: LbMaps> Lb<M> {
                 capacity: self.service_ids.capacity(),
             });
         }
-        let new_backends = self.backends.needed(desired.iter().flat_map(|(k, (_, bes))| {
-            let current = self.frontends.get(k).map(|f| &f.backends);
-            bes.iter()
-                .filter(move |b| current.is_none_or(|c| !c.iter().any(|(_, x)| x == *b)))
-                .map(move |b| (b, k.protocol))
-        }));
+        let new_backends = self
+            .backends
+            .needed(desired.iter().flat_map(|(k, (_, bes))| {
+                let current = self.frontends.get(k).map(|f| &f.backends);
+                bes.iter()
+                    .filter(move |b| current.is_none_or(|c| !c.iter().any(|(_, x)| x == *b)))
+                    .map(move |b| (b, k.protocol))
+            }));
         if new_backends > self.backends.available() {
             return Err(Error::Full {
                 what: "backend",
@@ -358,7 +369,10 @@ impl<M: LbMaps> Lb<M> {
                 };
                 let in_master = bes.len() as u32 <= INLINE_BACKENDS;
                 for (i, b) in bes.iter().enumerate() {
-                    let (id, fresh) = self.backends.acquire(*b, k.protocol).expect("capacity checked");
+                    let (id, fresh) = self
+                        .backends
+                        .acquire(*b, k.protocol)
+                        .expect("capacity checked");
                     if fresh {
                         backends.push((id, *b, k.protocol));
                     }

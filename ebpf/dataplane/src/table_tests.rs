@@ -32,7 +32,9 @@ fn web(backends: &[&str]) -> Service {
 
 /// `n` IPv4 backends, as strings for [`web`].
 fn many(n: usize, port: u16) -> Vec<String> {
-    (0..n).map(|i| format!("10.244.{}.{}:{port}", 2 + i / 250, 1 + i % 250)).collect()
+    (0..n)
+        .map(|i| format!("10.244.{}.{}:{port}", 2 + i / 250, 1 + i % 250))
+        .collect()
 }
 
 fn web_n(n: usize, port: u16) -> Service {
@@ -282,7 +284,11 @@ fn a_failed_replace_keeps_the_old_set_whole() {
             lb.maps_mut().fail_after = None;
             assert_consistent(lb.maps());
             if r.is_err() {
-                assert_eq!(lb.list().unwrap(), before, "{from}->{to}, failing write {n}");
+                assert_eq!(
+                    lb.list().unwrap(),
+                    before,
+                    "{from}->{to}, failing write {n}"
+                );
             }
         }
     }
@@ -432,10 +438,15 @@ fn a_shared_backend_stays_while_another_frontend_uses_it() {
     b.vips = vec![ip("10.96.0.30")];
     lb.upsert_service(&a).unwrap();
     lb.upsert_service(&b).unwrap();
-    assert_eq!(lb.maps().backends.len(), 1, "one entry for the shared backend");
+    assert_eq!(
+        lb.maps().backends.len(),
+        1,
+        "one entry for the shared backend"
+    );
     lb.delete_service("default/web").unwrap();
     assert_eq!(lb.maps().backends.len(), 1, "still used by default/other");
     assert_consistent(lb.maps());
-    lb.set_backends("default/other", 80, Protocol::Tcp, &[]).unwrap();
+    lb.set_backends("default/other", 80, Protocol::Tcp, &[])
+        .unwrap();
     assert!(lb.maps().backends.is_empty());
 }
