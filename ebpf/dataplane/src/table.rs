@@ -99,12 +99,7 @@ impl<M: LbMaps> Lb<M> {
         }
         let mut stale_slots = Vec::new();
         let mut live: BTreeMap<FrontendKey, Vec<(u16, u32)>> = BTreeMap::new();
-        let counts: BTreeMap<FrontendKey, u32> = dump
-            .slots
-            .iter()
-            .filter(|(k, _)| k.slot == 0 && k.gen_ == 0)
-            .map(|(k, v)| (k.frontend, v.count))
-            .collect();
+        let counts = master_counts(&dump.slots);
         for (key, v) in &dump.slots {
             if key.slot == 0 {
                 if key.gen_ != 0 {
@@ -199,12 +194,7 @@ impl<M: LbMaps> Lb<M> {
         }
         // A master whose count disagrees with the slots found gets its live
         // slots rewritten (atomically, into the other generation).
-        let counts: BTreeMap<FrontendKey, u32> = dump
-            .slots
-            .iter()
-            .filter(|(k, _)| k.slot == 0 && k.gen_ == 0)
-            .map(|(k, v)| (k.frontend, v.count))
-            .collect();
+        let counts = master_counts(&dump.slots);
         let broken: Vec<FrontendKey> = self
             .frontends
             .iter()
@@ -684,6 +674,15 @@ impl<M: LbMaps> Lb<M> {
         }
         Ok(())
     }
+}
+
+/// Backend count of every master in a dump.
+fn master_counts(slots: &[(SlotKey, ServiceValue)]) -> BTreeMap<FrontendKey, u32> {
+    slots
+        .iter()
+        .filter(|(k, _)| k.slot == 0 && k.gen_ == 0)
+        .map(|(k, v)| (k.frontend, v.count))
+        .collect()
 }
 
 /// Checks a whole desired state before anything is written: every service

@@ -145,7 +145,17 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
     let links_dir = cfg.links_dir();
     fs::create_dir_all(&maps_dir).map_err(io_err("creating", &maps_dir))?;
     fs::create_dir_all(&links_dir).map_err(io_err("creating", &links_dir))?;
-    let l = cfg.limits;
+    // Pinned maps keep the sizes they were created with: a restart with
+    // other limits adopts them as they are (a resize is a `down` + start).
+    let l = if maps_dir.join(bpf_maps::SVC4).exists() {
+        let pinned = pinned_limits(&maps_dir)?;
+        if pinned != cfg.limits {
+            tracing::warn!(?pinned, requested = ?cfg.limits, "pinned maps keep their sizes");
+        }
+        pinned
+    } else {
+        cfg.limits
+    };
     let mut loader = EbpfLoader::new();
     loader
         .default_map_pin_directory(&maps_dir)
