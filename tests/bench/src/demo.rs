@@ -212,6 +212,7 @@ fn show(vip: IpAddr, seen: &Seen) -> Vec<String> {
 pub fn run() -> anyhow::Result<()> {
     sysinfo::require_root("berth bench demo")?;
     interrupt::install()?;
+    sysinfo::remove_leftovers();
     let bed = Bed::new()?;
     let client = bed.lan.host(0);
     println!("berth bench demo: the eBPF socket load balancer on a LAN of network namespaces");

@@ -39,8 +39,12 @@ impl Drop for Pinned {
     fn drop(&mut self) {
         drop(self.lb.take());
         match kernel::down(&self.bpffs) {
-            Ok(removed) => debug!(pins = removed.len(), bpffs = %self.bpffs.display(), "data plane down"),
-            Err(e) => warn!(bpffs = %self.bpffs.display(), error = %e, "removing the data plane failed"),
+            Ok(removed) => {
+                debug!(pins = removed.len(), bpffs = %self.bpffs.display(), "data plane down")
+            }
+            Err(e) => {
+                warn!(bpffs = %self.bpffs.display(), error = %e, "removing the data plane failed")
+            }
         }
         if self.bpffs.exists() {
             let _ = fs::remove_dir_all(&self.bpffs);

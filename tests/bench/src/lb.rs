@@ -5,10 +5,16 @@
 //!
 //! Order of the runs, so that no mode pays for another's state:
 //! 1. Berth at every N: program N services into an emptied data plane
-//!    (timed), then measure `vip` and `direct` (the client namespace has no
-//!    netfilter rules and no conntrack yet), then the backend changes.
+//!    (timed), then measure `vip` and `direct`, their connections
+//!    interleaved one by one on one thread so that both see the same
+//!    machine (the client namespace has no netfilter rules and no conntrack
+//!    yet), then the backend changes.
 //! 2. nftables at every N up to `--peers-max`; its table is deleted after
-//!    each N, which also unhooks conntrack.
+//!    each N, which also unhooks conntrack. Interleaved with the peer's
+//!    connections: direct ones from a control namespace that never has
+//!    rules (the baseline the peer is compared with), and direct ones from
+//!    the client namespace with the rules loaded (what all other traffic
+//!    pays). Neither is a JSON row.
 //! 3. iptables-legacy last: a legacy nat table stays registered in a
 //!    namespace once loaded, even when flushed.
 
@@ -20,6 +26,7 @@ use std::{
 
 use anyhow::Context as _;
 use berth_dataplane::{Backend, Dataplane as _, Limits, Protocol};
+use berth_test_support::Netns;
 
 use crate::{
     inproc::InProc,
@@ -75,8 +82,14 @@ impl LbConfig {
     fn check(&mut self) -> anyhow::Result<()> {
         self.services.sort_unstable();
         self.services.dedup();
-        anyhow::ensure!(!self.services.is_empty(), "--services needs at least one count");
-        anyhow::ensure!(self.services[0] >= 1, "--services counts must be at least 1");
+        anyhow::ensure!(
+            !self.services.is_empty(),
+            "--services needs at least one count"
+        );
+        anyhow::ensure!(
+            self.services[0] >= 1,
+            "--services counts must be at least 1"
+        );
         let max = *self.services.last().unwrap_or(&1);
         anyhow::ensure!(
             max <= MAX_SERVICES,
@@ -110,7 +123,8 @@ pub fn run(cfg: &LbConfig) -> anyhow::Result<()> {
         peers::require_binaries(&[Peer::Iptables, Peer::Nftables])?;
     }
     interrupt::install()?;
-    let settings = Settings {
+    sysinfo::remove_leftovers();
+    let mut settings = Settings {
         kernel: sysinfo::kernel_release(),
         iptables: Peer::Iptables.version(),
         nft: Peer::Nftables.version(),
@@ -121,9 +135,11 @@ pub fn run(cfg: &LbConfig) -> anyhow::Result<()> {
         backends: cfg.backends,
         peers_max: cfg.peers_max,
         services: cfg.services.clone(),
+        load: (sysinfo::loadavg(), String::new()),
     };
     let mut results = Results::default();
     let outcome = run_all(&cfg, &peer_counts, &mut results);
+    settings.load.1 = sysinfo::loadavg();
     // Everything is torn down by now; report what was measured.
     print!("{}", report::render(&settings, &results));
     if let Some(path) = &cfg.json {
@@ -148,7 +164,9 @@ fn progress(msg: std::fmt::Arguments<'_>) {
 fn run_all(cfg: &LbConfig, peer_counts: &[usize], res: &mut Results) -> anyhow::Result<()> {
     let k = cfg.backends;
     let max_n = *cfg.services.last().unwrap_or(&1);
-    progress(format_args!("creating a LAN of namespaces: client + {k} backends"));
+    progress(format_args!(
+        "creating a LAN of namespaces: client, control client, {k} backends"
+    ));
     let topo = Topo::new(k)?;
     for p in [Peer::Iptables, Peer::Nftables] {
         topo.route_via_lan(&services::cidr(p.vips()))?;
@@ -203,11 +221,10 @@ fn berth_at(
         .with_context(|| format!("programming {n} services"))?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     drop(svcs);
-    let (frontends, programmed) = lb.counts();
+    let (frontends, _) = lb.counts();
     anyhow::ensure!(
-        frontends == n && programmed == n * backends.len(),
-        "the data plane holds {frontends} frontends and {programmed} backends, expected {n} and {}",
-        n * backends.len()
+        frontends == n,
+        "the data plane holds {frontends} frontends after programming {n} services"
     );
     res.program.insert(("berth", n), ms);
     res.map_bytes.insert(n, dp.pinned.map_bytes()?);
@@ -218,8 +235,15 @@ fn berth_at(
         count: n,
         port: SERVICE_PORT,
     };
-    series(cfg, topo, "vip", n, &vips, res)?;
-    series(cfg, topo, "direct", n, &Targets::List(backends.clone()), res)?;
+    let direct = Targets::List(backends.clone());
+    let client = topo.client_ns();
+    series(
+        cfg,
+        topo,
+        n,
+        &[("vip", client, vips), ("direct", client, direct)],
+        res,
+    )?;
     res.update.insert(n, update_one(dp, rng, n, &backends)?);
     Ok(())
 }
@@ -295,73 +319,122 @@ fn peer_at(
         count: n,
         port: SERVICE_PORT,
     };
-    let measured = series(cfg, topo, mode, n, &targets, res);
-    let cleared = peer.clear(ns).with_context(|| format!("removing the {mode} rules"));
+    // Interleaved with the peer's connections: direct ones from a namespace
+    // without rules (the baseline, free of drift between phases) and from
+    // the client namespace, which has the rules (what other traffic pays).
+    let direct = Targets::List(backends.to_vec());
+    let measured = series(
+        cfg,
+        topo,
+        n,
+        &[
+            (mode, ns, targets),
+            (report::clean_mode(mode), topo.control_ns(), direct.clone()),
+            (report::control_mode(mode), ns, direct),
+        ],
+        res,
+    );
+    let cleared = peer
+        .clear(ns)
+        .with_context(|| format!("removing the {mode} rules"));
     measured?;
     cleared
 }
 
-/// One latency run, checked: every connection must get its reply, the
-/// echo servers must have accepted exactly those, and with many samples
-/// every backend must have had some.
+/// Latency runs, interleaved and checked: every connection must get its
+/// reply, the echo servers must have accepted exactly those, and with many
+/// samples every backend must have had some from each mode.
 fn series(
     cfg: &LbConfig,
     topo: &Topo,
-    mode: &'static str,
     n: usize,
-    targets: &Targets,
+    sets: &[(&'static str, &Netns, Targets)],
     res: &mut Results,
 ) -> anyhow::Result<()> {
+    let names: Vec<&str> = sets.iter().map(|(m, _, _)| *m).collect();
     progress(format_args!(
-        "{mode}: {} connections to {n} services",
-        cfg.warmup + cfg.samples
+        "{}: {} connections each to {n} services{}",
+        names.join(" + "),
+        cfg.warmup + cfg.samples,
+        if sets.len() > 1 { ", interleaved" } else { "" }
     ));
+    let measured: Vec<measure::Set<'_>> = sets
+        .iter()
+        .map(|(_, ns, targets)| measure::Set { ns, targets })
+        .collect();
     let before = topo.accepted();
-    let mut run = measure::run(topo.client_ns(), targets, cfg.warmup, cfg.samples)?;
+    let runs = measure::run(&measured, cfg.warmup, cfg.samples)?;
     let after = topo.accepted();
-    let spread: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
-    let accepted: u64 = spread.iter().sum();
-    let mut problems = run.errors.clone();
-    if accepted < run.succeeded || accepted > run.succeeded + run.failures {
-        problems.push(format!(
-            "the backends accepted {accepted} connections, the client completed {}",
-            run.succeeded
+    let mut rest: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let accepted: u64 = rest.iter().sum();
+    let succeeded: u64 = runs.iter().map(|r| r.succeeded).sum();
+    let failures: u64 = runs.iter().map(|r| r.failures).sum();
+    let mut shared = Vec::new();
+    if accepted < succeeded || accepted > succeeded + failures {
+        shared.push(format!(
+            "the backends accepted {accepted} connections, the client completed {succeeded}"
         ));
     }
-    if spread.len() > 1 && run.succeeded >= 50 * spread.len() as u64 {
-        for (i, c) in spread.iter().enumerate() {
-            if *c == 0 {
-                problems.push(format!("backend-{} got none of the connections", i + 1));
+    // Connections of the modes that picked a backend themselves are known;
+    // the rest of what each backend accepted came through the VIP modes.
+    let mut spreads: Vec<Option<Vec<u64>>> = runs
+        .iter()
+        .map(|r| (!r.picked.is_empty()).then(|| r.picked.clone()))
+        .collect();
+    for p in spreads.iter().flatten() {
+        for (r, c) in rest.iter_mut().zip(p) {
+            *r = r.saturating_sub(*c);
+        }
+    }
+    let vip_modes = spreads.iter().filter(|s| s.is_none()).count();
+    if vip_modes == 1 {
+        for s in spreads.iter_mut().filter(|s| s.is_none()) {
+            *s = Some(rest.clone());
+        }
+    }
+    for (((mode, _, _), mut run), spread) in sets.iter().zip(runs).zip(spreads) {
+        let mut problems = run.errors.clone();
+        problems.extend(shared.iter().cloned());
+        if let Some(spread) = spread {
+            if spread.len() > 1 && run.succeeded >= 50 * spread.len() as u64 {
+                for (i, c) in spread.iter().enumerate() {
+                    if *c == 0 {
+                        problems.push(format!("backend-{} got none of the connections", i + 1));
+                    }
+                }
             }
+            res.spread.insert((mode, n), spread);
         }
-    }
-    res.spread.insert((mode, n), spread);
-    let complete = run.samples.len() == cfg.samples;
-    if run.failures > 0 || !problems.is_empty() || !complete {
-        if !complete && run.failures == 0 {
-            problems.push(format!("only {} of {} samples", run.samples.len(), cfg.samples));
+        if run.failures == 0 && problems.is_empty() && run.samples.len() != cfg.samples {
+            problems.push(format!(
+                "only {} of {} samples",
+                run.samples.len(),
+                cfg.samples
+            ));
         }
-        progress(format_args!(
-            "{mode}: FAILED at {n} services: {} failed connections; {}",
-            run.failures,
-            problems.join("; ")
-        ));
-        res.failed.insert(
-            (mode, n),
-            Failed {
-                failures: run.failures.max(1),
-                succeeded: run.succeeded,
-                problems,
-            },
-        );
-        return Ok(());
-    }
-    if let Some(p) = stats::percentiles(&mut run.samples) {
-        progress(format_args!(
-            "{mode}: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs",
-            p.p50_us, p.p90_us, p.p99_us
-        ));
-        res.latency.insert((mode, n), p);
+        if run.failures > 0 || !problems.is_empty() {
+            progress(format_args!(
+                "{mode}: FAILED at {n} services: {} failed connections; {}",
+                run.failures,
+                problems.join("; ")
+            ));
+            res.failed.insert(
+                (mode, n),
+                Failed {
+                    failures: run.failures,
+                    succeeded: run.succeeded,
+                    problems,
+                },
+            );
+            continue;
+        }
+        if let Some(p) = stats::percentiles(&mut run.samples) {
+            progress(format_args!(
+                "{mode}: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs",
+                p.p50_us, p.p90_us, p.p99_us
+            ));
+            res.latency.insert((mode, n), p);
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! The client side of the latency benchmark: from a thread inside the
-//! client namespace, many short TCP connections, each to a uniformly
-//! random target: socket, connect, send 1 byte, read the 1-byte reply,
-//! close. The elapsed time of each is one sample.
+//! The client side of the latency benchmark: from one thread that moves
+//! between client namespaces, many short TCP connections, one at a time, each to a
+//! uniformly random target: socket, connect, send 1 byte, read the 1-byte
+//! reply, close. The elapsed time of each is one sample.
 
 use std::{
     io::{self, Read as _, Write as _},
@@ -10,9 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use berth_test_support::{Netns, echo::RR_REPLY};
 use nix::sys::{
-    socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, connect, setsockopt, socket, sockopt},
+    socket::{
+        AddressFamily, SockFlag, SockType, SockaddrStorage, connect, setsockopt, socket, sockopt,
+    },
     time::TimeVal,
 };
 
@@ -41,13 +44,17 @@ pub enum Targets {
 }
 
 impl Targets {
-    fn pick(&self, rng: &mut Rng) -> SocketAddr {
+    /// A random target, and its index when it is one of a [`Targets::List`].
+    fn pick(&self, rng: &mut Rng) -> (SocketAddr, Option<usize>) {
         match self {
             Targets::Vips { base, count, port } => {
                 let i = rng.below(*count);
-                SocketAddr::new(IpAddr::V4(nth_vip(*base, i)), *port)
+                (SocketAddr::new(IpAddr::V4(nth_vip(*base, i)), *port), None)
             }
-            Targets::List(v) => v[rng.below(v.len())],
+            Targets::List(v) => {
+                let i = rng.below(v.len());
+                (v[i], Some(i))
+            }
         }
     }
 }
@@ -67,6 +74,8 @@ pub struct Run {
     pub failures: u64,
     /// The first few failures, for the report.
     pub errors: Vec<String>,
+    /// For a [`Targets::List`]: successful connections per address.
+    pub picked: Vec<u64>,
 }
 
 /// One connection; its latency from before `socket()` to after `close()`.
@@ -96,42 +105,75 @@ pub fn rr_once(addr: SocketAddr, timeout: Duration) -> io::Result<Duration> {
     Ok(start.elapsed())
 }
 
-/// `warmup` unrecorded then `samples` recorded connections from a thread
-/// inside `ns`.
-pub fn run(ns: &Netns, targets: &Targets, warmup: usize, samples: usize) -> anyhow::Result<Run> {
-    let run = ns.run(|| {
+/// Connections of one kind: from a thread inside `ns`, to `targets`.
+#[derive(Debug, Clone, Copy)]
+pub struct Set<'a> {
+    pub ns: &'a Netns,
+    pub targets: &'a Targets,
+}
+
+/// `warmup` unrecorded then `samples` recorded connections per set. The
+/// sets take turns connection by connection (in ABBA order, one connection
+/// at a time) on one thread, which moves between the sets' namespaces
+/// (setns, outside the timed part): drift of the machine over time and
+/// where the scheduler puts the thread affect every set alike. Each set's
+/// [`Run`] is returned in order.
+pub fn run(sets: &[Set<'_>], warmup: usize, samples: usize) -> anyhow::Result<Vec<Run>> {
+    let first = sets.first().context("no connection sets")?;
+    let runs = first.ns.run(|| -> anyhow::Result<Vec<Run>> {
+        let mut current = first.ns.ino();
         let mut rng = Rng::from_entropy();
-        let mut run = Run {
-            samples: Vec::with_capacity(samples),
-            ..Run::default()
-        };
-        for i in 0..warmup + samples {
+        let mut runs: Vec<Run> = sets
+            .iter()
+            .map(|set| Run {
+                samples: Vec::with_capacity(samples),
+                picked: match set.targets {
+                    Targets::List(v) => vec![0; v.len()],
+                    Targets::Vips { .. } => Vec::new(),
+                },
+                ..Run::default()
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..sets.len()).collect();
+        'rounds: for i in 0..warmup + samples {
             if i % 64 == 0 && interrupt::requested() {
                 break;
             }
-            let addr = targets.pick(&mut rng);
-            match rr_once(addr, STEP_TIMEOUT) {
-                Ok(d) => {
-                    run.succeeded += 1;
-                    if i >= warmup {
-                        run.samples.push(d);
-                    }
+            order.reverse();
+            for &s in &order {
+                let set = sets[s];
+                if set.ns.ino() != current {
+                    set.ns.enter_current_thread()?;
+                    current = set.ns.ino();
                 }
-                Err(e) => {
-                    run.failures += 1;
-                    if run.errors.len() < KEPT_ERRORS {
-                        run.errors.push(format!("{addr}: {e}"));
+                let (addr, index) = set.targets.pick(&mut rng);
+                let run = &mut runs[s];
+                match rr_once(addr, STEP_TIMEOUT) {
+                    Ok(d) => {
+                        run.succeeded += 1;
+                        if let Some(j) = index {
+                            run.picked[j] += 1;
+                        }
+                        if i >= warmup {
+                            run.samples.push(d);
+                        }
                     }
-                    if run.failures >= MAX_FAILURES {
-                        break;
+                    Err(e) => {
+                        run.failures += 1;
+                        if run.errors.len() < KEPT_ERRORS {
+                            run.errors.push(format!("{addr}: {e}"));
+                        }
+                        if run.failures >= MAX_FAILURES {
+                            break 'rounds;
+                        }
                     }
                 }
             }
         }
-        run
-    })?;
+        Ok(runs)
+    })??;
     interrupt::check()?;
-    Ok(run)
+    Ok(runs)
 }
 
 #[cfg(test)]
@@ -150,7 +192,8 @@ mod tests {
         };
         let mut rng = Rng::new(3);
         for _ in 0..100 {
-            let a = t.pick(&mut rng);
+            let (a, index) = t.pick(&mut rng);
+            assert_eq!(index, None);
             assert!(matches!(a.ip(), IpAddr::V4(v) if (1..=3).contains(&v.octets()[3])));
             assert_eq!(a.port(), 80);
         }

@@ -10,6 +10,26 @@ use crate::stats::Percentiles;
 
 /// The latency modes, in table order.
 pub const MODES: [&str; 4] = ["vip", "direct", "iptables", "nftables"];
+/// Name of the direct connections from the client namespace (rules
+/// loaded) interleaved with a peer's run.
+pub fn control_mode(peer: &str) -> &'static str {
+    match peer {
+        "iptables" => "iptables:direct",
+        "nftables" => "nftables:direct",
+        _ => "other:direct",
+    }
+}
+
+/// Name of the direct connections from the control namespace (no rules)
+/// interleaved with a peer's run.
+pub fn clean_mode(peer: &str) -> &'static str {
+    match peer {
+        "iptables" => "iptables:baseline",
+        "nftables" => "nftables:baseline",
+        _ => "other:baseline",
+    }
+}
+
 /// The programming implementations, in table order.
 pub const IMPLS: [&str; 3] = ["berth", "iptables", "nftables"];
 
@@ -63,6 +83,8 @@ pub struct Settings {
     pub backends: usize,
     pub peers_max: usize,
     pub services: Vec<usize>,
+    /// Load averages at the start and at the end of the run.
+    pub load: (String, String),
 }
 
 /// A run whose connections failed: its numbers are not reported.
@@ -200,7 +222,10 @@ fn impl_label(i: &str) -> &'static str {
 pub fn render(s: &Settings, r: &Results) -> String {
     let counts = &s.services;
     let mut out = String::new();
-    let _ = writeln!(out, "berth bench lb: Berth's eBPF socket load balancer vs kube-proxy-style rules");
+    let _ = writeln!(
+        out,
+        "berth bench lb: Berth's eBPF socket load balancer vs kube-proxy-style rules"
+    );
     let _ = writeln!(
         out,
         "  kernel {} · {} · {} · berth {} · {} CPUs",
@@ -213,39 +238,68 @@ pub fn render(s: &Settings, r: &Results) -> String {
     );
     let _ = writeln!(
         out,
+        "  load average {} at start, {} at end (other work on these CPUs shows up in the tails)",
+        s.load.0, s.load.1
+    );
+    let _ = writeln!(
+        out,
         "  sample: socket + connect + 1-byte request/response + close, from the client netns, to a random one of the N services"
     );
 
     header(&mut out, "Latency (µs)        p50 / p90 / p99", counts);
+    let peer_skipped = |mode: &str, n: usize| {
+        (mode.starts_with("iptables") || mode.starts_with("nftables")) && n > s.peers_max
+    };
     for mode in MODES {
-        let _ = write!(out, "{:<LABEL$}", mode_label(mode));
+        let mut rows = vec![(mode, mode_label(mode))];
+        if mode == "iptables" || mode == "nftables" {
+            rows.push((clean_mode(mode), "    direct, netns without rules"));
+            rows.push((control_mode(mode), "    direct, this netns, rules loaded"));
+        }
+        for (key, label) in rows {
+            let _ = write!(out, "{label:<LABEL$}");
+            for &n in counts {
+                let cell = if let Some(p) = r.latency.get(&(key, n)) {
+                    format!("{:.1} / {:.1} / {:.1}", p.p50_us, p.p90_us, p.p99_us)
+                } else if r.failed.contains_key(&(key, n)) {
+                    "FAILED".to_string()
+                } else if peer_skipped(key, n) {
+                    "skipped (--peers-max)".to_string()
+                } else {
+                    "-".to_string()
+                };
+                let _ = write!(out, "│{cell:^COL$}");
+            }
+            out.push('\n');
+        }
+    }
+    for (mode, base) in [
+        ("vip", "direct"),
+        ("iptables", clean_mode("iptables")),
+        ("nftables", clean_mode("nftables")),
+    ] {
+        let _ = write!(out, "{:<LABEL$}", format!("  {mode} p50 vs direct p50"));
         for &n in counts {
-            let cell = if let Some(p) = r.latency.get(&(mode, n)) {
-                format!("{:.1} / {:.1} / {:.1}", p.p50_us, p.p90_us, p.p99_us)
-            } else if r.failed.contains_key(&(mode, n)) {
-                "FAILED".to_string()
-            } else if (mode == "iptables" || mode == "nftables") && n > s.peers_max {
-                "skipped (--peers-max)".to_string()
-            } else {
-                "-".to_string()
+            let cell = match (r.latency.get(&(mode, n)), r.latency.get(&(base, n))) {
+                (Some(v), Some(d)) if d.p50_us > 0.0 => {
+                    format!("{:+.1}%", (v.p50_us / d.p50_us - 1.0) * 100.0)
+                }
+                _ => "-".to_string(),
             };
             let _ = write!(out, "│{cell:^COL$}");
         }
         out.push('\n');
     }
-    let _ = write!(out, "{:<LABEL$}", "  vip p50 vs direct p50");
-    for &n in counts {
-        let cell = match (r.latency.get(&("vip", n)), r.latency.get(&("direct", n))) {
-            (Some(v), Some(d)) if d.p50_us > 0.0 => {
-                format!("{:+.1}%", (v.p50_us / d.p50_us - 1.0) * 100.0)
-            }
-            _ => "-".to_string(),
-        };
-        let _ = write!(out, "│{cell:^COL$}");
-    }
     let _ = writeln!(
         out,
-        "\n  target: vip p50 within {TARGET_VIP_VS_DIRECT_PCT}% of direct at {TARGET_VIP_AT} services"
+        "  Each comparison is between connections interleaved one by one. vip and direct run first, from\n  \
+         the client netns before any rules exist; each peer runs later with its rules in the client netns,\n  \
+         interleaved with direct connections from a netns without rules (its baseline) and from the client\n  \
+         netns (what all other traffic pays for the rules)."
+    );
+    let _ = writeln!(
+        out,
+        "  target: vip p50 within {TARGET_VIP_VS_DIRECT_PCT}% of direct at {TARGET_VIP_AT} services"
     );
 
     header(&mut out, "Programming N services (ms)", counts);
@@ -284,7 +338,10 @@ pub fn render(s: &Settings, r: &Results) -> String {
     header(&mut out, "Kernel memory of the BPF maps", counts);
     let _ = write!(out, "{:<LABEL$}", "  total");
     for &n in counts {
-        let cell = r.map_bytes.get(&n).map_or("-".to_string(), |b| human_bytes(*b));
+        let cell = r
+            .map_bytes
+            .get(&n)
+            .map_or("-".to_string(), |b| human_bytes(*b));
         let _ = write!(out, "│{cell:^COL$}");
     }
     let _ = write!(out, "\n{:<LABEL$}", "  above the empty data plane");
@@ -299,7 +356,7 @@ pub fn render(s: &Settings, r: &Results) -> String {
     if let Some(e) = r.empty_map_bytes {
         let _ = writeln!(
             out,
-            "  empty: {} (preallocated: reverse-NAT LRU maps and per-CPU counters sized for the largest N)",
+            "  empty: {} (fixed by the limits: hash buckets, reverse-NAT LRU maps, per-CPU counters)",
             human_bytes(e)
         );
     }
@@ -321,7 +378,7 @@ pub fn render(s: &Settings, r: &Results) -> String {
         let _ = writeln!(out, "\nConnections per backend (warm-up included):");
         for ((mode, n), v) in &r.spread {
             let parts: Vec<String> = v.iter().map(u64::to_string).collect();
-            let _ = writeln!(out, "  {mode:<9} N = {n:<7} {}", parts.join(" / "));
+            let _ = writeln!(out, "  {mode:<18} N = {n:<7} {}", parts.join(" / "));
         }
     }
     if !r.failed.is_empty() {
@@ -386,6 +443,7 @@ mod tests {
             backends: 3,
             peers_max: 5,
             services: vec![10],
+            load: ("0.1".into(), "0.2".into()),
         };
         let text = render(&s, &r);
         assert!(text.contains("1.0 / 2.0 / 3.0"), "{text}");

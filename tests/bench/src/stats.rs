@@ -52,7 +52,11 @@ mod tests {
         let mut one = vec![Duration::from_nanos(1500)];
         assert_eq!(percentiles(&mut one).unwrap().p99_us, 1.5);
         assert!(percentiles(&mut []).is_none());
-        let mut ms = vec![Duration::from_micros(300), Duration::from_micros(100), Duration::from_micros(200)];
+        let mut ms = vec![
+            Duration::from_micros(300),
+            Duration::from_micros(100),
+            Duration::from_micros(200),
+        ];
         assert_eq!(median_ms(&mut ms), Some(0.2));
     }
 }

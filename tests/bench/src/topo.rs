@@ -1,16 +1,20 @@
-//! The benchmark's network: one [`Lan`] with a client host and K backend
-//! hosts, each backend running a [`TcpEcho`] on port 8080. Nothing leaves
-//! these namespaces: the host's own namespace is never touched.
+//! The benchmark's network: one [`Lan`] with a client host, a control
+//! client that never gets any rules (for direct connections interleaved
+//! with the peers' runs), and K backend hosts, each running a [`TcpEcho`]
+//! on port 8080. Nothing leaves these namespaces: the host's own namespace
+//! is never touched.
 
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context as _;
 use berth_test_support::{Host, Lan, Netns, TcpEcho};
 
-/// Subnet of the LAN (client .1, backends .2, .3, ...).
+/// Subnet of the LAN (client .1, control .2, backends .3, .4, ...).
 pub const LAN_V4: &str = "10.244.7.0/24";
 /// IPv6 subnet of the LAN, for the demo.
 pub const LAN_V6: &str = "fd00:10:244:7::/64";
+/// Index of the first backend among the LAN's hosts.
+const FIRST_BACKEND: usize = 2;
 /// Port the backends listen on.
 pub const BACKEND_PORT: u16 = 8080;
 
@@ -23,23 +27,22 @@ pub struct Topo {
 }
 
 impl Topo {
-    /// A LAN with a client and `k` backends, IPv4 only.
+    /// A LAN with a client, a control client and `k` backends, IPv4 only.
     pub fn new(k: usize) -> anyhow::Result<Topo> {
         anyhow::ensure!(k >= 1, "at least one backend is needed");
-        let lan = Lan::new(1 + k, LAN_V4, None).context("creating the LAN of namespaces")?;
+        let lan =
+            Lan::new(FIRST_BACKEND + k, LAN_V4, None).context("creating the LAN of namespaces")?;
         let mut echoes = Vec::with_capacity(k);
-        for (i, h) in lan.hosts()[1..].iter().enumerate() {
+        for (i, h) in lan.hosts()[FIRST_BACKEND..].iter().enumerate() {
             let bind = SocketAddr::new(IpAddr::V4(h.ipv4), BACKEND_PORT);
             let echo = TcpEcho::start(&h.netns, bind, &format!("backend-{}", i + 1))
                 .with_context(|| format!("starting the echo server on {bind}"))?;
             echoes.push(echo);
         }
         let topo = Topo { echoes, lan };
-        set_sysctl(
-            topo.client_ns(),
-            "net/ipv4/ip_local_port_range",
-            "1024 65535",
-        )?;
+        for ns in [topo.client_ns(), topo.control_ns()] {
+            set_sysctl(ns, "net/ipv4/ip_local_port_range", "1024 65535")?;
+        }
         Ok(topo)
     }
 
@@ -51,9 +54,14 @@ impl Topo {
         &self.client().netns
     }
 
+    /// The control client's namespace: no rules, ever.
+    pub fn control_ns(&self) -> &Netns {
+        &self.lan.host(1).netns
+    }
+
     /// The backends' addresses (port [`BACKEND_PORT`]).
     pub fn backends(&self) -> Vec<SocketAddr> {
-        self.lan.hosts()[1..]
+        self.lan.hosts()[FIRST_BACKEND..]
             .iter()
             .map(|h| SocketAddr::new(IpAddr::V4(h.ipv4), BACKEND_PORT))
             .collect()

@@ -92,7 +92,12 @@ fn a_set_larger_than_the_master_holds_spreads_over_all() {
     f.start_dataplane();
     let a = addr(VIP4, 80);
     let p = f.probe(&["tcp", &a, "1200"]);
-    let listed = f.berth(&["dataplane", "list", "--bpffs", f.bpffs.to_str().expect("utf-8")]);
+    let listed = f.berth(&[
+        "dataplane",
+        "list",
+        "--bpffs",
+        f.bpffs.to_str().expect("utf-8"),
+    ]);
     assert_eq!(
         p.num("failed"),
         0,

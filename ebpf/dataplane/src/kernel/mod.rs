@@ -22,7 +22,7 @@ use aya::{
     programs::{CgroupAttachMode, CgroupSockAddr, links::FdLink},
 };
 use berth_ebpf_common::MAP_LAYOUT_VERSION;
-use tracing::info;
+use tracing::{debug, info};
 
 pub use bpf_maps::BpfMaps;
 
@@ -46,7 +46,7 @@ pub const PROGRAMS: [&str; 8] = [
 /// Default bpffs directory.
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/berth";
 /// Reverse-NAT (socket) entries kept, per family.
-pub const REVNAT_ENTRIES: u32 = 262_144;
+pub const REVNAT_ENTRIES: u32 = 65_536;
 
 /// Errors of the kernel side.
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +194,7 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
             let fd = prog.fd().map_err(|e| perr("fd")(Box::new(e)))?;
             sys::link_update(link.as_fd(), fd.as_fd())
                 .map_err(|e| perr("link update")(Box::new(e)))?;
-            info!(program = name, "replaced program of pinned link");
+            debug!(program = name, "replaced program of pinned link");
         } else {
             // A link-based cgroup attachment takes no flags and always lets
             // other programs coexist (aya maps Single to flags 0).
@@ -207,7 +207,7 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
                 .try_into()
                 .map_err(|e: aya::programs::links::LinkError| perr("link")(Box::new(e)))?;
             link.pin(&pin).map_err(|e| perr("pin link")(Box::new(e)))?;
-            info!(program = name, cgroup = %cfg.cgroup.display(), "attached");
+            debug!(program = name, cgroup = %cfg.cgroup.display(), "attached");
         }
     }
     let maps = BpfMaps::from_maps(|name| ebpf.take_map(name))

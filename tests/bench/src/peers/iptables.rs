@@ -127,10 +127,17 @@ mod tests {
         assert!(r.ends_with("COMMIT\n"));
         assert_eq!(r.matches("--probability 0.3333333333 ").count(), 2);
         assert_eq!(r.matches("--probability 0.5000000000 ").count(), 2);
-        assert_eq!(r.matches("-j DNAT --to-destination 10.244.7.4:8080").count(), 2);
+        assert_eq!(
+            r.matches("-j DNAT --to-destination 10.244.7.4:8080")
+                .count(),
+            2
+        );
         assert!(r.contains("-d 10.112.0.2 --dport 80 -j KUBE-SVC-"));
         // Chain names fit iptables' 28 characters and are declared once.
-        for line in r.lines().filter(|l| l.starts_with(":KUBE-S")) {
+        for line in r
+            .lines()
+            .filter(|l| l.starts_with(":KUBE-SVC-") || l.starts_with(":KUBE-SEP-"))
+        {
             let name = line[1..].split(' ').next().unwrap();
             assert_eq!(name.len(), 25, "{name}");
             assert_eq!(r.matches(&format!(":{name} ")).count(), 1);

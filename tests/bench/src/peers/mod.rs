@@ -22,6 +22,8 @@ use std::{
 use anyhow::Context as _;
 use berth_test_support::Netns;
 
+use crate::interrupt;
+
 /// Pod network of the simulated cluster (the masquerade rules' "not from a
 /// pod" test).
 pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
@@ -144,27 +146,64 @@ pub fn version_of(bin: &str) -> String {
 /// A command for `bin` (found on PATH or in sbin) inside `ns`.
 fn command_in(ns: &Netns, bin: &str) -> Command {
     let mut cmd = ns.command(find_binary(bin).unwrap_or_else(|| PathBuf::from(bin)));
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null());
     cmd
 }
 
-/// Runs `cmd` to completion; its wall time from spawn to exit.
+/// Runs `cmd` to completion; its wall time from spawn to exit. On Ctrl-C
+/// the command (which this process started) is killed.
 fn run_timed(cmd: &mut Command) -> anyhow::Result<Duration> {
     let desc = format!("{cmd:?}");
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let start = Instant::now();
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {desc}"))?;
-    let elapsed = start.elapsed();
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut child = cmd.spawn().with_context(|| format!("running {desc}"))?;
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = stderr {
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+        }
+        text
+    });
+    // Wait for the exit without reaping (WNOWAIT) on a helper thread, so
+    // that the exit time is exact and the child can still be killed here
+    // by its pid, which stays ours until it is reaped below.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
+        let r = loop {
+            match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.map(drop),
+            }
+        };
+        let _ = tx.send((Instant::now(), r));
+    });
+    let exited = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok((at, r)) => {
+                r.with_context(|| format!("waiting for {desc}"))?;
+                break at;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if interrupt::requested() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                interrupt::check()?;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(e) => anyhow::bail!("waiting for {desc}: {e}"),
+        }
+    };
+    let status = child.wait()?;
+    let elapsed = exited.duration_since(start);
+    let stderr = reader.join().unwrap_or_default();
+    if !status.success() {
         let mut lines: Vec<&str> = stderr.lines().take(10).collect();
         if lines.is_empty() {
             lines.push("(no output)");
         }
-        anyhow::bail!("{desc} failed ({}):\n  {}", out.status, lines.join("\n  "));
+        anyhow::bail!("{desc} failed ({status}):\n  {}", lines.join("\n  "));
     }
     Ok(elapsed)
 }
