@@ -13,5 +13,11 @@ pub fn run() -> anyhow::Result<()> {
     if !bin.exists() {
         bail!("{} was not produced", bin.display());
     }
+    // The CNI plugin is the same binary under another name.
+    let cni = bin.with_file_name("berth-cni");
+    if std::fs::read_link(&cni).ok().as_deref() != Some(std::path::Path::new("berth")) {
+        let _ = std::fs::remove_file(&cni);
+        std::os::unix::fs::symlink("berth", &cni)?;
+    }
     Ok(())
 }

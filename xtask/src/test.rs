@@ -48,6 +48,22 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 "berth-test-support",
                 "--exclude",
                 "xtask",
+                "--exclude",
+                "berth-cni",
+            ]))?;
+            // berth-cni: everything but its network-namespace suite.
+            sh(Command::new("cargo").args([
+                "test",
+                "--release",
+                "--locked",
+                "-p",
+                "berth-cni",
+                "--lib",
+                "--bins",
+                "--test",
+                "ipam",
+                "--test",
+                "errors",
             ]))
         })?;
     }
@@ -68,7 +84,16 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                     "-p",
                     "berth-e2e",
                 ])
-                .env("BERTH_BIN", &bin))
+                .env("BERTH_BIN", &bin))?;
+            sh(Command::new("cargo").args([
+                "test",
+                "--release",
+                "--locked",
+                "-p",
+                "berth-cni",
+                "--test",
+                "netns",
+            ]))
         })?;
         p.time("bench lb (smoke size)", || {
             sh(Command::new(&bin).args([

@@ -1,11 +1,21 @@
 //! `berth`: the one multi-call binary. It wires crates together and holds
-//! no logic of its own.
+//! no logic of its own. Invoked as `berth-cni` it is the CNI plugin.
 
 mod cmd;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name == cmd::cni::PLUGIN_NAME {
+        // Logs go to stderr; stdout is the plugin's result.
+        cmd::init_tracing(0);
+        return cmd::cni::run_plugin();
+    }
     let cli = cmd::Cli::parse();
     cmd::init_tracing(cli.verbose);
     match cmd::run(cli) {

@@ -1,6 +1,7 @@
 //! Command line: one subcommand per component.
 
 mod bench;
+pub mod cni;
 mod dataplane;
 
 use clap::{Parser, Subcommand};
@@ -62,7 +63,8 @@ pub const STATUS: &str = "\
 Berth components:
   dataplane  ready    eBPF socket-level service load balancer (berth dataplane run|list|down)
   bench lb   ready    VIP vs direct vs iptables vs nftables (berth bench lb)
-  cni        not yet  built-in CNI bridge plugin (issue 3)
+  cni        partial  CNI bridge plugin with its own IPAM: berth-cni (symlink to berth); ipMasq, MAC/garp,
+                      containerd config and `berth bench cni` not yet (issue 3)
   dns        not yet  cluster DNS (issue 4)
   server     not yet  API server, stores, CLI (issue 5)
   controllers not yet controllers and scheduler (issue 6)

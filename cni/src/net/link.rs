@@ -1,0 +1,222 @@
+//! Links: lookup, the bridge, the veth pair, bridge-port settings, deletion.
+
+use std::os::fd::AsRawFd;
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::link::{
+    InfoBridgePort, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth};
+
+use super::nl::{NlError, req};
+
+const ENODEV: i32 = libc::ENODEV;
+const EEXIST: i32 = libc::EEXIST;
+
+/// What the plugin needs to know about a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Interface index.
+    pub index: u32,
+    /// Name.
+    pub name: String,
+    /// Hardware address, `aa:bb:...`.
+    pub mac: String,
+    /// `IFLA_INFO_KIND`, e.g. "bridge", "veth".
+    pub kind: Option<String>,
+    /// Index of the bridge it is a port of.
+    pub controller: Option<u32>,
+    /// Administratively up.
+    pub up: bool,
+}
+
+impl Link {
+    fn from_message(m: &LinkMessage) -> Link {
+        let mut link = Link {
+            index: m.header.index,
+            name: String::new(),
+            mac: String::new(),
+            kind: None,
+            controller: None,
+            up: m.header.flags.contains(LinkFlags::Up),
+        };
+        for attr in &m.attributes {
+            match attr {
+                LinkAttribute::IfName(n) => link.name = n.clone(),
+                LinkAttribute::Address(a) => link.mac = format_mac(a),
+                LinkAttribute::Controller(c) => link.controller = Some(*c),
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        if let LinkInfo::Kind(k) = info {
+                            link.kind = Some(k.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        link
+    }
+}
+
+fn format_mac(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The link called `name`, if it exists.
+pub async fn by_name(h: &Handle, name: &str) -> Result<Option<Link>, NlError> {
+    let mut s = h.link().get().match_name(name).execute();
+    match s.try_next().await {
+        Ok(m) => Ok(m.map(|m| Link::from_message(&m))),
+        Err(e) => {
+            let err = req(format!("get link {name}"))(e);
+            if err.errno() == Some(ENODEV) {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn must_exist(h: &Handle, name: &str) -> Result<Link, NlError> {
+    by_name(h, name).await?.ok_or_else(|| NlError::Unexpected {
+        what: format!("link {name} vanished right after it was set up"),
+    })
+}
+
+/// Bridge settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BridgeSpec<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// MTU for a bridge created now.
+    pub mtu: Option<u32>,
+    /// Promiscuous mode.
+    pub promisc: crate::config::Promisc,
+}
+
+/// Creates the bridge or adopts an existing one; brings it up.
+pub async fn ensure_bridge(h: &Handle, spec: BridgeSpec<'_>) -> Result<Link, NlError> {
+    let existing = by_name(h, spec.name).await?;
+    if existing.is_none() {
+        let mut b = LinkBridge::new(spec.name).up();
+        if let Some(mtu) = spec.mtu {
+            b = b.mtu(mtu);
+        }
+        match h.link().add(b.build()).execute().await {
+            Ok(()) => {}
+            Err(e) => {
+                let err = req(format!("create bridge {}", spec.name))(e);
+                // A concurrent ADD created it first: adopt it.
+                if err.errno() != Some(EEXIST) {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    let link = must_exist(h, spec.name).await?;
+    if link.kind.as_deref() != Some("bridge") {
+        return Err(NlError::Unexpected {
+            what: format!(
+                "bridge: {:?} exists and is a {} link, not a bridge",
+                spec.name,
+                link.kind.as_deref().unwrap_or("plain")
+            ),
+        });
+    }
+    let want_promisc = spec.promisc == crate::config::Promisc::On;
+    if !link.up || want_promisc {
+        let mut m = LinkUnspec::new_with_index(link.index).up();
+        if want_promisc {
+            m = m.promiscuous(true);
+        }
+        h.link()
+            .set(m.build())
+            .execute()
+            .await
+            .map_err(req(format!("set bridge {} up", spec.name)))?;
+    }
+    Ok(link)
+}
+
+/// The veth pair to create.
+#[derive(Debug, Clone, Copy)]
+pub struct VethSpec<'a> {
+    /// Host-side name.
+    pub host: &'a str,
+    /// Container-side name (`CNI_IFNAME`).
+    pub container: &'a str,
+    /// The container's namespace.
+    pub netns: &'a std::fs::File,
+    /// MTU of both ends.
+    pub mtu: Option<u32>,
+    /// Bridge index the host end is attached to.
+    pub bridge: u32,
+}
+
+/// Creates the pair in one request: host end up and attached to the bridge,
+/// container end created directly inside the container's namespace.
+pub async fn create_veth(h: &Handle, spec: VethSpec<'_>) -> Result<(), NlError> {
+    let mut peer = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(spec.container.to_string())
+        .setns_by_fd(spec.netns.as_raw_fd());
+    let mut host = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(spec.host.to_string())
+        .controller(spec.bridge)
+        .up();
+    if let Some(mtu) = spec.mtu {
+        peer = peer.mtu(mtu);
+        host = host.mtu(mtu);
+    }
+    let msg = host
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
+        .build();
+    h.link().add(msg).execute().await.map_err(req(format!(
+        "create veth {} (peer {} in container)",
+        spec.host, spec.container
+    )))
+}
+
+/// Sets hairpin mode on a bridge port.
+pub async fn set_hairpin(h: &Handle, port: &Link) -> Result<(), NlError> {
+    let msg = LinkBridgePort::new(port.index)
+        .append_info_data(InfoBridgePort::HairpinMode(true))
+        .build();
+    h.link()
+        .set_port(msg)
+        .execute()
+        .await
+        .map_err(req(format!("set hairpin mode on {}", port.name)))
+}
+
+/// Brings a link up.
+pub async fn set_up(h: &Handle, link: &Link) -> Result<(), NlError> {
+    h.link()
+        .set(LinkUnspec::new_with_index(link.index).up().build())
+        .execute()
+        .await
+        .map_err(req(format!("set {} up", link.name)))
+}
+
+/// Deletes the link called `name`; `Ok(false)` when there was none.
+pub async fn delete_by_name(h: &Handle, name: &str) -> Result<bool, NlError> {
+    let Some(link) = by_name(h, name).await? else {
+        return Ok(false);
+    };
+    match h.link().del(link.index).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            let err = req(format!("delete link {name}"))(e);
+            if err.errno() == Some(ENODEV) {
+                Ok(false)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
