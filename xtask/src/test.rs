@@ -93,6 +93,8 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 "berth-cni",
                 "--test",
                 "netns",
+                "--test",
+                "stress",
             ]))
         })?;
         p.time("bench lb (smoke size)", || {
