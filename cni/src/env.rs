@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::mac::{Mac, MacError};
+
 /// The environment variables a runtime passes to a plugin. Built from the
 /// process environment by the binary and from a map by tests.
 #[derive(Debug, Clone, Default)]
@@ -157,6 +159,23 @@ impl Attachment {
             netns,
             args,
         })
+    }
+}
+
+impl Attachment {
+    /// `MAC` from `CNI_ARGS` (the reference plugins' convention), if given.
+    pub fn mac_arg(&self) -> Result<Option<Mac>, EnvError> {
+        let Some((_, value)) = self.args.iter().rev().find(|(k, _)| k == "MAC") else {
+            return Ok(None);
+        };
+        value
+            .parse()
+            .map(Some)
+            .map_err(|e: MacError| EnvError::Invalid {
+                var: "CNI_ARGS",
+                value: format!("MAC={value}"),
+                reason: e.reason(),
+            })
     }
 }
 

@@ -10,9 +10,11 @@
 //! stdout carries only the result or the error object.
 
 pub mod config;
+pub mod containerd;
 pub mod env;
 pub mod error;
 pub mod ipam;
+pub mod mac;
 pub mod net;
 mod plugin;
 pub mod result;

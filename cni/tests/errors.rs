@@ -98,13 +98,13 @@ fn wrong_types_are_decode_errors_naming_the_field() {
 #[test]
 fn unsupported_fields_are_refused_honestly() {
     let mut c = base();
-    c["ipMasq"] = json!(true);
-    expect(&c, 2, "unsupported field ipMasq");
+    c["macspoofchk"] = json!(true);
+    expect(&c, 2, "unsupported field macspoofchk");
     let mut c = base();
     c["ipam"]["type"] = json!("dhcp");
     expect(&c, 2, "ipam.type");
     let mut c = base();
-    c["ipMasq"] = json!(false);
+    c["macspoofchk"] = json!(false);
     c["type"] = json!("bridge");
     expect(&c, 7, "type");
 }

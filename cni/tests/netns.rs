@@ -297,7 +297,7 @@ fn the_binary_as_a_runtime_invokes_it() {
     let c = conf("t-bin", data.path(), json!([[{"subnet": "10.250.7.0/24"}]]));
     let call = |command: &str| {
         let mut child = node
-            .command(env!("CARGO_BIN_EXE_berth-cni"))
+            .command(env!("CARGO_BIN_EXE_cni-plugin"))
             .env_clear()
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", "bin-1")

@@ -17,7 +17,7 @@ use std::{
 use berth_test_support::{Netns, cmd::in_netns_and_cgroup, name};
 use serde_json::{Value, json};
 
-const PLUGIN: &str = env!("CARGO_BIN_EXE_berth-cni");
+const PLUGIN: &str = env!("CARGO_BIN_EXE_cni-plugin");
 
 fn spawn(node: &Netns, command: &str, id: &str, pod: Option<&Path>, conf: &Value) -> Child {
     let mut cmd = in_netns_and_cgroup(PLUGIN, node, None).into_command();

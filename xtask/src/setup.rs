@@ -9,11 +9,21 @@ use crate::util::{output, sh};
 
 /// Debian packages the project uses.
 pub const PACKAGES: &[&str] = &[
-    "protobuf-compiler", // protoc, for gRPC protos
-    "iproute2",          // ip: test namespaces and the host's safety routes
-    "iptables",          // kube-proxy-style peer in berth bench lb
-    "nftables",          // nftables peer in berth bench lb
-    "curl",              // demo client on the host
+    "protobuf-compiler",           // protoc, for gRPC protos
+    "iproute2",                    // ip: test namespaces and the host's safety routes
+    "iptables",                    // kube-proxy-style peer in berth bench lb
+    "nftables",                    // nftables peer in berth bench lb
+    "curl",                        // demo client on the host
+    "containernetworking-plugins", // reference bridge + host-local (/usr/lib/cni): berth bench cni, cni/tests/reference.rs
+    // containerd's CRI plugin with a locally built pause image: node agent,
+    // tests/cri (berth-cri-tests).
+    "containerd",
+    "runc",
+    "busybox-static",
+    // berth-cni's ipMasq speaks nftables over netlink (nftnl + mnl crates).
+    "libnftnl-dev",
+    "libmnl-dev",
+    "pkg-config",
 ];
 
 /// bpf-linker, pinned; built against the toolchain's own LLVM.

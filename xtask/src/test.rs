@@ -50,6 +50,8 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 "xtask",
                 "--exclude",
                 "berth-cni",
+                "--exclude",
+                "berth-cri-tests",
             ]))?;
             // berth-cni: everything but its network-namespace suite.
             sh(Command::new("cargo").args([
@@ -85,16 +87,25 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                     "berth-e2e",
                 ])
                 .env("BERTH_BIN", &bin))?;
-            sh(Command::new("cargo").args([
-                "test",
-                "--release",
-                "--locked",
-                "-p",
-                "berth-cni",
-                "--test",
-                "netns",
-                "--test",
-                "stress",
+            // berth-cni on real namespaces, and containerd's CRI calling it.
+            let mut cni = Command::new("cargo");
+            cni.args(["test", "--release", "--locked", "-p", "berth-cni"]);
+            for t in CNI_NETNS_SUITES {
+                cni.args(["--test", t]);
+            }
+            sh(&mut cni)?;
+            sh(Command::new("cargo")
+                .args(["test", "--release", "--locked", "-p", "berth-cri-tests"])
+                .env("BERTH_BIN", &bin))
+        })?;
+        p.time("bench cni (smoke size)", || {
+            sh(Command::new(&bin).args([
+                "bench",
+                "cni",
+                "--pods",
+                "16",
+                "--json",
+                "target/bench-cni-smoke.json",
             ]))
         })?;
         p.time("bench lb (smoke size)", || {
@@ -117,6 +128,9 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// berth-cni's test suites that need root and real namespaces.
+const CNI_NETNS_SUITES: &[&str] = &["netns", "stress", "attach", "masq", "reference"];
 
 fn is_root() -> bool {
     crate::util::output(Command::new("id").arg("-u")).is_some_and(|s| s.trim() == "0")

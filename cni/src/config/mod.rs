@@ -9,6 +9,7 @@ use serde_json::Value;
 pub use self::ipam::{DEFAULT_DATA_DIR, IpamConf, Route};
 use self::raw::RawConf;
 pub use self::raw::RawDns as Dns;
+use crate::mac::{Mac, MacError};
 use crate::version::{Version, VersionError};
 
 /// The plugin's `type`.
@@ -66,6 +67,11 @@ pub struct NetConf {
     pub hairpin: Hairpin,
     /// Promiscuous mode of the bridge.
     pub promisc: Promisc,
+    /// The container interface's MAC (`runtimeConfig.mac`, else
+    /// `args.cni.mac`); `MAC` in `CNI_ARGS` is used when neither is given.
+    pub mac: Option<Mac>,
+    /// `ipMasq`: masquerade traffic from the pod leaving its pod CIDR.
+    pub ip_masq: bool,
     /// Address management.
     pub ipam: IpamConf,
     /// Passed through to the result.
@@ -163,6 +169,7 @@ fn validate(raw: RawConf) -> Result<NetConf, ConfigError> {
         })?;
     let cni_version = Version::parse(&version)?;
     unsupported(&raw)?;
+    let mac = conf_mac(&raw)?;
     let name = raw.name.ok_or_else(|| ConfigError::Missing {
         field: "name".into(),
     })?;
@@ -236,6 +243,8 @@ fn validate(raw: RawConf) -> Result<NetConf, ConfigError> {
         } else {
             Promisc::Off
         },
+        mac,
+        ip_masq: raw.ip_masq.unwrap_or(false),
         ipam,
         dns: raw.dns.unwrap_or_default(),
         prev_result: raw.prev_result,
@@ -249,7 +258,6 @@ fn validate(raw: RawConf) -> Result<NetConf, ConfigError> {
 /// ask for something other than the default behaviour.
 fn unsupported(raw: &RawConf) -> Result<(), ConfigError> {
     let flags = [
-        ("ipMasq", raw.ip_masq, "masquerading is not implemented yet"),
         (
             "preserveDefaultVlan",
             raw.preserve_default_vlan,
@@ -293,6 +301,26 @@ fn unsupported(raw: &RawConf) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+
+/// `runtimeConfig.mac` takes precedence over `args.cni.mac`, as in the
+/// reference `bridge` plugin.
+fn conf_mac(raw: &RawConf) -> Result<Option<Mac>, ConfigError> {
+    let runtime = raw.runtime_config.as_ref().and_then(|r| r.mac.as_deref());
+    let args = raw
+        .args
+        .as_ref()
+        .and_then(|a| a.cni.as_ref())
+        .and_then(|c| c.mac.as_deref());
+    let (field, value) = match (runtime, args) {
+        (Some(v), _) if !v.is_empty() => ("runtimeConfig.mac", v),
+        (_, Some(v)) if !v.is_empty() => ("args.cni.mac", v),
+        _ => return Ok(None),
+    };
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e: MacError| invalid(field, value, e.reason()))
 }
 
 fn invalid(field: &str, value: &str, reason: &str) -> ConfigError {

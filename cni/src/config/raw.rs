@@ -23,6 +23,8 @@ pub(crate) struct RawConf {
     pub ipam: Option<RawIpam>,
     pub dns: Option<RawDns>,
     pub prev_result: Option<Value>,
+    pub args: Option<RawArgs>,
+    pub runtime_config: Option<RawRuntimeConfig>,
     #[serde(rename = "cni.dev/valid-attachments")]
     pub valid_attachments: Option<Vec<RawAttachment>>,
     // Reference-bridge fields this plugin does not implement; a non-default
@@ -35,6 +37,24 @@ pub(crate) struct RawConf {
     pub force_address: Option<bool>,
     pub port_isolation: Option<bool>,
     pub disable_container_interface: Option<bool>,
+}
+
+/// `args` (conventions: `args.cni.*`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawArgs {
+    pub cni: Option<RawCniArgs>,
+}
+
+/// `args.cni`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawCniArgs {
+    pub mac: Option<String>,
+}
+
+/// `runtimeConfig` (capability arguments set by the runtime).
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawRuntimeConfig {
+    pub mac: Option<String>,
 }
 
 /// `ipam`.

@@ -73,3 +73,26 @@ fn routes_and_valid_attachments() {
         matches!(parse(v), Err(ConfigError::Invalid { field, .. }) if field == "ipam.routes[0].gw")
     );
 }
+
+#[test]
+fn mac_from_runtime_config_or_args() {
+    let mut v = minimal();
+    v["args"] = json!({"cni": {"mac": "0a:00:00:00:00:01"}});
+    let c = parse(v.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.mac.map(|m| m.to_string()).as_deref(),
+        Some("0a:00:00:00:00:01")
+    );
+    v["runtimeConfig"] = json!({"mac": "0a:00:00:00:00:02"});
+    let c = parse(v.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.mac.map(|m| m.to_string()).as_deref(),
+        Some("0a:00:00:00:00:02")
+    );
+    v["runtimeConfig"] = json!({"mac": "01:00:5e:00:00:01"});
+    let e = parse(v).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        e.contains("runtimeConfig.mac") && e.contains("01:00:5e:00:00:01"),
+        "{e}"
+    );
+}

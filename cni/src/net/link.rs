@@ -155,6 +155,8 @@ pub struct VethSpec<'a> {
     pub netns: &'a std::fs::File,
     /// MTU of both ends.
     pub mtu: Option<u32>,
+    /// Hardware address of the container end (kernel-chosen when absent).
+    pub mac: Option<crate::mac::Mac>,
     /// Bridge index the host end is attached to.
     pub bridge: u32,
 }
@@ -172,6 +174,9 @@ pub async fn create_veth(h: &Handle, spec: VethSpec<'_>) -> Result<(), NlError> 
     if let Some(mtu) = spec.mtu {
         peer = peer.mtu(mtu);
         host = host.mtu(mtu);
+    }
+    if let Some(mac) = spec.mac {
+        peer = peer.address(mac.0.to_vec());
     }
     let msg = host
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
@@ -219,4 +224,48 @@ pub async fn delete_by_name(h: &Handle, name: &str) -> Result<bool, NlError> {
             }
         }
     }
+}
+
+/// `IFLA_BRPORT_STATE` inside a bridge port's `IFLA_PROTINFO`.
+const IFLA_BRPORT_STATE: u16 = 1;
+/// `BR_STATE_FORWARDING`.
+const BR_STATE_FORWARDING: u8 = 3;
+
+/// Whether bridge port `index` is forwarding (the `AF_BRIDGE` link dump
+/// carries the port state).
+pub async fn port_forwarding(h: &Handle, index: u32) -> Result<bool, NlError> {
+    use rtnetlink::packet_core::Nla;
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::link::LinkProtoInfoBridge;
+
+    let mut s = h
+        .link()
+        .get()
+        .set_filter_mask(AddressFamily::Bridge, Vec::new())
+        .execute();
+    let mut forwarding = false;
+    while let Some(m) = s
+        .try_next()
+        .await
+        .map_err(req(format!("dump bridge ports (state of link {index})")))?
+    {
+        if m.header.index != index {
+            continue;
+        }
+        for attr in &m.attributes {
+            if let LinkAttribute::ProtoInfoBridge(infos) = attr {
+                for info in infos {
+                    if let LinkProtoInfoBridge::Other(nla) = info
+                        && nla.kind() == IFLA_BRPORT_STATE
+                        && nla.value_len() == 1
+                    {
+                        let mut v = [0u8; 1];
+                        nla.emit_value(&mut v);
+                        forwarding = v[0] == BR_STATE_FORWARDING;
+                    }
+                }
+            }
+        }
+    }
+    Ok(forwarding)
 }

@@ -40,6 +40,17 @@ pub enum NlError {
         #[source]
         source: rtnetlink::Error,
     },
+    /// A sysctl could not be written.
+    #[error("sysctl {key} = {value}: {source}")]
+    Sysctl {
+        /// Its path under `/proc/sys`.
+        key: String,
+        /// The value.
+        value: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// An object is not what it must be (e.g. `bridge` names a non-bridge).
     #[error("{what}")]
     Unexpected {

@@ -1,16 +1,20 @@
 //! ADD: reserve addresses, wire bridge + veth, configure the container end.
 //! A failure half-way removes what this invocation created.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use rtnetlink::Handle;
 
 use super::PluginError;
+use super::chain;
+use super::undo::{Stage, Undo, undo};
 use crate::config::{GatewayMode, Hairpin, NetConf};
 use crate::env::Attachment;
 use crate::ipam::{Allocation, Ipam, Owner};
-use crate::net::{self, BridgeSpec, Netlink, NlError, VethSpec, addr, link};
+use crate::mac::Mac;
+use crate::net::{self, BridgeSpec, Netlink, NlError, VethSpec, addr, garp, link, masq, sysctl};
 use crate::result::{CniResult, Interface, IpConfig, RouteOut};
 
 /// Index of the container interface in the result's `interfaces`.
@@ -21,6 +25,15 @@ pub(super) fn add(conf: &NetConf, att: &Attachment) -> Result<CniResult, PluginE
         var: "CNI_NETNS",
         command: "ADD",
     })?;
+    let mac = match conf.mac {
+        Some(m) => Some(m),
+        None => att.mac_arg()?,
+    };
+    let prev = conf
+        .prev_result
+        .as_ref()
+        .map(chain::parse_prev)
+        .transpose()?;
     let netns = net::open_netns(path)?;
     let nl = Netlink::open()?;
     let container = nl.open_in(&netns, path)?;
@@ -28,46 +41,129 @@ pub(super) fn add(conf: &NetConf, att: &Attachment) -> Result<CniResult, PluginE
     let owner = Owner::new(&att.container_id, &att.ifname);
     let allocs = ipam.allocate(&owner)?;
     let host_veth = net::host_veth_name(&conf.name, &att.container_id, &att.ifname);
+    let tag = masq::tag(&conf.name, &att.container_id, &att.ifname);
     let wiring = Wiring {
         conf,
         att,
         netns: &netns,
         host_veth: &host_veth,
         allocs: &allocs,
+        mac,
     };
     let mut stage = Stage::Reserved;
-    match nl.block_on(wiring.run(nl.host(), container, &mut stage)) {
-        Ok(result) => Ok(result),
+    let outcome = nl
+        .block_on(wiring.run(nl.host(), container, &mut stage))
+        .and_then(|done| {
+            if conf.ip_masq {
+                stage = Stage::MasqAttempted;
+                masq::add(&tag, &masq_targets(&allocs))?;
+            }
+            Ok(done)
+        });
+    match outcome {
+        Ok((result, announce)) => {
+            announce.send(&nl, &netns, path);
+            Ok(chain::merge(prev, result))
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "ADD failed; removing what it created");
-            let mut cleanup = Vec::new();
-            if stage == Stage::VethAttempted
-                && let Err(c) = nl.block_on(link::delete_by_name(&nl.host(), &host_veth))
-            {
-                cleanup.push(c.to_string());
-            }
-            if let Err(c) = ipam.release(&owner) {
-                cleanup.push(c.to_string());
-            }
-            if cleanup.is_empty() {
-                Err(e)
-            } else {
-                Err(PluginError::CleanupFailed {
-                    source: Box::new(e),
-                    cleanup: cleanup.join("; "),
-                })
-            }
+            let steps = Steps {
+                nl: &nl,
+                host_veth: &host_veth,
+                tag: &tag,
+                ipam: &ipam,
+                owner: &owner,
+            };
+            Err(undo(e, stage, &steps))
         }
     }
 }
 
-/// How far ADD got, for the clean-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Addresses reserved, nothing created in the kernel yet.
-    Reserved,
-    /// The veth pair may exist.
-    VethAttempted,
+/// What the gratuitous ARP needs: the host end's bridge port, the container
+/// interface and its IPv4 addresses.
+struct Announce {
+    port: u32,
+    index: u32,
+    mac: Option<[u8; 6]>,
+    ips: Vec<Ipv4Addr>,
+}
+
+impl Announce {
+    /// Waits (briefly) for the bridge port to forward, then announces the
+    /// addresses. Best effort, as in the reference plugin: a failure is
+    /// logged, ADD still succeeds.
+    fn send(&self, nl: &Netlink, netns: &std::fs::File, path: &std::path::Path) {
+        let Some(mac) = self.mac else { return };
+        if self.ips.is_empty() {
+            return;
+        }
+        let start = Instant::now();
+        loop {
+            match nl.block_on(link::port_forwarding(&nl.host(), self.port)) {
+                Ok(true) => break,
+                Ok(false) if start.elapsed() < PORT_WAIT => {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                Ok(false) => {
+                    tracing::debug!(
+                        port = self.port,
+                        "bridge port not forwarding yet; announcing anyway"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "bridge port state unknown; announcing anyway");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = garp::send_in(netns, path, self.index, mac, &self.ips) {
+            tracing::warn!(error = %e, "gratuitous ARP not sent");
+        }
+    }
+}
+
+/// How long ADD waits for the new bridge port to forward before sending the
+/// gratuitous ARP (the kernel needs well under a millisecond without STP).
+const PORT_WAIT: Duration = Duration::from_millis(100);
+
+/// One masquerade rule per address: traffic from it leaving its subnet.
+fn masq_targets(allocs: &[Allocation]) -> Vec<masq::Target> {
+    allocs
+        .iter()
+        .map(|a| masq::Target {
+            ip: a.ip,
+            subnet: IpNet::new(a.ip, a.prefix_len)
+                .unwrap_or_else(|_| IpNet::from(a.ip))
+                .trunc(),
+        })
+        .collect()
+}
+
+/// The real clean-up steps.
+struct Steps<'a> {
+    nl: &'a Netlink,
+    host_veth: &'a str,
+    tag: &'a str,
+    ipam: &'a Ipam<'a>,
+    owner: &'a Owner,
+}
+
+impl Undo for Steps<'_> {
+    fn delete_veth(&self) -> Result<(), PluginError> {
+        self.nl
+            .block_on(link::delete_by_name(&self.nl.host(), self.host_veth))?;
+        Ok(())
+    }
+
+    fn remove_masq(&self) -> Result<(), PluginError> {
+        masq::remove(self.tag)?;
+        Ok(())
+    }
+
+    fn release(&self) -> Result<(), PluginError> {
+        self.ipam.release(self.owner)?;
+        Ok(())
+    }
 }
 
 struct Wiring<'a> {
@@ -76,6 +172,7 @@ struct Wiring<'a> {
     netns: &'a std::fs::File,
     host_veth: &'a str,
     allocs: &'a [Allocation],
+    mac: Option<Mac>,
 }
 
 impl Wiring<'_> {
@@ -84,7 +181,7 @@ impl Wiring<'_> {
         host: Handle,
         container: Handle,
         stage: &mut Stage,
-    ) -> Result<CniResult, PluginError> {
+    ) -> Result<(CniResult, Announce), PluginError> {
         let conf = self.conf;
         let bridge = link::ensure_bridge(
             &host,
@@ -108,6 +205,7 @@ impl Wiring<'_> {
                 container: &self.att.ifname,
                 netns: self.netns,
                 mtu: conf.mtu,
+                mac: self.mac,
                 bridge: bridge.index,
             },
         )
@@ -126,10 +224,24 @@ impl Wiring<'_> {
             ifname,
             "container",
         )?;
-        link::set_up(&container, &cont_link).await?;
+        // Gratuitous ARP: with arp_notify the kernel announces the
+        // interface's IPv4 addresses when it comes up (and on carrier up), so
+        // neighbours drop stale entries for a reused address. Addresses go
+        // on before the link is brought up for that reason.
+        if self.allocs.iter().any(|a| a.ip.is_ipv4())
+            && let Some(path) = self.att.netns.as_deref()
+        {
+            sysctl::set_in(
+                self.netns,
+                path,
+                &format!("net/ipv4/conf/{ifname}/arp_notify"),
+                "1",
+            )?;
+        }
         for a in self.allocs {
             addr::add(&container, cont_link.index, a.ip, a.prefix_len, ifname).await?;
         }
+        link::set_up(&container, &cont_link).await?;
         let routes = self.routes();
         for r in &routes {
             let gw = r.gw.or_else(|| self.gateway_for(r.dst.addr()));
@@ -141,7 +253,20 @@ impl Wiring<'_> {
             &conf.bridge,
             "bridge",
         )?;
-        Ok(CniResult {
+        let announce = Announce {
+            port: host_link.index,
+            index: cont_link.index,
+            mac: cont_link.mac.parse::<Mac>().ok().map(|m| m.0),
+            ips: self
+                .allocs
+                .iter()
+                .filter_map(|a| match a.ip {
+                    IpAddr::V4(ip) => Some(ip),
+                    IpAddr::V6(_) => None,
+                })
+                .collect(),
+        };
+        let result = CniResult {
             cni_version: String::new(),
             interfaces: vec![
                 Interface {
@@ -172,7 +297,8 @@ impl Wiring<'_> {
                 .collect(),
             routes,
             dns: conf.dns.clone(),
-        })
+        };
+        Ok((result, announce))
     }
 
     /// `ipam.routes`, plus default routes via the gateways when

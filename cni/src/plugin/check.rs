@@ -1,15 +1,16 @@
 //! CHECK: the container interface exists, is up, carries every address
-//! reserved for it (and those of `prevResult`), and its veth peer is a port
-//! of the bridge.
+//! reserved for it, and its veth peer is a port of the bridge. With
+//! `prevResult` (the final result of the list): the container interface is
+//! listed there with every reserved address, carries every address listed
+//! for it, and has the MAC listed for it.
 
 use std::net::IpAddr;
 
-use super::PluginError;
+use super::{PluginError, chain};
 use crate::config::NetConf;
 use crate::env::Attachment;
 use crate::ipam::{Ipam, Owner};
 use crate::net::{self, Netlink, addr, link};
-use crate::result::CniResult;
 
 pub(super) fn check(conf: &NetConf, att: &Attachment) -> Result<(), PluginError> {
     let fail = |what: String| PluginError::Check { what };
@@ -45,13 +46,31 @@ pub(super) fn check(conf: &NetConf, att: &Attachment) -> Result<(), PluginError>
         )));
     }
     if let Some(prev) = &conf.prev_result {
-        let prev: CniResult = serde_json::from_value(prev.clone())
-            .map_err(|e| fail(format!("prevResult: cannot decode: {e}")))?;
-        expected.extend(
-            prev.ips
-                .iter()
-                .map(|ip| (ip.address.addr(), ip.address.prefix_len())),
-        );
+        let want = chain::expected_for(&chain::parse_prev(prev)?, ifname)?;
+        for (ip, prefix) in &expected {
+            if !want.ips.contains(&(*ip, *prefix)) {
+                return Err(fail(format!(
+                    "prevResult.ips: reserved address {ip}/{prefix} of {ifname} missing"
+                )));
+            }
+        }
+        if let Some(mac) = want.mac
+            && mac != cont.mac
+        {
+            return Err(fail(format!(
+                "interface {ifname} has MAC {}, prevResult says {mac}",
+                cont.mac
+            )));
+        }
+        expected.extend(want.ips);
+    }
+    if let Some(mac) = conf.mac
+        && mac.to_string() != cont.mac
+    {
+        return Err(fail(format!(
+            "interface {ifname} has MAC {}, the configuration asks for {mac}",
+            cont.mac
+        )));
     }
     for (ip, prefix) in expected {
         if !present

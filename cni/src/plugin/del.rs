@@ -5,7 +5,7 @@ use super::PluginError;
 use crate::config::NetConf;
 use crate::env::Attachment;
 use crate::ipam::{Ipam, Owner};
-use crate::net::{self, Netlink, link};
+use crate::net::{self, Netlink, link, masq};
 
 pub(super) fn del(conf: &NetConf, att: &Attachment) -> Result<(), PluginError> {
     let nl = Netlink::open()?;
@@ -27,6 +27,10 @@ pub(super) fn del(conf: &NetConf, att: &Attachment) -> Result<(), PluginError> {
     }
     let host_veth = net::host_veth_name(&conf.name, &att.container_id, &att.ifname);
     nl.block_on(link::delete_by_name(&nl.host(), &host_veth))?;
+    if conf.ip_masq {
+        let removed = masq::remove(&masq::tag(&conf.name, &att.container_id, &att.ifname))?;
+        tracing::debug!(removed, "DEL: removed masquerade rules");
+    }
     let freed =
         Ipam::open(&conf.ipam, &conf.name)?.release(&Owner::new(&att.container_id, &att.ifname))?;
     tracing::debug!(?freed, "DEL: released addresses");

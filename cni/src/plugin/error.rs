@@ -7,6 +7,7 @@ use crate::env::EnvError;
 use crate::error::{CniError, Code};
 use crate::ipam::{IpamError, StoreError};
 use crate::net::NlError;
+use crate::net::masq::MasqError;
 
 /// A failed invocation.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,13 @@ pub enum PluginError {
         /// Cause.
         #[from]
         source: NlError,
+    },
+    /// An nftables (ipMasq) operation failed.
+    #[error(transparent)]
+    Masq {
+        /// Cause.
+        #[from]
+        source: MasqError,
     },
     /// CHECK found a difference.
     #[error("CHECK: {what}")]
@@ -109,7 +117,7 @@ impl PluginError {
             PluginError::Net {
                 source: NlError::Netns { .. },
             } => Code::UnknownContainer,
-            PluginError::Net { .. } => Code::Netlink,
+            PluginError::Net { .. } | PluginError::Masq { .. } => Code::Netlink,
             PluginError::Check { .. } => Code::CheckFailed,
             PluginError::PoolExhausted { .. } => Code::NotAvailable,
             PluginError::CleanupFailed { source, .. } => source.code(),

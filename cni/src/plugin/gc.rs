@@ -5,7 +5,7 @@ use super::PluginError;
 use crate::config::NetConf;
 use crate::error::CniError;
 use crate::ipam::{Ipam, Owner, Reservation};
-use crate::net::{self, Netlink, link};
+use crate::net::{self, Netlink, link, masq};
 
 /// Frees every reservation of `conf`'s network whose (container id, ifname)
 /// is not in `valid`, and deletes the host veths of the freed attachments.
@@ -41,6 +41,16 @@ pub(super) fn gc_inner(
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(veth = %name, error = %e, "GC: could not delete host veth")
+                }
+            }
+            if conf.ip_masq {
+                let tag = masq::tag(&conf.name, &o.container_id, &o.ifname);
+                match masq::remove(&tag) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(%tag, rules = n, "GC: deleted masquerade rules"),
+                    Err(e) => {
+                        tracing::warn!(%tag, error = %e, "GC: could not delete masquerade rules")
+                    }
                 }
             }
         }

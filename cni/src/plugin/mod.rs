@@ -2,10 +2,12 @@
 //! write the result or the spec's error object on stdout.
 
 mod add;
+mod chain;
 mod check;
 mod del;
 mod error;
 mod gc;
+mod undo;
 
 use std::io::Write;
 

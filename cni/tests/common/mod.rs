@@ -73,15 +73,31 @@ pub fn invoke_here(
     ifname: &str,
     stdin: &[u8],
 ) -> Outcome {
+    invoke_here_with_args(
+        command,
+        id,
+        netns,
+        ifname,
+        stdin,
+        "IgnoreUnknown=1;K8S_POD_NAME=test",
+    )
+}
+
+/// As [`invoke_here`], with the given `CNI_ARGS`.
+pub fn invoke_here_with_args(
+    command: &str,
+    id: &str,
+    netns: Option<&Path>,
+    ifname: &str,
+    stdin: &[u8],
+    cni_args: &str,
+) -> Outcome {
     let mut vars = vec![
         ("CNI_COMMAND".to_string(), command.to_string()),
         ("CNI_CONTAINERID".to_string(), id.to_string()),
         ("CNI_IFNAME".to_string(), ifname.to_string()),
         ("CNI_PATH".to_string(), "/opt/cni/bin".to_string()),
-        (
-            "CNI_ARGS".to_string(),
-            "IgnoreUnknown=1;K8S_POD_NAME=test".to_string(),
-        ),
+        ("CNI_ARGS".to_string(), cni_args.to_string()),
     ];
     if let Some(p) = netns {
         vars.push(("CNI_NETNS".to_string(), p.display().to_string()));
@@ -106,5 +122,20 @@ pub fn invoke(
 ) -> Outcome {
     let stdin = conf.to_string();
     node.run(|| invoke_here(command, id, netns, ifname, stdin.as_bytes()))
+        .unwrap_or_else(|e| panic!("running in node netns: {e}"))
+}
+
+/// As [`invoke`], with the given `CNI_ARGS`.
+pub fn invoke_with_args(
+    node: &Netns,
+    command: &str,
+    id: &str,
+    netns: Option<&Path>,
+    ifname: &str,
+    conf: &Value,
+    cni_args: &str,
+) -> Outcome {
+    let stdin = conf.to_string();
+    node.run(|| invoke_here_with_args(command, id, netns, ifname, stdin.as_bytes(), cni_args))
         .unwrap_or_else(|e| panic!("running in node netns: {e}"))
 }

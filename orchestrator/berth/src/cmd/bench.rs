@@ -1,8 +1,8 @@
-//! `berth bench lb|demo`: wiring only; the harness is `berth_bench`.
+//! `berth bench lb|cni|demo`: wiring only; the harness is `berth_bench`.
 
 use std::path::PathBuf;
 
-use berth_bench::lb;
+use berth_bench::{cni, lb};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -11,6 +11,10 @@ pub enum BenchCmd {
     /// iptables-legacy and nftables rules; programming time, backend change
     /// time and map memory (needs root).
     Lb(LbArgs),
+    /// CNI ADD and DEL latency, sequential and 8 at a time: berth-cni vs
+    /// the reference bridge + host-local plugins on the same config, with
+    /// correctness checks (needs root and containernetworking-plugins).
+    Cni(CniArgs),
     /// A short demonstration of the data plane on a LAN of network
     /// namespaces (needs root).
     Demo,
@@ -39,6 +43,16 @@ pub struct LbArgs {
     pub backends: usize,
 }
 
+#[derive(Debug, Args)]
+pub struct CniArgs {
+    /// Pods (one ADD and one DEL each) per plugin and concurrency.
+    #[arg(long, default_value_t = cni::DEFAULT_PODS)]
+    pub pods: usize,
+    /// Write the results as a JSON array to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Lb(a) => lb::run(&lb::LbConfig {
@@ -48,6 +62,10 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             warmup: a.warmup,
             peers_max: a.peers_max,
             backends: a.backends,
+        }),
+        BenchCmd::Cni(a) => cni::run(&cni::CniConfig {
+            pods: a.pods,
+            json: a.json,
         }),
         BenchCmd::Demo => berth_bench::demo::run(),
     }

@@ -62,9 +62,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub const STATUS: &str = "\
 Berth components:
   dataplane  ready    eBPF socket-level service load balancer (berth dataplane run|list|down)
-  bench lb   ready    VIP vs direct vs iptables vs nftables (berth bench lb)
-  cni        partial  CNI bridge plugin with its own IPAM: berth-cni (symlink to berth); ipMasq, MAC/garp,
-                      containerd config and `berth bench cni` not yet (issue 3)
+  bench      ready    berth bench lb|cni|demo: side by side with kube-proxy rules and the reference CNI plugins
+  cni        ready    berth-cni (berth invoked by that name): CNI 1.1.0 bridge plugin, own IPAM,
+                      ipMasq, GC/STATUS; containerd config generation (berth bench cni)
   dns        not yet  cluster DNS (issue 4)
   server     not yet  API server, stores, CLI (issue 5)
   controllers not yet controllers and scheduler (issue 6)

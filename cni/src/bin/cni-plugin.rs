@@ -1,5 +1,7 @@
-//! A standalone `berth-cni` for tests and for runtimes without the `berth`
-//! multi-call binary: reads the CNI environment and stdin, writes stdout.
+//! A standalone copy of the plugin (`cni-plugin`) for this crate's tests:
+//! reads the CNI environment and stdin, writes stdout. Users run the `berth`
+//! binary as `berth-cni`; this one is not named `berth-cni` so that it never
+//! replaces the `target/release/berth-cni -> berth` link.
 
 use std::io::Read;
 use std::process::ExitCode;
