@@ -55,12 +55,7 @@ fn tcp_through_the_vip_reaches_every_backend_v4_and_v6() {
     assert_spread(&f, VIP4);
     assert_spread(&f, VIP6);
     // The kernel's counters saw them too.
-    let out = f.berth(&[
-        "dataplane",
-        "list",
-        "--bpffs",
-        f.bpffs.to_str().expect("utf-8"),
-    ]);
+    let out = f.list();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -92,12 +87,7 @@ fn a_set_larger_than_the_master_holds_spreads_over_all() {
     f.start_dataplane();
     let a = addr(VIP4, 80);
     let p = f.probe(&["tcp", &a, "1200"]);
-    let listed = f.berth(&[
-        "dataplane",
-        "list",
-        "--bpffs",
-        f.bpffs.to_str().expect("utf-8"),
-    ]);
+    let listed = f.list();
     assert_eq!(
         p.num("failed"),
         0,
@@ -158,12 +148,7 @@ fn no_backends_and_unknown_ports_are_refused_at_once() {
             p.get("error")
         );
     }
-    let out = f.berth(&[
-        "dataplane",
-        "list",
-        "--bpffs",
-        f.bpffs.to_str().expect("utf-8"),
-    ]);
+    let out = f.list();
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -299,12 +284,7 @@ fn a_full_map_refuses_the_new_service_and_keeps_the_rest() {
     );
     f.write_file(&more);
     std::thread::sleep(Duration::from_millis(600));
-    let out = f.berth(&[
-        "dataplane",
-        "list",
-        "--bpffs",
-        f.bpffs.to_str().expect("utf-8"),
-    ]);
+    let out = f.list();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         !text.contains("10.96.0.22"),
@@ -343,12 +323,7 @@ fn down_detaches_and_unpins_everything() {
         "{}",
         p.get("error")
     );
-    let out = f.berth(&[
-        "dataplane",
-        "list",
-        "--bpffs",
-        f.bpffs.to_str().expect("utf-8"),
-    ]);
+    let out = f.list();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no data plane is pinned"));
 }

@@ -208,6 +208,13 @@ impl Fixture {
         c
     }
 
+    /// `berth dataplane list` of this fixture's data plane.
+    pub fn list(&self) -> Output {
+        let mut c = Command::new(berth_bin());
+        c.args(["dataplane", "list", "--bpffs"]).arg(&self.bpffs);
+        c.output().expect("run berth dataplane list")
+    }
+
     pub fn berth(&self, args: &[&str]) -> Output {
         Command::new(berth_bin())
             .args(args)
