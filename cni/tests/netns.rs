@@ -335,3 +335,46 @@ fn the_binary_as_a_runtime_invokes_it() {
     assert_eq!(e["code"], 4);
     assert_eq!(e["cniVersion"], "1.0.0");
 }
+
+#[test]
+fn the_bridge_keeps_its_own_mac_whatever_ports_come_and_go() {
+    let node = Netns::new().expect("node netns");
+    let data = tempfile::tempdir().expect("tempdir");
+    let c = conf("t-mac", data.path(), json!([[{"subnet": "10.250.7.0/24"}]]));
+    let pods: Vec<Netns> = (0..6).map(|_| Netns::new().expect("pod netns")).collect();
+    let mut port_macs = Vec::new();
+    let mut bridge_macs = Vec::new();
+    for (i, p) in pods.iter().enumerate() {
+        let r = invoke(&node, "ADD", &format!("m{i}"), Some(p.path()), "eth0", &c)
+            .ok()
+            .json();
+        bridge_macs.push(
+            r["interfaces"][0]["mac"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        port_macs.push(
+            r["interfaces"][1]["mac"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    let first = bridge_macs[0].clone();
+    assert!(first.starts_with("02:"), "locally administered: {first}");
+    assert!(bridge_macs.iter().all(|m| *m == first), "{bridge_macs:?}");
+    assert!(
+        !port_macs.contains(&first),
+        "the bridge follows a port's MAC: {first} in {port_macs:?}"
+    );
+    for (i, p) in pods.iter().enumerate().take(5) {
+        invoke(&node, "DEL", &format!("m{i}"), Some(p.path()), "eth0", &c).ok();
+    }
+    let shown = node.ip(&["-o", "link", "show", "br0"]).expect("br0");
+    assert!(
+        shown.contains(&first),
+        "bridge MAC changed after DELs: {shown}"
+    );
+    invoke(&node, "DEL", "m5", Some(pods[5].path()), "eth0", &c).ok();
+}

@@ -104,7 +104,12 @@ pub struct BridgeSpec<'a> {
 pub async fn ensure_bridge(h: &Handle, spec: BridgeSpec<'_>) -> Result<Link, NlError> {
     let existing = by_name(h, spec.name).await?;
     if existing.is_none() {
-        let mut b = LinkBridge::new(spec.name).up();
+        // A fixed address: a bridge without one takes the lowest MAC of its
+        // ports and changes it whenever that port goes, which leaves every
+        // pod with a stale MAC for its gateway.
+        let mut b = LinkBridge::new(spec.name)
+            .address(bridge_mac(spec.name).to_vec())
+            .up();
         if let Some(mtu) = spec.mtu {
             b = b.mtu(mtu);
         }
@@ -230,6 +235,19 @@ pub async fn delete_by_name(h: &Handle, name: &str) -> Result<bool, NlError> {
 const IFLA_BRPORT_STATE: u16 = 1;
 /// `BR_STATE_FORWARDING`.
 const BR_STATE_FORWARDING: u8 = 3;
+
+/// A stable, locally administered unicast MAC for a bridge, derived from
+/// its name (FNV-1a), so every ADD that creates it picks the same one.
+pub fn bridge_mac(name: &str) -> [u8; 6] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let x = h.to_be_bytes();
+    // 0x02: locally administered, unicast.
+    [0x02, x[0], x[1], x[2], x[3], x[4]]
+}
 
 /// Whether bridge port `index` is forwarding (the `AF_BRIDGE` link dump
 /// carries the port state).
