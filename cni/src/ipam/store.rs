@@ -137,7 +137,9 @@ impl Store {
                 });
             }
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
+            // Short pauses: a waiter that sleeps long lets the others overtake
+            // it again and again (flock is not fair), which made the tail.
+            pause = (pause * 2).min(Duration::from_millis(1));
         }
     }
 }

@@ -231,11 +231,6 @@ pub async fn delete_by_name(h: &Handle, name: &str) -> Result<bool, NlError> {
     }
 }
 
-/// `IFLA_BRPORT_STATE` inside a bridge port's `IFLA_PROTINFO`.
-const IFLA_BRPORT_STATE: u16 = 1;
-/// `BR_STATE_FORWARDING`.
-const BR_STATE_FORWARDING: u8 = 3;
-
 /// A stable, locally administered unicast MAC for a bridge, derived from
 /// its name (FNV-1a), so every ADD that creates it picks the same one.
 pub fn bridge_mac(name: &str) -> [u8; 6] {
@@ -249,41 +244,44 @@ pub fn bridge_mac(name: &str) -> [u8; 6] {
     [0x02, x[0], x[1], x[2], x[3], x[4]]
 }
 
-/// Whether bridge port `index` is forwarding (the `AF_BRIDGE` link dump
-/// carries the port state).
+/// Whether bridge port `index` is forwarding: one RTM_GETLINK for that
+/// link, whose link info carries its bridge-port state.
 pub async fn port_forwarding(h: &Handle, index: u32) -> Result<bool, NlError> {
-    use rtnetlink::packet_core::Nla;
-    use rtnetlink::packet_route::AddressFamily;
-    use rtnetlink::packet_route::link::LinkProtoInfoBridge;
+    use rtnetlink::packet_route::link::{BridgePortState, InfoPortData};
 
-    let mut s = h
-        .link()
-        .get()
-        .set_filter_mask(AddressFamily::Bridge, Vec::new())
-        .execute();
+    let mut s = h.link().get().match_index(index).execute();
     let mut forwarding = false;
     while let Some(m) = s
         .try_next()
         .await
-        .map_err(req(format!("dump bridge ports (state of link {index})")))?
+        .map_err(req(format!("state of bridge port {index}")))?
     {
-        if m.header.index != index {
-            continue;
-        }
         for attr in &m.attributes {
-            if let LinkAttribute::ProtoInfoBridge(infos) = attr {
-                for info in infos {
-                    if let LinkProtoInfoBridge::Other(nla) = info
-                        && nla.kind() == IFLA_BRPORT_STATE
-                        && nla.value_len() == 1
-                    {
-                        let mut v = [0u8; 1];
-                        nla.emit_value(&mut v);
-                        forwarding = v[0] == BR_STATE_FORWARDING;
-                    }
+            let LinkAttribute::LinkInfo(infos) = attr else {
+                continue;
+            };
+            for info in infos {
+                if let LinkInfo::PortData(InfoPortData::BridgePort(port)) = info {
+                    forwarding |=
+                        port.contains(&InfoBridgePort::State(BridgePortState::Forwarding));
                 }
             }
         }
     }
     Ok(forwarding)
+}
+
+/// Sets a link's hardware address to the one it already has. With
+/// `arp_notify` on, the kernel answers the address change with a gratuitous
+/// ARP for every IPv4 address of the link: no packet socket needed (closing
+/// one waits for an RCU grace period, ~10 ms).
+pub async fn reannounce(h: &Handle, index: u32, mac: [u8; 6]) -> Result<(), NlError> {
+    let msg = LinkUnspec::new_with_index(index)
+        .address(mac.to_vec())
+        .build();
+    h.link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(req(format!("re-set the address of link {index}")))
 }

@@ -1,7 +1,6 @@
 //! Kernel networking through netlink: bridge, veth pair, addresses, routes.
 
 pub mod addr;
-pub mod garp;
 pub mod link;
 pub mod masq;
 mod names;

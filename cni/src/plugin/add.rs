@@ -14,7 +14,7 @@ use crate::config::{GatewayMode, Hairpin, NetConf};
 use crate::env::Attachment;
 use crate::ipam::{Allocation, Ipam, Owner};
 use crate::mac::Mac;
-use crate::net::{self, BridgeSpec, Netlink, NlError, VethSpec, addr, garp, link, masq, sysctl};
+use crate::net::{self, BridgeSpec, Netlink, NlError, VethSpec, addr, link, masq, sysctl};
 use crate::result::{CniResult, Interface, IpConfig, RouteOut};
 
 /// Index of the container interface in the result's `interfaces`.
@@ -116,7 +116,12 @@ impl Announce {
                 }
             }
         }
-        if let Err(e) = garp::send_in(netns, path, self.index, mac, &self.ips) {
+        // arp_notify is on for the pod interface: re-setting its address
+        // makes the kernel send the gratuitous ARP.
+        let sent = nl
+            .open_in(netns, path)
+            .and_then(|pod| nl.block_on(link::reannounce(&pod, self.index, mac)));
+        if let Err(e) = sent {
             tracing::warn!(error = %e, "gratuitous ARP not sent");
         }
     }

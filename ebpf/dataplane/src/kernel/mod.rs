@@ -297,6 +297,10 @@ pub fn down(bpffs: &Path) -> Result<Vec<PathBuf>, KernelError> {
     for name in PROGRAMS {
         let p = links.join(name);
         if p.exists() {
+            // Detach first, synchronously: once `down` returns, no socket
+            // of the cgroup is translated any more.
+            let link = sys::obj_get(&p).map_err(io_err("opening pinned link", &p))?;
+            sys::link_detach(link.as_fd()).map_err(io_err("detaching link", &p))?;
             fs::remove_file(&p).map_err(io_err("unpinning", &p))?;
             removed.push(p);
         }

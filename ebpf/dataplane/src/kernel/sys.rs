@@ -14,6 +14,7 @@ use std::{
 const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_LINK_UPDATE: libc::c_long = 29;
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+const BPF_LINK_DETACH: libc::c_long = 34;
 /// Elements per BPF_MAP_UPDATE_BATCH call.
 const BATCH_CHUNK: usize = 16_384;
 /// statfs f_type of a BPF file system.
@@ -112,6 +113,22 @@ pub(crate) fn link_update(link: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Res
         ..LinkUpdateAttr::default()
     };
     bpf(BPF_LINK_UPDATE, &mut attr).map(|_| ())
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct LinkDetachAttr {
+    link_fd: u32,
+}
+
+/// Detaches a link now (BPF_LINK_DETACH). Dropping the last reference
+/// detaches too, but later: bpffs frees an unlinked pin after an RCU grace
+/// period and the link from a work queue.
+pub(crate) fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = LinkDetachAttr {
+        link_fd: link.as_raw_fd() as u32,
+    };
+    bpf(BPF_LINK_DETACH, &mut attr).map(|_| ())
 }
 
 /// Whether `path` is on a BPF file system.
