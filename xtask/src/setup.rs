@@ -24,6 +24,8 @@ pub const PACKAGES: &[&str] = &[
     "libnftnl-dev",
     "libmnl-dev",
     "pkg-config",
+    // dig: the DNS server's tests query it with a real client.
+    "dnsutils",
 ];
 
 /// bpf-linker, pinned; built against the toolchain's own LLVM.

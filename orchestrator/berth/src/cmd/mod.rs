@@ -3,6 +3,7 @@
 mod bench;
 pub mod cni;
 mod dataplane;
+mod dns;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ pub enum Command {
     /// The socket-level service load balancer (kube-proxy replacement).
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCmd),
+    /// Cluster DNS (the cluster zone; forwarding comes later).
+    Dns(dns::DnsArgs),
     /// Benchmarks, side by side with the peers users would otherwise use.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dataplane(c) => dataplane::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Dns(a) => dns::run(a),
         Command::Status => {
             print!("{}", STATUS);
             Ok(())
@@ -65,7 +69,8 @@ Berth components:
   bench      ready    berth bench lb|cni|demo: side by side with kube-proxy rules and the reference CNI plugins
   cni        ready    berth-cni (berth invoked by that name): CNI 1.1.0 bridge plugin, own IPAM,
                       ipMasq, GC/STATUS; containerd config generation (berth bench cni)
-  dns        not yet  cluster DNS (issue 4)
+  dns        partial  berth dns --static FILE: the cluster zone per the Kubernetes DNS spec over UDP/TCP;
+                      forwarding, cache, autopath, watch feed, bench not yet (issue 4)
   server     not yet  API server, stores, CLI (issue 5)
   controllers not yet controllers and scheduler (issue 6)
   agent      not yet  node agent on containerd (issue 7)

@@ -1,0 +1,21 @@
+//! Berth cluster DNS: the Kubernetes DNS-Based Service Discovery
+//! specification (schema 1.1.0) for the cluster zone.
+//!
+//! Data flows one way: a [`ClusterSource`] (today the static YAML file of
+//! [`StaticSource`]) feeds a [`Zone`]; [`answer`] is a pure function from a
+//! parsed query to a response; [`Server`] carries it over UDP and TCP.
+
+mod answer;
+mod lookup;
+mod model;
+mod names;
+mod server;
+mod static_source;
+mod zone;
+
+pub use answer::answer;
+pub use hickory_proto;
+pub use model::{ClusterSource, Endpoint, Endpoints, Pod, Protocol, Service, ServicePort};
+pub use server::{ServeError, Server, serve};
+pub use static_source::{StaticSource, StaticSourceError};
+pub use zone::{DEFAULT_DOMAIN, DEFAULT_TTL, Zone, ZoneConfig, ZoneError};
