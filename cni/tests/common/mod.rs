@@ -64,6 +64,9 @@ impl Outcome {
     }
 }
 
+/// The `CNI_ARGS` a runtime passes when nothing else is asked for.
+pub const DEFAULT_CNI_ARGS: &str = "IgnoreUnknown=1;K8S_POD_NAME=test";
+
 /// Runs the plugin's `run` with the given environment and stdin on the
 /// calling thread.
 pub fn invoke_here(
@@ -73,14 +76,7 @@ pub fn invoke_here(
     ifname: &str,
     stdin: &[u8],
 ) -> Outcome {
-    invoke_here_with_args(
-        command,
-        id,
-        netns,
-        ifname,
-        stdin,
-        "IgnoreUnknown=1;K8S_POD_NAME=test",
-    )
+    invoke_here_with_args(command, id, netns, ifname, stdin, DEFAULT_CNI_ARGS)
 }
 
 /// As [`invoke_here`], with the given `CNI_ARGS`.
@@ -120,9 +116,7 @@ pub fn invoke(
     ifname: &str,
     conf: &Value,
 ) -> Outcome {
-    let stdin = conf.to_string();
-    node.run(|| invoke_here(command, id, netns, ifname, stdin.as_bytes()))
-        .unwrap_or_else(|e| panic!("running in node netns: {e}"))
+    invoke_with_args(node, command, id, netns, ifname, conf, DEFAULT_CNI_ARGS)
 }
 
 /// As [`invoke`], with the given `CNI_ARGS`.

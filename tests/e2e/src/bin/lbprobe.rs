@@ -32,6 +32,18 @@ fn who(addr: SocketAddr) -> anyhow::Result<(String, SocketAddr)> {
     Ok((line.trim().to_string(), peer))
 }
 
+/// An unbound-port UDP socket of `addr`'s family, with the read timeout.
+fn udp_socket(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+    let bind = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let s = UdpSocket::bind(bind)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    Ok(s)
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let addr: SocketAddr = args
@@ -67,13 +79,7 @@ fn main() -> anyhow::Result<()> {
             println!("failed={failed}\npeer_mismatch={mismatch}\nfirst_error={first_error}");
         }
         "udp" => {
-            let bind = if addr.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            };
-            let s = UdpSocket::bind(bind)?;
-            s.set_read_timeout(Some(IO_TIMEOUT))?;
+            let s = udp_socket(addr)?;
             s.send_to(b"who", addr)?;
             let mut buf = [0u8; 512];
             let (n, from) = s.recv_from(&mut buf)?;
@@ -83,13 +89,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
         "udp-connected" => {
-            let bind = if addr.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            };
-            let s = UdpSocket::bind(bind)?;
-            s.set_read_timeout(Some(IO_TIMEOUT))?;
+            let s = udp_socket(addr)?;
             s.connect(addr)?;
             s.send(b"who")?;
             let mut buf = [0u8; 512];
