@@ -89,7 +89,7 @@ impl Batch {
         Self {
             bufs: vec![vec![0u8; MAX_REQUEST]; BATCH],
             received: Vec::with_capacity(BATCH),
-            replies: vec![Vec::with_capacity(512); BATCH],
+            replies: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
             reply_addrs: Vec::with_capacity(BATCH),
             used: 0,
         }
