@@ -24,7 +24,7 @@ mod zone;
 mod zones;
 
 pub use answer::answer;
-pub use handler::Handler;
+pub use handler::{Handler, handle_once};
 pub use health::{HealthError, HealthServer};
 pub use hickory_proto;
 pub use metrics::{Metrics, Source};

@@ -337,3 +337,14 @@ fn encode(resp: &Message, limit: usize) -> Option<(Vec<u8>, RecordType, Response
 
 #[cfg(test)]
 mod tests;
+
+/// Runs one UDP request from 127.0.0.1 through the request path without
+/// sockets, as the fuzz target and tests do. Queries for the upstream are
+/// not sent (`None`).
+pub fn handle_once(handler: &Arc<Handler>, request: &[u8]) -> Option<Vec<u8>> {
+    let mut worker = Worker::new(handler.clone(), true);
+    match worker.handle(request, IpAddr::from([127, 0, 0, 1]), Transport::Udp) {
+        Step::Reply => Some(worker.out),
+        Step::Drop | Step::Forward(_) => None,
+    }
+}
