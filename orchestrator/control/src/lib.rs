@@ -1,0 +1,8 @@
+//! The Berth control plane.
+//!
+//! - [`pki`]: the cluster CA, generated on first start, and the server's
+//!   certificate for its names (`--tls-san`).
+//! - [`auth`]: the admin and node tokens, and what each may do.
+
+pub mod auth;
+pub mod pki;
