@@ -11,6 +11,7 @@
 //! /metrics.
 
 mod answer;
+mod feed;
 mod handler;
 mod health;
 mod lookup;
@@ -24,6 +25,7 @@ mod zone;
 mod zones;
 
 pub use answer::answer;
+pub use feed::{Change, ClusterCache, ObjectKey, run_feed};
 pub use handler::{Handler, handle_once};
 pub use health::{HealthError, HealthServer};
 pub use hickory_proto;

@@ -145,8 +145,39 @@ fn fqdn(text: &str) -> Result<Name, ProtoError> {
 }
 
 impl Zone {
-    /// Builds the zone from a source, validating every object.
+    /// Builds the zone from a source, validating every object; the first
+    /// invalid object is the error (for a file a user wrote).
     pub fn build(source: &dyn ClusterSource, config: &ZoneConfig) -> Result<Self, ZoneError> {
+        Self::assemble(source, config, None)
+    }
+
+    /// Builds the zone from what a watch delivered: invalid objects (and
+    /// endpoints whose service has not arrived yet) are left out and
+    /// returned beside the zone, so one bad object never hides the others.
+    /// Only an invalid cluster domain is an error.
+    pub fn build_lenient(
+        source: &dyn ClusterSource,
+        config: &ZoneConfig,
+    ) -> Result<(Self, Vec<ZoneError>), ZoneError> {
+        let mut skipped = Vec::new();
+        let zone = Self::assemble(source, config, Some(&mut skipped))?;
+        Ok((zone, skipped))
+    }
+
+    /// `skipped: None` = strict (fail on the first invalid object).
+    fn assemble(
+        source: &dyn ClusterSource,
+        config: &ZoneConfig,
+        mut skipped: Option<&mut Vec<ZoneError>>,
+    ) -> Result<Self, ZoneError> {
+        let mut keep = |result: Result<(), ZoneError>| match (result, skipped.as_deref_mut()) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Some(skipped)) => {
+                skipped.push(e);
+                Ok(())
+            }
+            (Err(e), None) => Err(e),
+        };
         let domain = fqdn(&config.domain).map_err(|source| ZoneError::InvalidDomain {
             value: config.domain.clone(),
             source,
@@ -162,19 +193,23 @@ impl Zone {
             reverse: HashMap::new(),
         };
         for service in source.services() {
-            zone.add_service(service)?;
+            keep(zone.add_service(service))?;
         }
         for eps in source.endpoints() {
             let key = (eps.namespace.clone(), eps.service.clone());
             let Some(entry) = zone.services.get_mut(&key) else {
-                return Err(ZoneError::UnknownService {
+                keep(Err(ZoneError::UnknownService {
                     namespace: eps.namespace,
                     service: eps.service,
-                });
+                }))?;
+                continue;
             };
             for ep in eps.endpoints.into_iter().filter(|ep| ep.ready) {
-                if let Some(host) = &ep.hostname {
-                    label("endpoint.hostname", host)?;
+                if let Some(host) = &ep.hostname
+                    && let Err(e) = label("endpoint.hostname", host)
+                {
+                    keep(Err(e))?;
+                    continue;
                 }
                 let Some(first) = ep.addresses.first() else {
                     continue;
@@ -185,7 +220,10 @@ impl Zone {
         }
         zone.index_reverse();
         for pod in source.pods() {
-            label("pod.namespace", &pod.namespace)?;
+            if let Err(e) = label("pod.namespace", &pod.namespace) {
+                keep(Err(e))?;
+                continue;
+            }
             zone.pod_namespaces.insert(pod.namespace.clone());
             zone.pods.insert((pod.namespace, pod.ip));
         }
