@@ -4,8 +4,11 @@
 //! Data flows one way: a [`ClusterSource`] (today the static YAML file of
 //! [`StaticSource`]) feeds a [`Zone`]; [`answer`] is a pure function from a
 //! parsed query to a response; [`Server`] carries it over UDP and TCP.
+//! Names outside the zone go to upstream resolvers through the
+//! [`Forwarder`] (cache, health checks, failover).
 
 mod answer;
+mod forward;
 mod lookup;
 mod model;
 mod names;
@@ -14,6 +17,9 @@ mod static_source;
 mod zone;
 
 pub use answer::answer;
+pub use forward::{
+    ForwardConfig, ForwardError, ForwardStats, Forwarder, UpstreamStats, upstreams_from_resolv_conf,
+};
 pub use hickory_proto;
 pub use model::{ClusterSource, Endpoint, Endpoints, Pod, Protocol, Service, ServicePort};
 pub use server::{ServeError, Server, serve};
