@@ -8,6 +8,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::RecordType;
 
 use super::cache::{Cache, CacheKey};
+use super::coalesce::{Joined, Outstanding};
 use super::config::{ForwardConfig, ForwardError};
 use super::health::{Prober, Upstream};
 use super::stats::{Counters, ForwardStats, UpstreamStats, bump, read};
@@ -40,6 +41,7 @@ struct Inner {
     ttl: TtlPolicy,
     cache: Mutex<Cache>,
     in_flight: AtomicUsize,
+    outstanding: Outstanding,
     counters: Counters,
     prober: Prober,
 }
@@ -66,6 +68,7 @@ impl Forwarder {
             },
             cache: Mutex::new(Cache::new(config.cache_capacity)),
             in_flight: AtomicUsize::new(0),
+            outstanding: Outstanding::default(),
             counters: Counters::default(),
             prober: Prober::new(config.health_interval, config.timeout),
         };
@@ -78,6 +81,7 @@ impl Forwarder {
     /// payload size) when it sent one. Must run on a Tokio runtime.
     ///
     /// In order: the cache; SERVFAIL at once when no upstream is healthy;
+    /// the outcome of an identical query already outstanding, if any;
     /// REFUSED at once when `max_in_flight` queries are outstanding; then
     /// the healthy upstreams in turn until one answers (any rcode), within
     /// `query_timeout`; SERVFAIL when none does. Queries that are not one
@@ -101,11 +105,29 @@ impl Forwarder {
             bump(&inner.counters.servfail_all_down);
             return error_reply(query, ResponseCode::ServFail);
         }
-        let Some(_slot) = Slot::acquire(&inner.in_flight, inner.max_in_flight) else {
-            bump(&inner.counters.refused_overload);
-            return error_reply(query, ResponseCode::Refused);
+        let client_edns = query.edns.as_ref();
+        let outcome = loop {
+            let admit = || Slot::acquire(&inner.in_flight, inner.max_in_flight);
+            match inner.outstanding.join(&key, admit) {
+                Joined::Refused => {
+                    bump(&inner.counters.refused_overload);
+                    return error_reply(query, ResponseCode::Refused);
+                }
+                Joined::Lead(leader, _slot) => {
+                    let outcome = inner.resolve(&key, client_edns).await;
+                    leader.finish(&outcome);
+                    break outcome;
+                }
+                Joined::Follow(follower) => {
+                    // `None`: the leader was cancelled; try again.
+                    if let Some(outcome) = follower.outcome().await {
+                        bump(&inner.counters.coalesced);
+                        break outcome;
+                    }
+                }
+            }
         };
-        match inner.resolve(&key, query.edns.as_ref()).await {
+        match outcome {
             Some(answer) => reply(query, answer),
             None => {
                 bump(&inner.counters.servfail_exhausted);
@@ -121,6 +143,7 @@ impl Forwarder {
         ForwardStats {
             cache_hits: read(&c.cache_hits),
             cache_misses: read(&c.cache_misses),
+            coalesced: read(&c.coalesced),
             cache_entries: inner.cache().len(),
             upstream_queries: read(&c.upstream_queries),
             upstream_failures: read(&c.upstream_failures),

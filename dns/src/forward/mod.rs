@@ -4,6 +4,7 @@
 //! query ──► cache ──hit──► answer (TTLs aged)
 //!             │miss
 //!             ├─ no upstream healthy ──► SERVFAIL at once
+//!             ├─ same question outstanding ─► wait for its outcome
 //!             ├─ max_in_flight reached ─► REFUSED at once
 //!             ▼
 //!   healthy upstreams in order: UDP (fresh port, random id) ─TC─► TCP
@@ -14,6 +15,7 @@
 //! ```
 
 mod cache;
+mod coalesce;
 mod config;
 mod forwarder;
 mod health;

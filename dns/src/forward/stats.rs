@@ -11,6 +11,9 @@ pub struct ForwardStats {
     pub cache_hits: u64,
     /// Queries not found in the cache.
     pub cache_misses: u64,
+    /// Cache misses answered with the outcome of an identical query that
+    /// was outstanding (no upstream exchange of their own).
+    pub coalesced: u64,
     /// Answers in the cache now.
     pub cache_entries: usize,
     /// Exchanges attempted with upstreams (health probes excluded).
@@ -51,6 +54,7 @@ pub struct UpstreamStats {
 pub(crate) struct Counters {
     pub(crate) cache_hits: AtomicU64,
     pub(crate) cache_misses: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
     pub(crate) upstream_queries: AtomicU64,
     pub(crate) upstream_failures: AtomicU64,
     pub(crate) servfail_all_down: AtomicU64,
