@@ -93,9 +93,9 @@ pub struct ForwardConfig {
     /// (their TTL is the SOA's, per RFC 2308; default 1800, like CoreDNS
     /// `cache` `denial`).
     pub max_negative_ttl: u32,
-    /// Time an upstream's SERVFAIL answer is cached, in seconds (never the
-    /// SERVFAIL the forwarder makes up itself; default 5, like CoreDNS
-    /// `cache` `servfail`).
+    /// Time an upstream's SERVFAIL answer is cached, in seconds, at most 300
+    /// (never the SERVFAIL the forwarder makes up itself; default 5, like
+    /// CoreDNS `cache` `servfail`).
     pub servfail_ttl: u32,
     /// Time between health probes of an upstream marked down (default
     /// 500 ms, like CoreDNS `health_check`).
@@ -122,6 +122,8 @@ impl Default for ForwardConfig {
     }
 }
 
+/// Longest a SERVFAIL may be cached, in seconds (RFC 2308 section 7.1).
+const MAX_SERVFAIL_TTL: u32 = 300;
 /// Longest accepted `timeout`, `query_timeout` and `health_interval`.
 const MAX_DURATION: Duration = Duration::from_secs(3600);
 
@@ -169,6 +171,13 @@ impl ForwardConfig {
                     "must be above 0 and at most 1h",
                 );
             }
+        }
+        if self.servfail_ttl > MAX_SERVFAIL_TTL {
+            return invalid(
+                "servfail_ttl",
+                self.servfail_ttl.to_string(),
+                "must be at most 300 (RFC 2308 section 7.1)",
+            );
         }
         if self.max_in_flight == 0 {
             return invalid("max_in_flight", "0".into(), "must be at least 1");
@@ -242,6 +251,13 @@ mod tests {
                     ..good.clone()
                 },
                 "health_interval = 0ns",
+            ),
+            (
+                ForwardConfig {
+                    servfail_ttl: 301,
+                    ..good.clone()
+                },
+                "servfail_ttl = 301",
             ),
             (
                 ForwardConfig {

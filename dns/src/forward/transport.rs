@@ -12,10 +12,11 @@ use hickory_proto::op::{Message, MessageType, Query};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-/// Largest DNS message (UDP datagram or TCP frame).
-const MAX_MESSAGE: usize = 65_535;
-/// Header bits in the third byte: QR (response) and TC (truncated).
-const QR_AND_TC: u8 = 0x82;
+/// Receive buffer for UDP answers: we ask for at most 1232 bytes; a
+/// longer datagram is cut here, fails to parse, and is retried over TCP.
+const UDP_BUFFER: usize = 4096;
+/// The QR (response) bit in the third header byte.
+const QR: u8 = 0x80;
 
 /// Errors of one exchange with an upstream.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,8 @@ pub(crate) enum TransportError {
         #[source]
         source: ProtoError,
     },
-    /// The TCP answer does not answer the query (wrong id or question).
+    /// The TCP answer does not answer the query (wrong id or question, or
+    /// not parseable).
     #[error("{upstream} answered over tcp with a message that does not match the query")]
     Mismatch {
         /// The upstream.
@@ -123,8 +125,9 @@ struct Expected<'a> {
 enum Checked {
     /// The answer to the query (possibly with TC set).
     Answer(Message),
-    /// Our id with QR and TC set, too broken to parse: try TCP.
-    TruncatedUnparsed,
+    /// Our id with QR set but not parseable (cut by the sender or by our
+    /// buffer): try TCP.
+    Unparsed,
     /// Not an answer to the query.
     Foreign,
 }
@@ -142,7 +145,7 @@ fn check(bytes: &[u8], expected: &Expected<'_>) -> Checked {
             Checked::Answer(msg)
         }
         Ok(_) => Checked::Foreign,
-        Err(_) if bytes[2] & QR_AND_TC == QR_AND_TC => Checked::TruncatedUnparsed,
+        Err(_) if bytes[2] & QR == QR => Checked::Unparsed,
         Err(_) => Checked::Foreign,
     }
 }
@@ -174,13 +177,13 @@ async fn udp(
     let socket = UdpSocket::bind(local).await.map_err(io)?;
     socket.connect(upstream).await.map_err(io)?;
     socket.send(bytes).await.map_err(io)?;
-    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut buf = vec![0u8; UDP_BUFFER];
     loop {
         let len = socket.recv(&mut buf).await.map_err(io)?;
         match check(&buf[..len], expected) {
             Checked::Answer(msg) if msg.metadata.truncation => return Ok(None),
             Checked::Answer(msg) => return Ok(Some(msg)),
-            Checked::TruncatedUnparsed => return Ok(None),
+            Checked::Unparsed => return Ok(None),
             Checked::Foreign => {
                 tracing::debug!(%upstream, len, "ignoring a UDP message that does not answer the query");
             }
@@ -210,7 +213,7 @@ async fn tcp(
     stream.read_exact(&mut buf).await.map_err(io)?;
     match check(&buf, expected) {
         Checked::Answer(msg) => Ok(msg),
-        Checked::TruncatedUnparsed | Checked::Foreign => Err(TransportError::Mismatch { upstream }),
+        Checked::Unparsed | Checked::Foreign => Err(TransportError::Mismatch { upstream }),
     }
 }
 
@@ -282,20 +285,16 @@ mod tests {
     }
 
     #[test]
-    fn cut_datagram_with_tc_asks_for_tcp() {
+    fn unparseable_answer_asks_for_tcp() {
         let q = question();
         let expected = Expected {
             id: 0x1234,
             question: &q,
         };
         let mut bytes = reply(0x1234, q.clone());
-        bytes[2] |= QR_AND_TC;
-        bytes[7] = 1; // one answer that is not there
-        assert!(matches!(
-            check(&bytes, &expected),
-            Checked::TruncatedUnparsed
-        ));
-        bytes[2] &= !0x02;
+        bytes[7] = 1; // one answer that is not there: cut short
+        assert!(matches!(check(&bytes, &expected), Checked::Unparsed));
+        bytes[2] &= !QR;
         assert!(matches!(check(&bytes, &expected), Checked::Foreign));
     }
 

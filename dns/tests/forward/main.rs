@@ -269,6 +269,22 @@ async fn truncated_udp_answer_is_retried_over_tcp() {
 }
 
 #[tokio::test]
+async fn oversized_udp_answer_is_retried_over_tcp() {
+    // The fake ignores the payload size we ask for and sends ~5 kB over
+    // UDP: cut by our buffer, unparseable, so asked again over TCP.
+    let up = FakeUpstream::start(Behavior {
+        addresses: (1..=300).map(|i| Ipv4Addr::from(0x0a01_0000 + i)).collect(),
+        ..Behavior::default()
+    })
+    .await;
+    let fwd = Forwarder::new(config(&[up.addr()])).unwrap();
+    let resp = ask(&fwd, &query("huge.example.com.", RecordType::A)).await;
+    assert_eq!(addresses(&resp).len(), 300);
+    assert_eq!(up.count("huge.example.com", "udp"), 1);
+    assert_eq!(up.count("huge.example.com", "tcp"), 1);
+}
+
+#[tokio::test]
 async fn every_upstream_silent_gives_servfail_then_servfail_at_once() {
     let a = FakeUpstream::with_mode(Mode::Silent).await;
     let b = FakeUpstream::with_mode(Mode::Silent).await;
