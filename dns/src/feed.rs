@@ -125,7 +125,6 @@ pub async fn run_feed(
                 }
                 publisher.publish(zone);
                 metrics.zone_reloaded();
-                metrics.set_ready(true);
             }
             Err(e) => {
                 metrics.zone_reload_failed();
@@ -203,7 +202,11 @@ mod tests {
         tx.send(Change::Synced).await.unwrap();
         let zone = wait_for(&mut zones, |z| z.services.len() == 1).await;
         assert_eq!(zone.pods.len(), 1);
-        assert!(metrics.is_ready());
+        assert!(
+            metrics
+                .render(true, "")
+                .contains("berth_dns_zone_reloads_total 1")
+        );
         tx.send(Change::ServiceDeleted(key("web"))).await.unwrap();
         tx.send(Change::Service(service("api", "10.96.0.3")))
             .await

@@ -99,7 +99,7 @@ fn route(method: &str, path: &str, handler: &Handler) -> (&'static str, String) 
     let metrics = handler.metrics();
     match path {
         "/healthz" => ("200 OK", "ok\n".into()),
-        "/readyz" if metrics.is_ready() => ("200 OK", "ready\n".into()),
+        "/readyz" if handler.is_ready() => ("200 OK", "ready\n".into()),
         "/readyz" => ("503 Service Unavailable", "zone not synced\n".into()),
         "/metrics" => {
             let extra = handler
@@ -107,7 +107,7 @@ fn route(method: &str, path: &str, handler: &Handler) -> (&'static str, String) 
                 .as_ref()
                 .map(|u| u.metrics())
                 .unwrap_or_default();
-            ("200 OK", metrics.render(&extra))
+            ("200 OK", metrics.render(handler.is_ready(), &extra))
         }
         _ => ("404 Not Found", "not found\n".into()),
     }

@@ -2,16 +2,18 @@
 //! specification (schema 1.1.0) for the cluster zone, and a forwarder for
 //! the rest.
 //!
-//! Data flows one way: a [`ClusterSource`] (today the static file of
-//! [`StaticSource`]) builds a [`Zone`], published through [`zone_channel`]
-//! to every worker; [`answer`] is a pure function from a parsed query to a
-//! response; the [`Handler`] chains the zone's encoded-answer cache, the
-//! zone (with optional autopath) and an [`Upstream`]; [`Server`] carries
-//! it over UDP and TCP and [`HealthServer`] serves /healthz, /readyz and
-//! /metrics.
+//! Data flows one way: a [`ClusterSource`] (the static file of
+//! [`StaticSource`], or a watch through [`run_feed`]) builds a [`Zone`],
+//! published through [`zone_channel`] to every worker; [`answer`] is a pure
+//! function from a parsed query to a response; the [`Handler`] chains the
+//! zone's encoded-answer cache, the zone (with optional autopath) and an
+//! [`Upstream`] — the [`Forwarder`] (cache, health checks, failover);
+//! [`Server`] carries it over UDP and TCP and [`HealthServer`] serves
+//! /healthz, /readyz and /metrics.
 
 mod answer;
 mod feed;
+mod forward;
 mod handler;
 mod health;
 mod lookup;
@@ -26,6 +28,9 @@ mod zones;
 
 pub use answer::answer;
 pub use feed::{Change, ClusterCache, ObjectKey, run_feed};
+pub use forward::{
+    ForwardConfig, ForwardError, ForwardStats, Forwarder, UpstreamStats, upstreams_from_resolv_conf,
+};
 pub use handler::{Handler, handle_once};
 pub use health::{HealthError, HealthServer};
 pub use hickory_proto;

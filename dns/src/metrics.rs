@@ -1,7 +1,7 @@
 //! Counters of the DNS server, rendered in the Prometheus text format.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
@@ -49,7 +49,6 @@ pub struct Metrics {
     latency_sum_ns: AtomicU64,
     zone_reloads: AtomicU64,
     zone_reload_errors: AtomicU64,
-    ready: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -62,7 +61,6 @@ impl Default for Metrics {
             latency_sum_ns: AtomicU64::new(0),
             zone_reloads: AtomicU64::new(0),
             zone_reload_errors: AtomicU64::new(0),
-            ready: AtomicBool::new(false),
         }
     }
 }
@@ -119,16 +117,6 @@ impl Metrics {
         self.zone_reload_errors.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Marks the server ready (its zone is synced) or not.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-
-    /// Whether the zone is synced.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-
     /// Queries answered with `rcode` so far (all types and sources).
     pub fn answered(&self, rcode: ResponseCode) -> u64 {
         let r = rcode_index(rcode);
@@ -143,8 +131,9 @@ impl Metrics {
         self.sources[source.index()].load(Ordering::Relaxed)
     }
 
-    /// The Prometheus text exposition; `extra` is appended (e.g. the forwarder's counters).
-    pub fn render(&self, extra: &str) -> String {
+    /// The Prometheus text exposition; `ready` is whether a zone is synced,
+    /// `extra` is appended (e.g. the forwarder's counters).
+    pub fn render(&self, ready: bool, extra: &str) -> String {
         let mut out = String::with_capacity(4096);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         out.push_str(
@@ -199,7 +188,7 @@ impl Metrics {
             load(&self.zone_reload_errors)
         );
         out.push_str("# TYPE berth_dns_ready gauge\n");
-        let _ = writeln!(out, "berth_dns_ready {}", u8::from(self.is_ready()));
+        let _ = writeln!(out, "berth_dns_ready {}", u8::from(ready));
         out.push_str(extra);
         out
     }
@@ -224,7 +213,7 @@ mod tests {
             Source::ZoneCache,
             Duration::from_millis(3),
         );
-        let text = m.render("");
+        let text = m.render(true, "");
         assert!(text.contains("berth_dns_queries_total{type=\"A\",rcode=\"NOERROR\"} 1"));
         assert!(text.contains("berth_dns_queries_total{type=\"SRV\",rcode=\"NXDOMAIN\"} 1"));
         assert!(text.contains("berth_dns_answers_total{source=\"zone_cache\"} 1"));

@@ -52,6 +52,11 @@ impl Zones {
         self.rx.borrow_and_update().clone()
     }
 
+    /// Whether a zone has been published.
+    pub fn is_synced(&self) -> bool {
+        self.rx.borrow().is_some()
+    }
+
     /// Whether a newer zone was published since [`Zones::current`].
     pub(crate) fn has_changed(&self) -> bool {
         self.rx.has_changed().unwrap_or(false)

@@ -87,6 +87,11 @@ impl Handler {
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
+
+    /// Whether a zone is synced (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.zones.is_synced()
+    }
 }
 
 /// What became of one request.

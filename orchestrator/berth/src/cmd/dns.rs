@@ -4,8 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context as _;
 use berth_dns::{
-    DEFAULT_DOMAIN, DEFAULT_TTL, Handler, HealthServer, Metrics, Server, StaticSource, Zone,
-    ZoneConfig, zone_channel,
+    DEFAULT_DOMAIN, DEFAULT_TTL, ForwardConfig, Forwarder, Handler, HealthServer, Metrics, Server,
+    StaticSource, Zone, ZoneConfig, upstreams_from_resolv_conf, zone_channel,
 };
 use clap::Args;
 
@@ -30,15 +30,60 @@ pub struct DnsArgs {
     /// Serve /healthz, /readyz and Prometheus /metrics over HTTP here.
     #[arg(long, value_name = "IP:PORT")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Resolver for names outside the cluster zone, `IP` or `IP:PORT`
+    /// (repeatable, tried in order). Default: the nameservers of
+    /// --resolv-conf.
+    #[arg(long = "upstream", value_name = "ADDR", value_parser = parse_upstream)]
+    pub upstreams: Vec<SocketAddr>,
+    /// Where the default upstreams come from.
+    #[arg(long, value_name = "FILE", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+    /// Do not forward: names outside the cluster zone are REFUSED.
+    #[arg(long, conflicts_with = "upstreams")]
+    pub no_upstream: bool,
+    /// Answers kept by the forwarder's cache.
+    #[arg(long, default_value_t = ForwardConfig::default().cache_capacity)]
+    pub cache_size: usize,
+    /// Queries outstanding at the upstreams before new ones are REFUSED.
+    #[arg(long, default_value_t = ForwardConfig::default().max_in_flight)]
+    pub max_concurrent: usize,
     /// UDP worker tasks (each with its own answer cache); default: the
     /// number of CPUs this process may run on.
     #[arg(long)]
     pub workers: Option<usize>,
 }
 
+/// `IP` (port 53) or `IP:PORT`.
+fn parse_upstream(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("invalid value {s:?}: expected IP or IP:PORT"))
+}
+
 pub fn run(a: DnsArgs) -> anyhow::Result<()> {
     // Everything is read and checked before the sockets are bound.
     let source = StaticSource::from_file(&a.file)?;
+    let forward = if a.no_upstream {
+        None
+    } else {
+        let upstreams = if a.upstreams.is_empty() {
+            upstreams_from_resolv_conf(&a.resolv_conf)?
+        } else {
+            a.upstreams.clone()
+        };
+        Some(ForwardConfig {
+            upstreams,
+            cache_capacity: a.cache_size,
+            max_in_flight: a.max_concurrent,
+            ..ForwardConfig::default()
+        })
+    };
+    if let Some(f) = &forward {
+        f.validate()?;
+    }
     let config = ZoneConfig {
         domain: a.domain,
         ttl: a.ttl,
@@ -55,12 +100,17 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let (publisher, zones) = zone_channel();
     publisher.publish(zone);
-    metrics.set_ready(true);
-    let handler = Handler::new(zones)
+    let mut handler = Handler::new(zones)
         .with_autopath(a.autopath)
         .with_metrics(metrics);
     rt.block_on(async move {
-        let server = Server::bind(a.listen, handler).await?.with_udp_workers(workers);
+        if let Some(config) = forward {
+            println!("berth dns: forwarding to {:?}", config.upstreams);
+            handler = handler.with_upstream(Arc::new(Forwarder::new(config)?));
+        }
+        let server = Server::bind(a.listen, handler)
+            .await?
+            .with_udp_workers(workers);
         if let Some(addr) = a.metrics_listen {
             let health = HealthServer::bind(addr, server.handler().clone()).await?;
             println!("berth dns: metrics on http://{}", health.local_addr()?);
