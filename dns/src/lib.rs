@@ -17,12 +17,14 @@ mod forward;
 mod handler;
 mod health;
 mod lookup;
+pub mod manifest;
 mod metrics;
 mod model;
 mod names;
 mod server;
 mod static_source;
 mod upstream;
+mod watch;
 mod zone;
 mod zones;
 
@@ -39,5 +41,6 @@ pub use model::{ClusterSource, Endpoint, Endpoints, Pod, Protocol, Service, Serv
 pub use server::{ServeError, Server, serve};
 pub use static_source::{StaticSource, StaticSourceError};
 pub use upstream::{ForwardFuture, Upstream};
+pub use watch::{DEFAULT_POLL, FileWatch, reload_static};
 pub use zone::{DEFAULT_DOMAIN, DEFAULT_TTL, Zone, ZoneConfig, ZoneError};
 pub use zones::{ZonePublisher, Zones, zone_channel};

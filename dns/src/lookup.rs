@@ -152,8 +152,16 @@ impl Zone {
         let records = entry
             .ready
             .iter()
-            .filter_map(|(host, _)| entry.fqdn.prepend_label(host.as_str()).ok())
-            .map(|target| self.record(name, RData::SRV(SRV::new(0, weight, port.port, target))))
+            .filter_map(|(host, ep)| {
+                // The endpoint's own port of that name, else the service's.
+                let number = ep
+                    .ports
+                    .iter()
+                    .find(|p| p.name == port.name && p.protocol == port.protocol)
+                    .map_or(port.port, |p| p.port);
+                let target = entry.fqdn.prepend_label(host.as_str()).ok()?;
+                Some(self.record(name, RData::SRV(SRV::new(0, weight, number, target))))
+            })
             .collect();
         Some(records)
     }

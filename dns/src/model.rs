@@ -2,11 +2,8 @@
 
 use std::net::IpAddr;
 
-use serde::Deserialize;
-
 /// A Service as DNS sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     /// Namespace of the service (a DNS label).
     pub namespace: String,
@@ -14,36 +11,28 @@ pub struct Service {
     pub name: String,
     /// Cluster IPs (at most one IPv4 and one IPv6); empty for headless and
     /// ExternalName services.
-    #[serde(default, rename = "clusterIPs")]
     pub cluster_ips: Vec<IpAddr>,
     /// A headless service: no cluster IP, answers with endpoint addresses.
-    #[serde(default)]
     pub headless: bool,
     /// Ports; the named ones get SRV records.
-    #[serde(default)]
     pub ports: Vec<ServicePort>,
     /// An ExternalName service: answered with a CNAME to this name.
-    #[serde(default)]
     pub external_name: Option<String>,
 }
 
 /// One port of a service.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePort {
     /// Port name (a DNS label); unnamed ports get no SRV record.
-    #[serde(default)]
     pub name: Option<String>,
     /// Transport protocol.
-    #[serde(default)]
     pub protocol: Protocol,
     /// Port number.
     pub port: u16,
 }
 
 /// Transport protocol of a port.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// TCP (the default).
     #[default]
@@ -66,39 +55,32 @@ impl Protocol {
 }
 
 /// The endpoints of one service.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
     /// Namespace of the service.
     pub namespace: String,
     /// Name of the service.
     pub service: String,
     /// The endpoints.
-    #[serde(default)]
     pub endpoints: Vec<Endpoint>,
 }
 
 /// One endpoint (one pod) behind a service.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// Addresses of the endpoint (IPv4 and/or IPv6).
     pub addresses: Vec<IpAddr>,
     /// Hostname (a DNS label), giving `<hostname>.<svc>.<ns>.svc.<zone>`.
-    #[serde(default)]
     pub hostname: Option<String>,
     /// Whether the endpoint is ready; only ready endpoints are published.
-    #[serde(default = "default_ready")]
     pub ready: bool,
-}
-
-fn default_ready() -> bool {
-    true
+    /// The ports of its EndpointSlice: a headless service's SRV records
+    /// carry these (the endpoint's port, as CoreDNS), else the service's.
+    pub ports: Vec<ServicePort>,
 }
 
 /// A pod, for `a-b-c-d.<ns>.pod.<zone>` records.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
     /// Namespace of the pod.
     pub namespace: String,

@@ -1,9 +1,9 @@
-//! A [`ClusterSource`] loaded from a static YAML file (schema in README.md).
+//! A [`ClusterSource`] loaded from a file of Kubernetes manifests
+//! (Services, EndpointSlices, Pods; see [`crate::manifest`]).
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+use crate::manifest::ManifestError;
 use crate::model::{ClusterSource, Endpoints, Pod, Service};
 
 /// Errors loading a static source.
@@ -18,29 +18,19 @@ pub enum StaticSourceError {
         #[source]
         source: std::io::Error,
     },
-    /// The YAML does not match the schema.
-    #[error("parsing static DNS source {origin}")]
-    Parse {
-        /// The file, or `<string>`.
-        origin: String,
-        /// The YAML error (with line and column).
-        #[source]
-        source: serde_yaml::Error,
-    },
+    /// The manifests are not YAML or an object is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 }
 
 /// Services, endpoints and pods held in memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StaticSource {
     /// Services.
-    #[serde(default)]
     pub services: Vec<Service>,
     /// Endpoints of services.
-    #[serde(default)]
     pub endpoints: Vec<Endpoints>,
     /// Pods.
-    #[serde(default)]
     pub pods: Vec<Pod>,
 }
 
@@ -60,10 +50,7 @@ impl StaticSource {
     }
 
     fn parse(text: &str, origin: &str) -> Result<Self, StaticSourceError> {
-        serde_yaml::from_str(text).map_err(|source| StaticSourceError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })
+        Ok(crate::manifest::parse(text, origin)?)
     }
 }
 

@@ -109,8 +109,8 @@ fn srv_headless_one_per_ready_endpoint() {
     assert_eq!(
         rdata(&resp),
         [
-            "0 50 5432 10-244-0-6.db.default.svc.cluster.local.",
-            "0 50 5432 db-0.db.default.svc.cluster.local."
+            "0 50 5433 10-244-0-6.db.default.svc.cluster.local.",
+            "0 50 5433 db-0.db.default.svc.cluster.local."
         ]
     );
     assert_eq!(resp.additionals.len(), 2);
@@ -215,9 +215,10 @@ fn edns_is_echoed_and_bad_opcodes_rejected() {
 
 #[test]
 fn configurable_domain_and_ttl() {
-    let source =
-        StaticSource::from_yaml("services:\n  - {namespace: a, name: b, clusterIPs: [10.0.0.1]}\n")
-            .unwrap();
+    let source = StaticSource::from_yaml(
+        "apiVersion: v1\nkind: Service\nmetadata: {namespace: a, name: b}\nspec: {clusterIP: 10.0.0.1}\n",
+    )
+    .unwrap();
     let config = ZoneConfig {
         domain: "Corp.Example".to_owned(),
         ttl: 5,
@@ -235,25 +236,28 @@ fn configurable_domain_and_ttl() {
 
 #[test]
 fn invalid_sources_name_field_and_value() {
+    let svc = |ns: &str, name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{namespace: {ns}, name: {name}}}\nspec: {{clusterIP: 10.0.0.1}}\n"
+        )
+    };
     let cases = [
+        (svc("Bad", "b"), "service.namespace \"Bad\""),
+        (format!("{}---\n{}", svc("a", "b"), svc("a", "b")), "service a/b is defined twice"),
         (
-            "services:\n  - {namespace: Bad, name: b, clusterIPs: [10.0.0.1]}\n",
-            "service.namespace \"Bad\"",
-        ),
-        (
-            "services:\n  - {namespace: a, name: b}\n",
-            "service a/b: clusterIPs []",
-        ),
-        (
-            "endpoints:\n  - {namespace: a, service: b}\n",
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {namespace: a, name: b-1, labels: {kubernetes.io/service-name: b}}\naddressType: IPv4\n".to_owned(),
             "endpoints a/b: no such service",
         ),
     ];
     for (yaml, want) in cases {
-        let source = StaticSource::from_yaml(yaml).unwrap();
+        let source = StaticSource::from_yaml(&yaml).unwrap();
         let err = Zone::build(&source, &ZoneConfig::default()).unwrap_err();
         assert!(err.to_string().contains(want), "{err}");
     }
-    let err = StaticSource::from_yaml("services: [{namespace: a}]").unwrap_err();
-    assert!(std::error::Error::source(&err).is_some());
+    let err = StaticSource::from_yaml("apiVersion: v1\nkind: Service\nmetadata: {namespace: a}\n")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("metadata.name: Required value"),
+        "{err}"
+    );
 }

@@ -1,10 +1,12 @@
 //! The server on loopback, queried with the real `dig` over UDP and TCP.
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::sync::Arc;
 
-use berth_dns::{Endpoint, Endpoints, Server, Service, StaticSource, Zone, ZoneConfig};
+mod common;
+
+use berth_dns::{Endpoint, Endpoints, Handler, Service, StaticSource, Zone, ZoneConfig};
+use common::{dig, status};
 
 const HEADLESS_ENDPOINTS: usize = 200;
 
@@ -30,6 +32,7 @@ fn fixture() -> StaticSource {
             ])],
             hostname: None,
             ready: true,
+            ports: Vec::new(),
         })
         .collect();
     source.endpoints.push(Endpoints {
@@ -41,37 +44,8 @@ fn fixture() -> StaticSource {
 }
 
 fn start() -> SocketAddr {
-    let source = fixture();
-    let zone = Arc::new(Zone::build(&source, &ZoneConfig::default()).unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0".parse().unwrap(), zone)
-                .await
-                .unwrap();
-            tx.send(server.local_addr()).unwrap();
-            server.run().await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
-/// Runs dig against `addr` only (never the system resolver).
-fn dig(addr: SocketAddr, args: &[&str]) -> String {
-    let port = addr.port().to_string();
-    let out = Command::new("dig")
-        .args([&format!("@{}", addr.ip()), "-p", &port])
-        .args(["+norecurse", "+nosearch", "+time=2", "+tries=1", "+retry=0"])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `dig` ({e}): install it with `cargo xtask setup` (Debian package dnsutils)")
-        });
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let zone = Arc::new(Zone::build(&fixture(), &ZoneConfig::default()).unwrap());
+    common::start(move || Handler::new(zone), false).0
 }
 
 fn answers(output: &str) -> Vec<String> {
@@ -90,15 +64,6 @@ fn flags(output: &str) -> String {
         .find_map(|l| l.strip_prefix(";; flags: "))
         .map(|l| l.split(';').next().unwrap_or_default().to_owned())
         .unwrap_or_default()
-}
-
-fn status(output: &str) -> String {
-    output
-        .split("status: ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[test]

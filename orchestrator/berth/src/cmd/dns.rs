@@ -5,13 +5,14 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use anyhow::Context as _;
 use berth_dns::{
     DEFAULT_DOMAIN, DEFAULT_TTL, ForwardConfig, Forwarder, Handler, HealthServer, Metrics, Server,
-    StaticSource, Zone, ZoneConfig, upstreams_from_resolv_conf, zone_channel,
+    StaticSource, Zone, ZoneConfig, reload_static, upstreams_from_resolv_conf, zone_channel,
 };
 use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct DnsArgs {
-    /// YAML file of services, endpoints and pods (schema: dns/README.md).
+    /// Kubernetes Service, EndpointSlice and Pod manifests (multi-document
+    /// YAML or JSON, or `kind: List`), reloaded when the file changes.
     #[arg(long = "static", value_name = "FILE")]
     pub file: PathBuf,
     /// Address to serve on (UDP and TCP).
@@ -89,6 +90,7 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
         ttl: a.ttl,
     };
     let zone = Zone::build(&source, &config)?;
+    let services = source.services.len();
     let workers = a
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
@@ -102,7 +104,7 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
     publisher.publish(zone);
     let mut handler = Handler::new(zones)
         .with_autopath(a.autopath)
-        .with_metrics(metrics);
+        .with_metrics(metrics.clone());
     rt.block_on(async move {
         if let Some(config) = forward {
             println!("berth dns: forwarding to {:?}", config.upstreams);
@@ -117,10 +119,18 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
             tokio::spawn(health.run());
         }
         println!(
-            "berth dns: serving {} on {}",
+            "berth dns: serving {} ({services} services from {}, reloaded on change) on {}",
             config.domain,
+            a.file.display(),
             server.local_addr()
         );
+        tokio::spawn(reload_static(
+            a.file.clone(),
+            config.clone(),
+            berth_dns::DEFAULT_POLL,
+            publisher,
+            metrics,
+        ));
         server.run().await?;
         anyhow::Ok(())
     })
