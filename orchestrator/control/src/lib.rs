@@ -5,4 +5,5 @@
 //! - [`auth`]: the admin and node tokens, and what each may do.
 
 pub mod auth;
+pub mod bootstrap;
 pub mod pki;
