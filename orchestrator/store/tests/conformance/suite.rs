@@ -289,7 +289,7 @@ pub async fn watch_resumes_without_gaps_or_repeats(s: S) -> anyhow::Result<()> {
             let key = format!("/registry/pods/ns/p{}", i % 3);
             let rev = match s.get(&key).await? {
                 None => s.create(&key, b(&i.to_string())).await?,
-                Some(it) if i % 7 == 0 => s.delete(&key, Some(it.mod_revision)).await?,
+                Some(it) if i.is_multiple_of(7) => s.delete(&key, Some(it.mod_revision)).await?,
                 Some(it) => s.update(&key, b(&i.to_string()), it.mod_revision).await?,
             };
             anyhow::Ok(rev)
