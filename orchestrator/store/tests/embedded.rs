@@ -320,6 +320,31 @@ async fn commit_latency_report() -> anyhow::Result<()> {
         EmbeddedOptions::default(),
     )?);
     let value = Bytes::from(vec![b'x'; 1024]);
+    // BERTH_STORE_PRELOAD=N measures on top of N items already stored.
+    let preload: usize = std::env::var("BERTH_STORE_PRELOAD")
+        .ok()
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(0);
+    if preload > 0 {
+        let t = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for w in 0..64 {
+            let (s, value) = (s.clone(), value.clone());
+            set.spawn(async move {
+                for i in (w..preload).step_by(64) {
+                    s.create(&format!("/registry/preload/p{i:07}"), value.clone())
+                        .await?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+        eprintln!("preloaded {preload} items (64 writers) in {:?}", t.elapsed());
+    }
+    let base = s.current_revision().await?;
     let mut lat = Vec::with_capacity(1000);
     for i in 0..1000 {
         let t = Instant::now();
@@ -365,6 +390,6 @@ async fn commit_latency_report() -> anyhow::Result<()> {
         percentile(&lat, 0.99),
         lat[lat.len() - 1]
     );
-    ensure!(s.current_revision().await? == 3000);
+    ensure!(s.current_revision().await? == base + 3000);
     Ok(())
 }

@@ -20,7 +20,7 @@ mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -54,10 +54,14 @@ impl EmbeddedStore {
     /// recovering it if a killed process left it.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        let warned = AtomicBool::new(false);
+        let shown = path.display().to_string();
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
-            .set_repair_callback(|_| {
-                tracing::warn!("embedded store: repairing after an unclean shutdown");
+            .set_repair_callback(move |_| {
+                if !warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(path = %shown, "embedded store: repairing after an unclean shutdown");
+                }
             })
             .create(&path)
             .map_err(|e| StoreError::embedded("open database", e))?;
@@ -205,8 +209,7 @@ impl Store for EmbeddedStore {
             let live = self.events.subscribe();
             let (db, p) = (self.db.clone(), prefix.to_owned());
             // Fail at once, not on the first poll, if the history is gone.
-            let first = blocking(move || tables::read_log(&db, &p, from, 0)).await?;
-            drop(first);
+            blocking(move || tables::read_log(&db, &p, from, 0)).await?;
             Ok(crate::watch::from_source(watcher::Watcher {
                 db: self.db.clone(),
                 live,

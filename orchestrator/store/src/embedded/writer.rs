@@ -79,7 +79,11 @@ impl Writer {
     fn commit(&self, batch: Vec<Request>) {
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
         match apply_batch(&self.db, ops, self.retain) {
-            Ok((outcomes, events, revision)) => {
+            Ok(Applied {
+                outcomes,
+                events,
+                revision,
+            }) => {
                 if !events.is_empty() {
                     self.current.store(revision, Ordering::Release);
                     // No receiver is fine: nobody watches.
@@ -113,15 +117,19 @@ fn share(e: &StoreError) -> StoreError {
     }
 }
 
+/// What a committed batch did.
+struct Applied {
+    /// Each op's answer, in order.
+    outcomes: Vec<Result<Revision>>,
+    /// The events written, in revision order.
+    events: Vec<Event>,
+    /// The latest revision after the batch.
+    revision: Revision,
+}
+
 /// One write transaction for the whole batch: each op sees the ones before
-/// it. Returns each op's answer, the events written and the latest revision.
-/// An `Err` means nothing was committed.
-#[allow(clippy::type_complexity)]
-fn apply_batch(
-    db: &Database,
-    ops: Vec<Op>,
-    retain: Revision,
-) -> Result<(Vec<Result<Revision>>, Vec<Event>, Revision)> {
+/// it. An `Err` means nothing was committed.
+fn apply_batch(db: &Database, ops: Vec<Op>, retain: Revision) -> Result<Applied> {
     let txn = db
         .begin_write()
         .map_err(|e| StoreError::embedded("begin write", e))?;
@@ -161,12 +169,20 @@ fn apply_batch(
             drop((items, log, meta));
             txn.abort()
                 .map_err(|e| StoreError::embedded("abort write", e))?;
-            return Ok((outcomes, events, c.revision));
+            return Ok(Applied {
+                outcomes,
+                events,
+                revision: c.revision,
+            });
         }
     }
     txn.commit()
         .map_err(|e| StoreError::embedded("commit", e))?;
-    Ok((outcomes, events, c.revision))
+    Ok(Applied {
+        outcomes,
+        events,
+        revision: c.revision,
+    })
 }
 
 type ItemsTable<'t> = Table<'t, &'static str, &'static [u8]>;
