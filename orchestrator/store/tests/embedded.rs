@@ -342,7 +342,10 @@ async fn commit_latency_report() -> anyhow::Result<()> {
         while let Some(r) = set.join_next().await {
             r??;
         }
-        eprintln!("preloaded {preload} items (64 writers) in {:?}", t.elapsed());
+        eprintln!(
+            "preloaded {preload} items (64 writers) in {:?}",
+            t.elapsed()
+        );
     }
     let base = s.current_revision().await?;
     let mut lat = Vec::with_capacity(1000);

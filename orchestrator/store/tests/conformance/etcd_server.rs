@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,17 @@ impl EtcdServer {
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log_path = dir.path().join("etcd.log");
         let log = File::create(&log_path)?;
-        let child = Command::new(bin)
+        // setpriv (util-linux, always on Debian) makes the kernel kill etcd
+        // if the test process dies without running Drop (e.g. kill -9).
+        let mut cmd = match Path::new("/usr/bin/setpriv").is_file() {
+            true => {
+                let mut c = Command::new("/usr/bin/setpriv");
+                c.args(["--pdeathsig", "KILL", "--"]).arg(bin);
+                c
+            }
+            false => Command::new(bin),
+        };
+        let child = cmd
             .arg("--name=berth-test")
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
             .arg(format!("--listen-client-urls={endpoint}"))
