@@ -113,7 +113,8 @@ impl EmbeddedStore {
     }
 }
 
-/// Creates the tables and counters of a new database.
+/// Creates the tables of a new database (the counters read as 0 until the
+/// first commit writes them).
 fn init(db: &Database) -> Result<()> {
     let txn = db
         .begin_write()
