@@ -26,6 +26,9 @@ pub const PACKAGES: &[&str] = &[
     "pkg-config",
     // dig: the DNS server's tests query it with a real client.
     "dnsutils",
+    // etcd: berth-store's conformance suite runs its etcd backend against a
+    // real etcd, started by the tests on loopback (never as a service).
+    "etcd-server",
 ];
 
 /// bpf-linker, pinned; built against the toolchain's own LLVM.
