@@ -247,8 +247,8 @@ impl std::error::Error for FieldError {}
 
 /// The errors found in one object.
 ///
-/// One error prints on one line; several print as a list, one per line,
-/// each led by `* `, as kubectl prints them.
+/// One error prints on one line; several print as `N errors:` and a list,
+/// one per line, each led by `* ` (as kubectl lists them).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FieldErrors(Vec<FieldError>);
 
@@ -319,6 +319,7 @@ impl fmt::Display for FieldErrors {
             [] => f.write_str("no errors"),
             [one] => write!(f, "{one}"),
             many => {
+                write!(f, "{} errors:", many.len())?;
                 for e in many {
                     write!(f, "\n* {e}")?;
                 }

@@ -206,6 +206,8 @@ fn validate_cluster_ips(svc: &Service, path: &FieldPath, errs: &mut FieldErrors)
                 }
                 families.push(family);
             }
+            // `clusterIPs[0]` copied from an invalid `clusterIP`: reported above.
+            Err(_) if i == 0 && *ip == spec.cluster_ip => {}
             Err(_) => errs.push(FieldError::invalid(
                 &ips_path.index(i),
                 ip.as_str(),
