@@ -49,6 +49,10 @@ impl Resource for ConfigMap {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::config::validate_config_map(self, errs);
     }
+
+    fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
+        crate::validate::update::config_map(self, old, errs);
+    }
 }
 
 resource_boilerplate!(ConfigMap);

@@ -68,6 +68,10 @@ impl Resource for Deployment {
         crate::validate::deployment::validate_deployment(self, errs);
     }
 
+    fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
+        crate::validate::update::deployment(self, old, errs);
+    }
+
     fn clear_status(&mut self) {
         self.status = DeploymentStatus::default();
     }

@@ -73,6 +73,10 @@ impl Resource for EndpointSlice {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::endpointslice::validate_endpoint_slice(self, errs);
     }
+
+    fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
+        crate::validate::update::endpoint_slice(self, old, errs);
+    }
 }
 
 resource_boilerplate!(EndpointSlice);

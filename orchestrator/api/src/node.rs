@@ -63,6 +63,10 @@ impl Resource for Node {
         crate::validate::node::validate_node(self, errs);
     }
 
+    fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
+        crate::validate::update::node(self, old, errs);
+    }
+
     fn clear_status(&mut self) {
         self.status = NodeStatus::default();
     }

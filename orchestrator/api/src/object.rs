@@ -121,6 +121,36 @@ impl Object {
         dispatch!(self, o => o.validate())
     }
 
+    /// Validates the object as a replacement of `old`
+    /// ([`Resource::validate_update`]); objects of different kinds are
+    /// never replacements of each other.
+    pub fn validate_update(&self, old: &Object) -> Result<(), FieldErrors> {
+        macro_rules! same {
+            ($($v:ident),*) => {
+                match (self, old) {
+                    $((Object::$v(new), Object::$v(old)) => new.validate_update(old),)*
+                    _ => Err(crate::validate::FieldError::invalid(
+                        &crate::validate::FieldPath::new("kind"),
+                        self.kind().name(),
+                        format!("field is immutable (was {})", old.kind()),
+                    )
+                    .into()),
+                }
+            };
+        }
+        same!(
+            Namespace,
+            Node,
+            Pod,
+            Deployment,
+            Service,
+            EndpointSlice,
+            ConfigMap,
+            Secret,
+            Event
+        )
+    }
+
     /// Empties the status ([`Resource::clear_status`]).
     pub fn clear_status(&mut self) {
         dispatch!(self, o => o.clear_status())

@@ -97,6 +97,10 @@ impl Resource for Pod {
         crate::validate::pod::validate_pod(self, errs);
     }
 
+    fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
+        crate::validate::update::pod(self, old, errs);
+    }
+
     fn clear_status(&mut self) {
         self.status = PodStatus::default();
     }

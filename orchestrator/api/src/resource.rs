@@ -48,6 +48,10 @@ pub trait Resource:
     /// Checks of this kind's own fields (see [`Resource::validate`]).
     fn validate_fields(&self, errs: &mut FieldErrors);
 
+    /// Checks of what may not change in this kind's own fields (see
+    /// [`Resource::validate_update`]).
+    fn validate_update_fields(&self, _old: &Self, _errs: &mut FieldErrors) {}
+
     /// Empties the status (which the server, not the user, writes).
     fn clear_status(&mut self) {}
 
@@ -70,6 +74,21 @@ pub trait Resource:
         let mut errs = FieldErrors::new();
         crate::validate::meta::validate_object_meta(self.metadata(), Self::KIND, &mut errs);
         self.validate_fields(&mut errs);
+        errs.into_result()
+    }
+
+    /// Validates `self` as a replacement of `old`: everything
+    /// [`Resource::validate`] checks, and that what may not change did not
+    /// (name, namespace and uid; a Deployment's selector; a Service's
+    /// cluster IP; an immutable ConfigMap's or Secret's data; a Pod's spec
+    /// but images and a first `nodeName`; ...).
+    fn validate_update(&self, old: &Self) -> Result<(), FieldErrors> {
+        let mut errs = match self.validate() {
+            Ok(()) => FieldErrors::new(),
+            Err(e) => e,
+        };
+        crate::validate::update::validate_meta_update(self.metadata(), old.metadata(), &mut errs);
+        self.validate_update_fields(old, &mut errs);
         errs.into_result()
     }
 

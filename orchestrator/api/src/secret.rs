@@ -85,6 +85,10 @@ impl Resource for Secret {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::config::validate_secret(self, errs);
     }
+
+    fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
+        crate::validate::update::secret(self, old, errs);
+    }
 }
 
 resource_boilerplate!(Secret);

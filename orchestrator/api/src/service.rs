@@ -109,6 +109,10 @@ impl Resource for Service {
         crate::validate::service::validate_service(self, errs);
     }
 
+    fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
+        crate::validate::update::service(self, old, errs);
+    }
+
     fn clear_status(&mut self) {
         self.status = ServiceStatus::default();
     }

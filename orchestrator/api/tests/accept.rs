@@ -355,6 +355,123 @@ fn kubectl_get_output_from_a_kubernetes_cluster() {
 }
 
 #[test]
+fn kubectl_get_deployment_with_status_and_server_fields() {
+    let docs = read("kubectl-get-deployment.yaml");
+    let d = deployment(&docs[0]);
+    assert_eq!(d.metadata.generation, 1);
+    assert_eq!(d.status.ready_replicas, 2);
+    assert_eq!(d.status.conditions[0].type_, "Available");
+    let pod = &d.spec.template.spec;
+    assert_eq!(pod.dns_policy, DnsPolicy::Default);
+    assert_eq!(
+        pod.containers[0]
+            .liveness_probe
+            .as_ref()
+            .unwrap()
+            .timeout_seconds,
+        5
+    );
+    assert_eq!(
+        docs[0].warnings,
+        [
+            "spec.template.spec.serviceAccountName: ignored: Berth has no service accounts",
+            "spec.template.spec.serviceAccount: ignored: Berth has no service accounts",
+            "spec.template.spec.tolerations: ignored: Berth nodes have no taints",
+            "spec.template.spec.priorityClassName: ignored: Berth has no pod priorities",
+            "spec.template.spec.containers[0].securityContext: ignored: Berth does not apply security contexts",
+        ]
+    );
+    assert_round_trips(&docs);
+    // The status is the server's: it can be dropped before a create.
+    let mut o = docs[0].object.clone();
+    o.clear_status();
+    assert!(!o.to_yaml().unwrap().contains("status"));
+}
+
+#[test]
+fn updates_keep_what_may_not_change() {
+    let docs = read("webapp.yaml");
+    for doc in &docs {
+        doc.object.validate_update(&doc.object).unwrap();
+    }
+    let old = deployment(&docs[2]).clone();
+    let mut new = old.clone();
+    new.spec.replicas = 5;
+    new.spec.template.spec.containers[0].image = "registry.local/shop/web:1.2.4".to_owned();
+    new.validate_update(&old).unwrap();
+    new.spec
+        .selector
+        .match_labels
+        .insert("track".to_owned(), "stable".to_owned());
+    new.spec
+        .template
+        .metadata
+        .labels
+        .insert("track".to_owned(), "stable".to_owned());
+    assert!(
+        new.validate_update(&old)
+            .unwrap_err()
+            .to_string()
+            .starts_with("spec.selector: Invalid value: ")
+    );
+    assert!(
+        new.validate_update(&old)
+            .unwrap_err()
+            .to_string()
+            .ends_with(": field is immutable")
+    );
+
+    let Object::Service(svc) = &docs[3].object else {
+        unreachable!()
+    };
+    let mut old = svc.clone();
+    old.spec.cluster_ip = "10.96.0.20".to_owned();
+    let mut new = old.clone();
+    new.spec.cluster_ip = "10.96.0.21".to_owned();
+    assert_eq!(
+        new.validate_update(&old).unwrap_err().to_string(),
+        "spec.clusterIP: Invalid value: \"10.96.0.21\": field is immutable"
+    );
+
+    let Object::ConfigMap(cm) = &docs[0].object else {
+        unreachable!()
+    };
+    let mut old = cm.clone();
+    old.immutable = Some(true);
+    let mut new = old.clone();
+    new.data.insert("LOG_LEVEL".to_owned(), "debug".to_owned());
+    assert_eq!(
+        new.validate_update(&old).unwrap_err().to_string(),
+        "data: Forbidden: field is immutable when `immutable` is set"
+    );
+
+    let pod_docs = read("list.yaml");
+    let Object::Pod(old) = &pod_docs[1].object else {
+        unreachable!()
+    };
+    let mut new = old.clone();
+    new.spec.node_name = "node-1".to_owned();
+    new.validate_update(old).unwrap();
+    let mut moved = new.clone();
+    moved.spec.node_name = "node-2".to_owned();
+    assert!(moved.validate_update(&new).is_err());
+    assert_eq!(
+        pod_docs[0]
+            .object
+            .validate_update(&pod_docs[1].object)
+            .unwrap_err()
+            .to_string(),
+        "kind: Invalid value: \"Namespace\": field is immutable (was Pod)"
+    );
+    let mut renamed = new.clone();
+    renamed.metadata.name = "other".to_owned();
+    assert_eq!(
+        renamed.validate_update(&new).unwrap_err().to_string(),
+        "metadata.name: Invalid value: \"other\": field is immutable"
+    );
+}
+
+#[test]
 fn directory_sorted_and_recursive() {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, src: &str| {

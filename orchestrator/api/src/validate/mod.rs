@@ -17,6 +17,7 @@ pub mod names;
 pub(crate) mod node;
 pub(crate) mod pod;
 pub(crate) mod service;
+pub(crate) mod update;
 
 /// The path of a field in an object: `spec.template.spec.containers[0].image`,
 /// `metadata.labels[app]`.
