@@ -43,6 +43,9 @@ pub struct Container {
     pub name: String,
     /// The image reference.
     pub image: String,
+    /// When the image is pulled; defaulted from the image's tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
     /// The entrypoint (replaces the image's ENTRYPOINT).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
@@ -74,9 +77,6 @@ pub struct Container {
     /// Takes the pod out of service endpoints while it fails.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Probe>,
-    /// When the image is pulled; defaulted from the image's tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image_pull_policy: Option<PullPolicy>,
 }
 
 impl Container {

@@ -87,10 +87,10 @@ pub struct DeploymentSpec {
     pub replicas: i32,
     /// Which pods belong to the Deployment; must match the template's labels.
     pub selector: LabelSelector,
-    /// The pods to run.
-    pub template: PodTemplateSpec,
     /// How updates replace pods (`RollingUpdate` 25%/25% by default).
     pub strategy: DeploymentStrategy,
+    /// The pods to run.
+    pub template: PodTemplateSpec,
     /// Seconds a new pod must be ready before it counts as available.
     #[serde(skip_serializing_if = "is_default")]
     pub min_ready_seconds: i32,
