@@ -4,6 +4,8 @@
 //!   certificate for its names (`--tls-san`).
 //! - [`auth`]: the admin and node tokens, and what each may do.
 
+pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod pki;
+pub mod serve;

@@ -1,0 +1,346 @@
+//! The `berth.v1.Api` service.
+
+use std::sync::Arc;
+
+use berth_api::{Kind, Object, ObjectKey, Time};
+use berth_client::proto::api_server::Api;
+use berth_client::proto::{
+    DeleteRequest, ListReply, ListRequest, ObjectKey as ProtoKey, ObjectReply, WatchRequest,
+    WriteRequest,
+};
+use berth_store::{Bytes, Item, Store};
+use tonic::{Request, Response, Status};
+
+use super::{errors, parse_selector, store_key, store_prefix};
+use crate::auth::{Role, Tokens, Verb, authorize};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// The API over a store.
+#[derive(Debug, Clone)]
+pub struct ApiService {
+    store: Arc<dyn Store>,
+    tokens: Tokens,
+    draining: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ApiService {
+    /// Serves `store`, admitting the holders of `tokens`; watches end when
+    /// `draining` turns true (so a graceful shutdown does not wait for them).
+    pub fn new(
+        store: Arc<dyn Store>,
+        tokens: Tokens,
+        draining: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            store,
+            tokens,
+            draining,
+        }
+    }
+
+    fn check<T>(&self, req: &Request<T>, verb: Verb, kind: Kind) -> Result<Role, Status> {
+        let header = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let role = self.tokens.role_of(header).map_err(errors::auth)?;
+        authorize(role, verb, kind.name()).map_err(errors::auth)?;
+        Ok(role)
+    }
+}
+
+fn kind_of(name: &str) -> Result<Kind, Status> {
+    Kind::from_kind_name(name)
+        .or_else(|| Kind::from_resource_name(name).ok())
+        .ok_or_else(|| {
+            Status::not_found(format!("the server doesn't have a resource type {name:?}"))
+        })
+}
+
+fn key_of(k: &ProtoKey) -> Result<ObjectKey, Status> {
+    let kind = kind_of(&k.kind)?;
+    if k.name.is_empty() {
+        return Err(errors::invalid(
+            None,
+            "metadata.name: Required value: name is required",
+        ));
+    }
+    let ns = if k.namespace.is_empty() {
+        berth_api::DEFAULT_NAMESPACE
+    } else {
+        &k.namespace
+    };
+    Ok(ObjectKey::new(kind, ns, &k.name))
+}
+
+/// Decodes, defaults and validates an object sent by a client.
+fn incoming(bytes: &[u8]) -> Result<Object, Status> {
+    let mut obj = Object::from_json(bytes).map_err(|e| errors::invalid(None, error_chain(&e)))?;
+    obj.apply_defaults();
+    let key = obj.key();
+    obj.validate().map_err(|e| errors::invalid(Some(&key), e))?;
+    Ok(obj)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// A stored object with its resourceVersion filled in.
+pub(super) fn decode_stored(item: &Item) -> Result<Object, Status> {
+    let mut obj = Object::from_json(&item.value)
+        .map_err(|e| Status::internal(format!("stored {} does not decode: {e}", item.key)))?;
+    obj.metadata_mut().resource_version = item.mod_revision.to_string();
+    Ok(obj)
+}
+
+fn encode(obj: &Object) -> Result<Vec<u8>, Status> {
+    obj.to_json()
+        .map_err(|e| Status::internal(format!("encoding {}: {e}", obj.key())))
+}
+
+/// The bytes to store: no resourceVersion (it is the store's revision).
+fn for_store(obj: &Object) -> Result<Bytes, Status> {
+    let mut copy = obj.clone();
+    copy.metadata_mut().resource_version.clear();
+    Ok(Bytes::from(encode(&copy)?))
+}
+
+fn random_uid() -> String {
+    use std::io::Read as _;
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn reply(obj: &Object) -> Reply<ObjectReply> {
+    Ok(Response::new(ObjectReply {
+        object_json: encode(obj)?,
+    }))
+}
+
+impl ApiService {
+    async fn do_create(&self, mut obj: Object) -> Result<Object, Status> {
+        let key = obj.key();
+        if !obj.metadata().resource_version.is_empty() {
+            return Err(errors::invalid(
+                Some(&key),
+                "metadata.resourceVersion: Invalid value: must be empty on create",
+            ));
+        }
+        obj.clear_status();
+        if let Object::Service(svc) = &mut obj {
+            // NodePort and LoadBalancer: accepted, not served by the data plane yet.
+            svc.set_data_plane_condition(Time::now());
+        }
+        let meta = obj.metadata_mut();
+        meta.uid = random_uid();
+        meta.creation_timestamp = Some(Time::now());
+        meta.generation = 1;
+        let rev = self
+            .store
+            .create(&store_key(&key), for_store(&obj)?)
+            .await
+            .map_err(|e| errors::store(&key, e))?;
+        obj.metadata_mut().resource_version = rev.to_string();
+        Ok(obj)
+    }
+
+    async fn do_update(&self, mut obj: Object, old: Option<Item>) -> Result<Object, Status> {
+        let key = obj.key();
+        let skey = store_key(&key);
+        let old = match old {
+            Some(item) => item,
+            None => self
+                .store
+                .get(&skey)
+                .await
+                .map_err(|e| errors::store(&key, e))?
+                .ok_or_else(|| {
+                    errors::store(
+                        &key,
+                        berth_store::StoreError::NotFound { key: skey.clone() },
+                    )
+                })?,
+        };
+        let expected = match obj.metadata().resource_version.as_str() {
+            "" => old.mod_revision,
+            rv => rv.parse().map_err(|_| {
+                errors::invalid(
+                    Some(&key),
+                    format!("metadata.resourceVersion: Invalid value: {rv:?}: must be a number"),
+                )
+            })?,
+        };
+        let previous = decode_stored(&old)?;
+        obj.validate_update(&previous)
+            .map_err(|e| errors::invalid(Some(&key), e))?;
+        let (uid, created, generation) = {
+            let m = previous.metadata();
+            (m.uid.clone(), m.creation_timestamp, m.generation)
+        };
+        let meta = obj.metadata_mut();
+        meta.uid = uid;
+        meta.creation_timestamp = created;
+        meta.generation = generation.max(1) + 1;
+        let rev = self
+            .store
+            .update(&skey, for_store(&obj)?, expected)
+            .await
+            .map_err(|e| errors::store(&key, e))?;
+        obj.metadata_mut().resource_version = rev.to_string();
+        Ok(obj)
+    }
+}
+
+#[tonic::async_trait]
+impl Api for ApiService {
+    async fn create(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
+        let obj = incoming(&req.get_ref().object_json)?;
+        self.check(&req, Verb::Create, obj.kind())?;
+        reply(&self.do_create(obj).await?)
+    }
+
+    async fn update(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
+        let obj = incoming(&req.get_ref().object_json)?;
+        self.check(&req, Verb::Update, obj.kind())?;
+        if obj.metadata().resource_version.is_empty() {
+            return Err(errors::invalid(
+                Some(&obj.key()),
+                "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+            ));
+        }
+        reply(&self.do_update(obj, None).await?)
+    }
+
+    async fn apply(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
+        let mut obj = incoming(&req.get_ref().object_json)?;
+        self.check(&req, Verb::Create, obj.kind())?;
+        self.check(&req, Verb::Update, obj.kind())?;
+        let key = obj.key();
+        let existing = self
+            .store
+            .get(&store_key(&key))
+            .await
+            .map_err(|e| errors::store(&key, e))?;
+        match existing {
+            None => reply(&self.do_create(obj).await?),
+            Some(item) => {
+                obj.metadata_mut().resource_version = item.mod_revision.to_string();
+                reply(&self.do_update(obj, Some(item)).await?)
+            }
+        }
+    }
+
+    async fn get(&self, req: Request<ProtoKey>) -> Reply<ObjectReply> {
+        let key = key_of(req.get_ref())?;
+        self.check(&req, Verb::Get, key.kind)?;
+        let item = self
+            .store
+            .get(&store_key(&key))
+            .await
+            .map_err(|e| errors::store(&key, e))?
+            .ok_or_else(|| {
+                Status::not_found(format!("{} {:?} not found", key.kind.plural(), key.name))
+            })?;
+        reply(&decode_stored(&item)?)
+    }
+
+    async fn delete(&self, req: Request<DeleteRequest>) -> Reply<ObjectReply> {
+        let r = req.get_ref();
+        let key = key_of(
+            r.key
+                .as_ref()
+                .ok_or_else(|| Status::invalid_argument("key: Required value"))?,
+        )?;
+        self.check(&req, Verb::Delete, key.kind)?;
+        let skey = store_key(&key);
+        let item = self
+            .store
+            .get(&skey)
+            .await
+            .map_err(|e| errors::store(&key, e))?
+            .ok_or_else(|| {
+                Status::not_found(format!("{} {:?} not found", key.kind.plural(), key.name))
+            })?;
+        let expected = match r.resource_version {
+            0 => item.mod_revision,
+            rv => rv,
+        };
+        let rev = self
+            .store
+            .delete(&skey, Some(expected))
+            .await
+            .map_err(|e| errors::store(&key, e))?;
+        let mut obj = decode_stored(&item)?;
+        obj.metadata_mut().resource_version = rev.to_string();
+        reply(&obj)
+    }
+
+    async fn list(&self, req: Request<ListRequest>) -> Reply<ListReply> {
+        let r = req.get_ref();
+        let kind = kind_of(&r.kind)?;
+        self.check(&req, Verb::List, kind)?;
+        let selector = parse_selector(&r.label_selector)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (items, revision) = self
+            .store
+            .list(&store_prefix(kind, &r.namespace))
+            .await
+            .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let obj = decode_stored(item)?;
+            if selector.matches(&obj.metadata().labels) {
+                out.push(encode(&obj)?);
+            }
+        }
+        Ok(Response::new(ListReply {
+            items_json: out,
+            resource_version: revision,
+        }))
+    }
+
+    type WatchStream = super::watch::EventStream;
+
+    async fn watch(&self, req: Request<WatchRequest>) -> Reply<Self::WatchStream> {
+        let r = req.get_ref();
+        let kind = kind_of(&r.kind)?;
+        self.check(&req, Verb::Watch, kind)?;
+        let stream = self
+            .store
+            .watch(&store_prefix(kind, &r.namespace), r.resource_version)
+            .await
+            .map_err(|e| {
+                if e.is_compacted() {
+                    Status::out_of_range(e.to_string())
+                } else {
+                    Status::unavailable(format!("storage: {e}"))
+                }
+            })?;
+        Ok(Response::new(super::watch::events(
+            stream,
+            self.draining.clone(),
+        )))
+    }
+}
