@@ -4,6 +4,8 @@ mod bench;
 pub mod cni;
 mod dataplane;
 mod dns;
+mod kubectl;
+mod server;
 
 use clap::{Parser, Subcommand};
 
@@ -26,8 +28,16 @@ pub enum Command {
     /// The socket-level service load balancer (kube-proxy replacement).
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCmd),
-    /// Cluster DNS (the cluster zone; forwarding comes later).
+    /// Cluster DNS: the cluster zone and a forwarder for the rest.
     Dns(dns::DnsArgs),
+    /// The API server (embedded store by default, or etcd).
+    Server(server::ServerArgs),
+    /// Create or update objects from manifests (files, directories, `-`).
+    Apply(kubectl::ApplyArgs),
+    /// List objects, or show one.
+    Get(kubectl::GetArgs),
+    /// Delete one object.
+    Delete(kubectl::DeleteArgs),
     /// Benchmarks, side by side with the peers users would otherwise use.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -55,6 +65,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dataplane(c) => dataplane::run(c),
         Command::Bench(c) => bench::run(c),
         Command::Dns(a) => dns::run(a),
+        Command::Server(a) => server::run(a),
+        Command::Apply(a) => kubectl::apply(a),
+        Command::Get(a) => kubectl::get(a),
+        Command::Delete(a) => kubectl::delete(a),
         Command::Status => {
             print!("{}", STATUS);
             Ok(())

@@ -1,0 +1,281 @@
+//! The kubectl-like CLI: `apply`, `get`, `delete`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use berth_api::{Kind, Object, ParseOptions, Time};
+use berth_client::proto::{DeleteRequest, ListRequest, ObjectKey, WriteRequest};
+use berth_client::{ApiClient, connect, find_config};
+use clap::Args;
+
+/// Flags every client command takes.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Credentials file (else $BERTH_CONFIG, ~/.berth/config, /var/lib/berth/admin.conf).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Namespace (default `default`).
+    #[arg(short, long, global = true)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A manifest file, a directory of them, or `-` for stdin.
+    #[arg(short, long = "filename", required = true)]
+    pub files: Vec<String>,
+    /// Read directories recursively.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Kind: name, plural or short name (pods, svc, deploy, ep, ...).
+    pub kind: String,
+    /// One object by name.
+    pub name: Option<String>,
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Output: table (default), yaml, json, name.
+    #[arg(short, long)]
+    pub output: Option<String>,
+    /// Label selector (`app=web,tier!=db`).
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn client(args: &ClientArgs) -> anyhow::Result<ApiClient> {
+    let config = find_config(args.config.as_deref())?;
+    Ok(connect(&config).await?)
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.message())
+}
+
+pub fn apply(a: ApplyArgs) -> anyhow::Result<()> {
+    let opts = ParseOptions {
+        namespace: a.client.namespace.clone(),
+        recursive: a.recursive,
+        validate: true,
+    };
+    let mut docs = Vec::new();
+    for f in &a.files {
+        docs.extend(berth_api::manifest::read(f, &opts)?);
+    }
+    runtime()?.block_on(async move {
+        let mut api = client(&a.client).await?;
+        for doc in docs {
+            for w in &doc.warnings {
+                eprintln!("Warning: {w}");
+            }
+            let key = doc.object.key();
+            let json = doc.object.to_json()?;
+            let existed = api.get(to_proto(&key)).await.is_ok();
+            api.apply(WriteRequest { object_json: json })
+                .await
+                .map_err(status)
+                .with_context(|| format!("applying {key}"))?;
+            let verb = if existed { "configured" } else { "created" };
+            println!("{}/{} {verb}", key.kind.singular(), key.name);
+        }
+        anyhow::Ok(())
+    })
+}
+
+fn to_proto(key: &berth_api::ObjectKey) -> ObjectKey {
+    ObjectKey {
+        kind: key.kind.name().to_owned(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+    }
+}
+
+fn kind(name: &str) -> anyhow::Result<Kind> {
+    Ok(Kind::from_resource_name(name)?)
+}
+
+pub fn get(a: GetArgs) -> anyhow::Result<()> {
+    let kind = kind(&a.kind)?;
+    let ns = if a.all_namespaces {
+        String::new()
+    } else {
+        a.client
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into())
+    };
+    runtime()?.block_on(async move {
+        let mut api = client(&a.client).await?;
+        let objects: Vec<Object> = match &a.name {
+            Some(name) => {
+                let r = api
+                    .get(ObjectKey {
+                        kind: kind.name().into(),
+                        namespace: ns.clone(),
+                        name: name.clone(),
+                    })
+                    .await
+                    .map_err(status)?;
+                vec![Object::from_json(&r.into_inner().object_json)?]
+            }
+            None => {
+                let r = api
+                    .list(ListRequest {
+                        kind: kind.name().into(),
+                        namespace: ns.clone(),
+                        label_selector: a.selector.clone().unwrap_or_default(),
+                    })
+                    .await
+                    .map_err(status)?;
+                r.into_inner()
+                    .items_json
+                    .iter()
+                    .map(|j| Object::from_json(j))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let all = a.all_namespaces && kind.is_namespaced();
+        print_objects(&objects, a.output.as_deref(), a.name.is_some(), all, &ns)
+    })
+}
+
+fn print_objects(
+    objects: &[Object],
+    output: Option<&str>,
+    single: bool,
+    all: bool,
+    ns: &str,
+) -> anyhow::Result<()> {
+    match output {
+        Some("yaml") if single => print!("{}", objects[0].to_yaml()?),
+        Some("json") if single => println!("{}", objects[0].to_json_pretty()?),
+        Some("yaml") => {
+            println!("apiVersion: v1\nitems:");
+            for o in objects {
+                for (i, line) in o.to_yaml()?.lines().enumerate() {
+                    println!("{}{line}", if i == 0 { "- " } else { "  " });
+                }
+            }
+            println!("kind: List");
+        }
+        Some("json") => {
+            let items: Vec<serde_json::Value> = objects
+                .iter()
+                .map(|o| Ok(serde_json::from_slice(&o.to_json()?)?))
+                .collect::<anyhow::Result<_>>()?;
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        Some("name") => {
+            for o in objects {
+                println!("{}/{}", o.kind().singular(), o.name());
+            }
+        }
+        None | Some("wide") => {
+            if objects.is_empty() {
+                if all {
+                    eprintln!("No resources found");
+                } else {
+                    eprintln!("No resources found in {ns} namespace.");
+                }
+                return Ok(());
+            }
+            let now = Time::now().unix_seconds();
+            let rows: Vec<[String; 3]> = objects
+                .iter()
+                .map(|o| {
+                    let age = o
+                        .metadata()
+                        .creation_timestamp
+                        .map(|t| human_age(now - t.unix_seconds()))
+                        .unwrap_or_else(|| "<unknown>".into());
+                    [
+                        o.namespace().unwrap_or("").to_owned(),
+                        o.name().to_owned(),
+                        age,
+                    ]
+                })
+                .collect();
+            let w = |i: usize, h: &str| {
+                rows.iter()
+                    .map(|r| r[i].len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(h.len())
+            };
+            let (wn, wm) = (w(0, "NAMESPACE"), w(1, "NAME"));
+            if all {
+                println!("{:wn$}   {:wm$}   AGE", "NAMESPACE", "NAME");
+            } else {
+                println!("{:wm$}   AGE", "NAME");
+            }
+            for [n, m, age] in rows {
+                if all {
+                    println!("{n:wn$}   {m:wm$}   {age}");
+                } else {
+                    println!("{m:wm$}   {age}");
+                }
+            }
+        }
+        Some(other) => bail!("--output: invalid value {other:?}: one of yaml, json, name, wide"),
+    }
+    Ok(())
+}
+
+/// `45s`, `3m`, `2h`, `5d` as kubectl prints ages.
+fn human_age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+pub fn delete(a: DeleteArgs) -> anyhow::Result<()> {
+    let kind = kind(&a.kind)?;
+    runtime()?.block_on(async move {
+        let mut api = client(&a.client).await?;
+        api.delete(DeleteRequest {
+            key: Some(ObjectKey {
+                kind: kind.name().into(),
+                namespace: a
+                    .client
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                name: a.name.clone(),
+            }),
+            resource_version: 0,
+        })
+        .await
+        .map_err(status)?;
+        println!("{} {:?} deleted", kind.singular(), a.name);
+        anyhow::Ok(())
+    })
+}
