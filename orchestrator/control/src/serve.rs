@@ -152,7 +152,18 @@ impl BoundServer {
         );
         let (drain, draining) = tokio::sync::watch::channel(false);
         let service = ApiService::new(self.store, self.prepared.tokens.clone(), draining);
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
+        // Our own listener, so tonic's tcp_nodelay does not apply: without
+        // it, small replies wait for the client's delayed ACK (~40 ms).
+        let incoming = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::TcpListenerStream::new(self.listener),
+            |conn| {
+                conn.inspect(|s| {
+                    if let Err(e) = s.set_nodelay(true) {
+                        tracing::debug!(error = %e, "TCP_NODELAY");
+                    }
+                })
+            },
+        );
         let shutdown = async move {
             shutdown.await;
             tracing::info!("draining: open watches end, calls in flight finish");

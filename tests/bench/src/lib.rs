@@ -13,6 +13,7 @@
 //! joins; all of it is removed on return, on error and on Ctrl-C. Needs
 //! root.
 
+pub mod api;
 pub mod cni;
 pub mod demo;
 mod inproc;

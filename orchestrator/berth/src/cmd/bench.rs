@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use berth_bench::{cni, lb};
+use berth_bench::{api, cni, lb};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -15,6 +15,9 @@ pub enum BenchCmd {
     /// the reference bridge + host-local plugins on the same config, with
     /// correctness checks (needs root and containernetworking-plugins).
     Cni(CniArgs),
+    /// The API server under load: mutating-call and watch latency and
+    /// server RSS, embedded store vs etcd (started here on loopback).
+    Api(ApiArgs),
     /// A short demonstration of the data plane on a LAN of network
     /// namespaces (needs root).
     Demo,
@@ -53,6 +56,28 @@ pub struct CniArgs {
     pub json: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Services created.
+    #[arg(long, default_value_t = api::DEFAULT_SERVICES)]
+    pub services: usize,
+    /// Endpoints created, in EndpointSlices of 100.
+    #[arg(long, default_value_t = api::DEFAULT_ENDPOINTS)]
+    pub endpoints: usize,
+    /// Concurrent watchers.
+    #[arg(long, default_value_t = api::DEFAULT_WATCHERS)]
+    pub watchers: usize,
+    /// Updates whose delivery to every watcher is timed.
+    #[arg(long, default_value_t = api::DEFAULT_UPDATES)]
+    pub updates: usize,
+    /// Stores to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "embedded,etcd")]
+    pub stores: Vec<String>,
+    /// Write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Lb(a) => lb::run(&lb::LbConfig {
@@ -65,6 +90,14 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         }),
         BenchCmd::Cni(a) => cni::run(&cni::CniConfig {
             pods: a.pods,
+            json: a.json,
+        }),
+        BenchCmd::Api(a) => api::run(&api::ApiConfig {
+            services: a.services,
+            endpoints: a.endpoints,
+            watchers: a.watchers,
+            updates: a.updates,
+            stores: a.stores,
             json: a.json,
         }),
         BenchCmd::Demo => berth_bench::demo::run(),
