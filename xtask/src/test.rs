@@ -108,6 +108,22 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 "target/bench-cni-smoke.json",
             ]))
         })?;
+        p.time("bench api (smoke size)", || {
+            sh(Command::new(&bin).args([
+                "bench",
+                "api",
+                "--services",
+                "200",
+                "--endpoints",
+                "2000",
+                "--watchers",
+                "10",
+                "--updates",
+                "10",
+                "--json",
+                "target/bench-api-smoke.json",
+            ]))
+        })?;
         p.time("bench lb (smoke size)", || {
             sh(Command::new(&bin).args([
                 "bench",
