@@ -26,6 +26,12 @@ pub const PACKAGES: &[&str] = &[
     "pkg-config",
     // dig: the DNS server's tests query it with a real client.
     "dnsutils",
+    // berth bench dns: the load generator, and the peer server. The bench
+    // starts its own knotd (own config, rundir, storage, loopback port);
+    // the package's service has no listen address and serves no zone, so
+    // whether an init system starts it does not matter.
+    "dnsperf",
+    "knot",
 ];
 
 /// bpf-linker, pinned; built against the toolchain's own LLVM.
