@@ -315,11 +315,13 @@ fn run_all(
             match measure(cfg, s, *mix, &files) {
                 Ok(m) => {
                     progress(format_args!(
-                        "{} {}: {:.0} QPS, mean {:.3} ms, p99 {:.3} ms, CPU {:.1}%, RSS {:.1} MiB",
+                        "{} {}: {:.0} QPS, mean {:.3} ms (dnsperf's: {:.3}), p99 {:.3} ms, \
+                         CPU {:.1}%, RSS {:.1} MiB",
                         kind.name(),
                         mix.name(),
                         m.qps,
                         m.mean_ms,
+                        m.dnsperf_mean_ms,
                         m.p99_ms,
                         m.cpu_pct,
                         m.rss_mb
@@ -327,6 +329,8 @@ fn run_all(
                     results.measured.insert((*mix, kind), m);
                 }
                 Err(problems) => {
+                    // Not a failure of the server: stop here.
+                    interrupt::check()?;
                     progress(format_args!(
                         "{} {}: FAILED: {}",
                         kind.name(),
@@ -422,6 +426,7 @@ fn measure(
     Ok(Measured {
         qps: sum.qps,
         mean_ms: o.mean_ms,
+        dnsperf_mean_ms: sum.avg_latency_ms,
         p50_ms: o.p50_ms,
         p99_ms: o.p99_ms,
         cpu_pct: 100.0 * (cpu1 - cpu0) / wall,

@@ -203,6 +203,24 @@ mod tests {
     }
 
     #[test]
+    fn guard_stops_its_child() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let mut g = Guard::spawn("sleep", cmd).unwrap();
+        let pid = g.pid();
+        assert!(g.exited().is_none());
+        assert!(cpu_seconds(pid).is_ok());
+        drop(g);
+        // Reaped: no /proc entry, not even a zombie.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+
+        let mut cmd = Command::new("true");
+        cmd.arg("x");
+        let mut g = Guard::spawn("true", cmd).unwrap();
+        assert!(g.wait(Duration::from_secs(10)).unwrap().success());
+    }
+
+    #[test]
     fn own_process_figures_and_port() {
         let me = std::process::id();
         assert!(cpu_seconds(me).unwrap() >= 0.0);

@@ -29,6 +29,8 @@ pub struct Row {
 pub struct Measured {
     pub qps: f64,
     pub mean_ms: f64,
+    /// dnsperf's own average, a cross-check of `mean_ms`.
+    pub dnsperf_mean_ms: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Server CPU time over the run's wall time, in % of one CPU.
@@ -139,6 +141,16 @@ fn thousands(x: f64) -> String {
     out
 }
 
+/// Server CPU time per answered query, µs: what a query costs the server
+/// even when the client is the limit.
+fn cpu_us_per_query(m: &Measured) -> f64 {
+    if m.qps > 0.0 {
+        m.cpu_pct / 100.0 / m.qps * 1e6
+    } else {
+        0.0
+    }
+}
+
 /// The human-readable report.
 pub fn render(v: &Versions, s: &Settings, r: &Results) -> String {
     let mut out = String::new();
@@ -203,12 +215,13 @@ pub fn render(v: &Versions, s: &Settings, r: &Results) -> String {
             let label = if i == 0 { mix.name() } else { "" };
             let line = match r.measured.get(&(mix, kind)) {
                 Some(m) => format!(
-                    "{:>10}{:>9.3}{:>9.3}{:>9.3}{:>7.1}{:>9.1}{:>8.0}{:>7.1}{:>7}",
+                    "{:>10}{:>9.3}{:>9.3}{:>9.3}{:>7.1}{:>8.2}{:>9.1}{:>8.0}{:>7.1}{:>7}",
                     thousands(m.qps),
                     m.mean_ms,
                     m.p50_ms,
                     m.p99_ms,
                     m.cpu_pct,
+                    cpu_us_per_query(m),
                     m.rss_mb,
                     m.response_bytes,
                     m.nxdomain_pct,
@@ -243,7 +256,8 @@ pub fn render(v: &Versions, s: &Settings, r: &Results) -> String {
     let _ = writeln!(
         out,
         "  QPS and lost: dnsperf's statistics; mean/p50/p99: every answered query (dnsperf -v);\n  \
-         CPU: the server's utime+stime over the run's wall time (100% = one CPU); RSS: VmRSS at the end of the run"
+         CPU: the server's utime+stime over the run's wall time (100% = one CPU); µs/q: server CPU time per query;\n  \
+         RSS: VmRSS at the end of the run"
     );
     if !verdicts.is_empty() {
         let met = verdicts.iter().filter(|m| **m).count();
@@ -280,6 +294,7 @@ mod tests {
         Measured {
             qps,
             mean_ms: 0.5,
+            dnsperf_mean_ms: 0.5,
             p50_ms: 0.4,
             p99_ms: 1.25,
             cpu_pct: 99.5,
