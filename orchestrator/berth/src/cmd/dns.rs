@@ -60,7 +60,9 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
         .with_autopath(a.autopath)
         .with_metrics(metrics);
     rt.block_on(async move {
-        let server = Server::bind(a.listen, handler).await?.with_udp_workers(workers);
+        let server = Server::bind(a.listen, handler)
+            .await?
+            .with_udp_workers(workers);
         if let Some(addr) = a.metrics_listen {
             let health = HealthServer::bind(addr, server.handler().clone()).await?;
             println!("berth dns: metrics on http://{}", health.local_addr()?);

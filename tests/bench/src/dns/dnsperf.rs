@@ -110,6 +110,18 @@ pub fn run(
         .stderr(std::fs::File::create(err).with_context(|| format!("creating {}", err.display()))?);
     let limit = Duration::from_secs(duration.unwrap_or(60) + 30);
     let mut child = Guard::spawn("dnsperf", cmd)?;
+    if duration.is_some() {
+        // Its threads exist by now; none may have left the client's CPU.
+        std::thread::sleep(Duration::from_millis(200));
+        if child.exited().is_none() {
+            let off = super::proc::threads_off_cpu(child.pid(), CLIENT_CPU)?;
+            anyhow::ensure!(
+                off.is_empty(),
+                "dnsperf threads left CPU {CLIENT_CPU}: {}",
+                off.join(", ")
+            );
+        }
+    }
     let status = child.wait(limit)?;
     if !status.success() {
         anyhow::bail!("dnsperf failed ({status}): {}", super::proc::tail(err, 10));

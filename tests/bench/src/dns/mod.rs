@@ -4,8 +4,11 @@
 //!
 //! Set-up (2 CPUs): dnsperf, one client with one send/receive thread pair
 //! (`-c 1 -T 1`, its default 100 queries in flight), pinned to CPU 0; each
-//! server pinned to CPU 1 (`taskset`) with one worker: berth's runtime sees
-//! one CPU, knot has one UDP worker. Both servers run for the whole
+//! server pinned to CPU 1 (`taskset`) with one worker: berth `--workers 1`,
+//! knot one UDP worker. knotd pins its UDP worker `i` to CPU `i % online
+//! CPUs` itself, which would put it on dnsperf's CPU 0 (and halve its QPS):
+//! once a server answers, every thread of it is pinned to CPU 1 again (the
+//! report says which had moved), and after each run none may have left. Both servers run for the whole
 //! benchmark on their own free loopback ports; only one is queried at a
 //! time. The records (`workload`): N ClusterIP services with one named
 //! port, as a Kubernetes manifest for berth (`berth dns --static`) and as a
@@ -22,7 +25,8 @@
 //! answers; every answer dnsperf saw has the rcode its query must get
 //! (NOERROR for the services, NXDOMAIN for the nonexistent names), so the
 //! NXDOMAIN share of the `nxdomain` mix is its 30%; under 1% lost; the
-//! server still running at the end of each run.
+//! server still running at the end of each run, all its threads still on
+//! CPU 1, dnsperf's on CPU 0.
 //!
 //! Everything lives in `<temp dir>/berth-bench-dns-<pid>`, removed at the
 //! end; the servers and dnsperf are stopped on every path out (Ctrl-C
@@ -278,6 +282,15 @@ fn run_all(
         settings
             .ready_ms
             .insert(kind.name().to_string(), server.ready.as_secs_f64() * 1e3);
+        if !server.repinned.is_empty() {
+            let note = format!(
+                "{} had moved threads off CPU {SERVER_CPU} itself, pinned back: {}",
+                kind.name(),
+                server.repinned.join(", ")
+            );
+            progress(format_args!("{note}"));
+            settings.repinned.push(note);
+        }
         let problems = probe::check_answers(server.port, &w);
         if !problems.is_empty() {
             progress(format_args!(
@@ -378,6 +391,15 @@ fn measure(
     let mut problems = Vec::new();
     if let Err(e) = s.alive() {
         problems.push(e);
+    } else {
+        match s.threads_off_cpu() {
+            Ok(off) if off.is_empty() => {}
+            Ok(off) => problems.push(format!(
+                "threads left CPU {SERVER_CPU} during the run: {}",
+                off.join(", ")
+            )),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
     }
     let o = match run {
         Ok(o) => o,

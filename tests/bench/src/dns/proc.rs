@@ -162,6 +162,53 @@ fn parse_rss_kib(status: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Threads of `pid` that may run on a CPU other than `cpu`, as
+/// `<tid> (<name>): CPUs <list>`.
+pub fn threads_off_cpu(pid: u32, cpu: usize) -> anyhow::Result<Vec<String>> {
+    let mut off = Vec::new();
+    for (tid, name) in threads(pid)? {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status"))
+            .with_context(|| format!("reading the status of thread {tid} of {pid}"))?;
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(str::trim)
+            .unwrap_or("?");
+        if allowed != cpu.to_string() {
+            off.push(format!("{tid} ({name}): CPUs {allowed}"));
+        }
+    }
+    Ok(off)
+}
+
+/// Pins every thread of `pid` to `cpu` (`taskset -a -p -c <cpu>`): a
+/// server may set its threads' affinity itself after `taskset` started it
+/// (knotd pins UDP worker `i` to CPU `i % online CPUs`).
+pub fn pin_threads(pid: u32, cpu: usize) -> anyhow::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu)?;
+    for (tid, name) in threads(pid)? {
+        nix::sched::sched_setaffinity(Pid::from_raw(tid as i32), &set)
+            .with_context(|| format!("pinning thread {tid} ({name}) of {pid} to CPU {cpu}"))?;
+    }
+    Ok(())
+}
+
+/// Thread ids and names of a process.
+fn threads(pid: u32) -> anyhow::Result<Vec<(u32, String)>> {
+    let dir = format!("/proc/{pid}/task");
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
+        let Some(tid) = e?.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else {
+            continue;
+        };
+        let name = std::fs::read_to_string(format!("{dir}/{tid}/comm")).unwrap_or_default();
+        v.push((tid, name.trim().to_string()));
+    }
+    v.sort();
+    Ok(v)
+}
+
 /// A loopback port free for both UDP and TCP right now.
 pub fn free_port() -> anyhow::Result<u16> {
     for _ in 0..50 {
@@ -210,6 +257,7 @@ mod tests {
         let pid = g.pid();
         assert!(g.exited().is_none());
         assert!(cpu_seconds(pid).is_ok());
+        assert!(threads_off_cpu(pid, 0).is_ok());
         drop(g);
         // Reaped: no /proc entry, not even a zombie.
         assert!(!Path::new(&format!("/proc/{pid}")).exists());

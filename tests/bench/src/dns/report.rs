@@ -70,6 +70,8 @@ pub struct Settings {
     pub knot: String,
     pub warmup: String,
     pub order: String,
+    /// Threads a server had moved off its CPU by itself (pinned back).
+    pub repinned: Vec<String>,
     /// Server → milliseconds from spawn to its first NOERROR answer.
     pub ready_ms: BTreeMap<String, f64>,
     /// Load averages at the start and at the end.
@@ -173,6 +175,9 @@ pub fn render(v: &Versions, s: &Settings, r: &Results) -> String {
         "  services spread over {} namespaces; {}; {}",
         s.namespaces, s.warmup, s.order
     );
+    for note in &s.repinned {
+        let _ = writeln!(out, "  pinning: {note}");
+    }
     for (mix, what) in &s.mix_contents {
         let _ = writeln!(out, "  mix {mix:<9} {what}");
     }

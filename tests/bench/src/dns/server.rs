@@ -46,6 +46,8 @@ pub struct Server {
     pub port: u16,
     /// Spawn to first NOERROR answer.
     pub ready: Duration,
+    /// Threads that had left [`SERVER_CPU`] by then (pinned back since).
+    pub repinned: Vec<String>,
     pub log: PathBuf,
     pub guard: Guard,
 }
@@ -62,7 +64,8 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// `taskset -c 1 <this berth binary> dns --static <manifest> --listen 127.0.0.1:<port>`.
+    /// `taskset -c 1 <this berth binary> dns --static <manifest> --listen
+    /// 127.0.0.1:<port> --workers 1`.
     pub fn berth(work: &Path, manifest: &Path) -> anyhow::Result<Launch> {
         let exe = std::env::current_exe().context("locating the running berth binary")?;
         let port = proc::free_port()?;
@@ -71,11 +74,12 @@ impl Launch {
         cmd.arg("dns")
             .arg("--static")
             .arg(manifest)
-            .args(["--listen", &listen]);
+            .args(["--listen", &listen])
+            .args(["--workers", "1"]);
         Ok(Launch {
             kind: Kind::Berth,
             command: format!(
-                "taskset -c {SERVER_CPU} {} dns --static {} --listen {listen}",
+                "taskset -c {SERVER_CPU} {} dns --static {} --listen {listen} --workers 1",
                 exe.display(),
                 manifest.display()
             ),
@@ -130,10 +134,14 @@ impl Launch {
         let mut guard = Guard::spawn(kind.name(), cmd)?;
         let first = w.services.first().context("no services")?;
         let ready = probe::wait_ready(&mut guard, &log, port, first, started, READY_LIMIT)?;
+        // What the server did to its threads' affinity since taskset.
+        let repinned = proc::threads_off_cpu(guard.pid(), SERVER_CPU)?;
+        proc::pin_threads(guard.pid(), SERVER_CPU)?;
         Ok(Server {
             kind,
             port,
             ready,
+            repinned,
             log,
             guard,
         })
@@ -149,6 +157,11 @@ impl Server {
     /// The process's resident memory now.
     pub fn rss_mib(&self) -> anyhow::Result<f64> {
         proc::rss_mib(self.guard.pid())
+    }
+
+    /// Threads allowed on a CPU other than [`SERVER_CPU`] now.
+    pub fn threads_off_cpu(&self) -> anyhow::Result<Vec<String>> {
+        proc::threads_off_cpu(self.guard.pid(), SERVER_CPU)
     }
 
     /// Whether the process is still running; the reason if not.
