@@ -29,6 +29,12 @@ pub const PACKAGES: &[&str] = &[
     // etcd: berth-store's conformance suite runs its etcd backend against a
     // real etcd, started by the tests on loopback (never as a service).
     "etcd-server",
+    // berth bench dns: the load generator, and the peer server. The bench
+    // starts its own knotd (own config, rundir, storage, loopback port);
+    // the package's service has no listen address and serves no zone, so
+    // whether an init system starts it does not matter.
+    "dnsperf",
+    "knot",
 ];
 
 /// bpf-linker, pinned; built against the toolchain's own LLVM.

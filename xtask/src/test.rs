@@ -124,6 +124,18 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 "target/bench-api-smoke.json",
             ]))
         })?;
+        p.time("bench dns (smoke size)", || {
+            sh(Command::new(&bin).args([
+                "bench",
+                "dns",
+                "--services",
+                "200",
+                "--duration",
+                "1",
+                "--json",
+                "target/bench-dns-smoke.json",
+            ]))
+        })?;
         p.time("bench lb (smoke size)", || {
             sh(Command::new(&bin).args([
                 "bench",

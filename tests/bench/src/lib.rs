@@ -5,17 +5,22 @@
 //!   nftables rules, at several service counts; programming time, backend
 //!   change time and kernel memory of the maps. Prints a table, writes
 //!   JSON rows.
+//! * [`cni::run`] (`berth bench cni`): CNI ADD/DEL latency of berth-cni vs
+//!   the reference bridge + host-local plugins.
+//! * [`dns::run`] (`berth bench dns`): QPS, latency, CPU and memory of
+//!   `berth dns` vs Knot DNS under dnsperf, on loopback (no root needed).
 //! * [`demo::run`] (`berth bench demo`): a short, readable demonstration
 //!   of the data plane on a LAN of network namespaces.
 //!
-//! Everything runs in network namespaces this process creates, with the
-//! data plane in-process, attached to a throw-away cgroup this process
-//! joins; all of it is removed on return, on error and on Ctrl-C. Needs
-//! root.
+//! `lb`, `cni` and `demo` run in network namespaces this process creates
+//! (`lb` with the data plane in-process, attached to a throw-away cgroup
+//! this process joins) and need root; `dns` runs its processes on
+//! loopback. All of it is removed on return, on error and on Ctrl-C.
 
 pub mod api;
 pub mod cni;
 pub mod demo;
+pub mod dns;
 mod inproc;
 mod interrupt;
 pub mod lb;
@@ -27,5 +32,6 @@ mod services;
 mod stats;
 mod sysinfo;
 mod topo;
+mod workdir;
 
 pub use lb::LbConfig;

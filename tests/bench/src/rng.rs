@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Rng(u64);
 
 impl Rng {
-    #[cfg(test)]
+    /// Seeded with `seed` (the same sequence every time).
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }

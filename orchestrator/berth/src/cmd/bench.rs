@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use berth_bench::{api, cni, lb};
+use berth_bench::{api, cni, dns, lb};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -18,6 +18,11 @@ pub enum BenchCmd {
     /// The API server under load: mutating-call and watch latency and
     /// server RSS, embedded store vs etcd (started here on loopback).
     Api(ApiArgs),
+    /// Queries per second, mean and p99 latency, CPU and memory of `berth
+    /// dns` vs Knot DNS serving the same services, under dnsperf on
+    /// loopback, the client and the server pinned to one CPU each (needs
+    /// dnsperf and knot).
+    Dns(DnsArgs),
     /// A short demonstration of the data plane on a LAN of network
     /// namespaces (needs root).
     Demo,
@@ -78,6 +83,23 @@ pub struct ApiArgs {
     pub json: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct DnsArgs {
+    /// Services (each an A and an SRV record) both servers serve.
+    #[arg(long, default_value_t = dns::DEFAULT_SERVICES)]
+    pub services: usize,
+    /// Seconds dnsperf runs per mix and server.
+    #[arg(long, value_name = "SECS", default_value_t = dns::DEFAULT_DURATION)]
+    pub duration: u64,
+    /// Query mixes: a (existing A names), nxdomain (30% nonexistent names),
+    /// srv (50% SRV, 50% A), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "a,nxdomain,srv")]
+    pub mixes: Vec<dns::Mix>,
+    /// Write the rows, versions and settings as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Lb(a) => lb::run(&lb::LbConfig {
@@ -98,6 +120,12 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             watchers: a.watchers,
             updates: a.updates,
             stores: a.stores,
+            json: a.json,
+        }),
+        BenchCmd::Dns(a) => dns::run(&dns::DnsConfig {
+            services: a.services,
+            duration: a.duration,
+            mixes: a.mixes,
             json: a.json,
         }),
         BenchCmd::Demo => berth_bench::demo::run(),

@@ -80,11 +80,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub const STATUS: &str = "\
 Berth components:
   dataplane  ready    eBPF socket-level service load balancer (berth dataplane run|list|down)
-  bench      ready    berth bench lb|cni|demo: side by side with kube-proxy rules and the reference CNI plugins
+  bench      ready    berth bench lb|cni|dns|demo: side by side with kube-proxy rules, the reference CNI
+                      plugins and knot
   cni        ready    berth-cni (berth invoked by that name): CNI 1.1.0 bridge plugin, own IPAM,
                       ipMasq, GC/STATUS; containerd config generation (berth bench cni)
   dns        partial  berth dns --static FILE: the cluster zone per the Kubernetes DNS spec over UDP/TCP;
-                      forwarding, cache, autopath, watch feed, bench not yet (issue 4)
+                      berth bench dns vs knot; forwarding, cache, autopath, watch feed not yet (issue 4)
   server     not yet  API server, stores, CLI (issue 5)
   controllers not yet controllers and scheduler (issue 6)
   agent      not yet  node agent on containerd (issue 7)

@@ -55,7 +55,10 @@ use self::{
     plugin::{Call, Plugin, Subnet},
     report::{Latency, Op, Results, Settings},
 };
-use crate::{interrupt, stats, sysinfo};
+use crate::{
+    interrupt, stats, sysinfo,
+    workdir::{self, WorkDir},
+};
 
 /// Defaults and limits of the command line.
 pub const DEFAULT_PODS: usize = 200;
@@ -103,10 +106,10 @@ pub fn run(cfg: &CniConfig) -> anyhow::Result<()> {
     let reference = Plugin::reference()?;
     interrupt::install()?;
     sysinfo::remove_leftovers();
-    remove_stale_workdirs();
-    let work = WorkDir::create()?;
+    workdir::remove_stale(WORKDIR_PREFIX);
+    let work = WorkDir::create(WORKDIR_PREFIX)?;
     if !berth.is_this_binary {
-        berth.link_this_binary(&work.0.join("bin"))?;
+        berth.link_this_binary(&work.path().join("bin"))?;
     }
 
     let mut settings = Settings {
@@ -292,7 +295,7 @@ impl<'a> Run<'a> {
         work: &WorkDir,
     ) -> anyhow::Result<Run<'a>> {
         let tag = format!("{}-c{concurrency}", plugin.kind.name());
-        let data_dir = work.0.join(&tag);
+        let data_dir = work.path().join(&tag);
         std::fs::create_dir(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let node = Netns::new().context("creating a node namespace")?;
@@ -464,54 +467,6 @@ fn reservations(dir: &Path) -> Result<Vec<String>, String> {
         .collect();
     v.sort();
     Ok(v)
-}
-
-/// `<temp dir>/berth-bench-cni-<pid>`, removed on drop.
-#[derive(Debug)]
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create() -> anyhow::Result<WorkDir> {
-        let path = std::env::temp_dir().join(format!("{WORKDIR_PREFIX}{}", std::process::id()));
-        // A directory of an earlier process that had this pid.
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(WorkDir(path))
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            eprintln!("[bench] could not remove {}: {e}", self.0.display());
-        }
-    }
-}
-
-/// Removes work directories of killed runs (their pid is gone).
-fn remove_stale_workdirs() {
-    let tmp = std::env::temp_dir();
-    let Ok(entries) = std::fs::read_dir(&tmp) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(WORKDIR_PREFIX)
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !berth_test_support::cleanup::pid_alive(pid) {
-            let path = tmp.join(&name);
-            if std::fs::remove_dir_all(&path).is_ok() {
-                eprintln!(
-                    "[bench] leftover of a killed run: removed {}",
-                    path.display()
-                );
-            }
-        }
-    }
 }
 
 #[cfg(test)]
