@@ -80,13 +80,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub const STATUS: &str = "\
 Berth components:
   dataplane  ready    eBPF socket-level service load balancer (berth dataplane run|list|down)
-  bench      ready    berth bench lb|cni|dns|demo: side by side with kube-proxy rules, the reference CNI
-                      plugins and knot
+  bench      ready    berth bench lb|cni|dns|api|demo: side by side with kube-proxy rules, the reference
+                      CNI plugins, knot, and etcd
   cni        ready    berth-cni (berth invoked by that name): CNI 1.1.0 bridge plugin, own IPAM,
                       ipMasq, GC/STATUS; containerd config generation (berth bench cni)
-  dns        partial  berth dns --static FILE: the cluster zone per the Kubernetes DNS spec over UDP/TCP;
-                      berth bench dns vs knot; forwarding, cache, autopath, watch feed not yet (issue 4)
-  server     not yet  API server, stores, CLI (issue 5)
+  dns        ready    berth dns --static FILE: Kubernetes manifests, reloaded on change; the cluster zone
+                      per the Kubernetes DNS spec; forwarder with cache and health checks; autopath;
+                      /metrics; a watch-fed source for the agent (issue 8 runs it in the cluster)
+  server     partial  berth server (embedded redb or etcd store, TLS, tokens) and apply/get/delete;
+                      describe, scale, rollout status, get -w not yet (issue 5)
   controllers not yet controllers and scheduler (issue 6)
   agent      not yet  node agent on containerd (issue 7)
   up         not yet  single-node cluster in one command (issue 8)
