@@ -46,6 +46,9 @@ pub struct GetArgs {
     /// Label selector (`app=web,tier!=db`).
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
+    /// After listing, print every change as it happens.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -60,19 +63,24 @@ pub struct DeleteArgs {
     pub client: ClientArgs,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")
 }
 
-async fn client(args: &ClientArgs) -> anyhow::Result<ApiClient> {
+/// `-n`, else `default`.
+pub(super) fn namespace(args: &ClientArgs) -> String {
+    args.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+pub(super) async fn client(args: &ClientArgs) -> anyhow::Result<ApiClient> {
     let config = find_config(args.config.as_deref())?;
     Ok(connect(&config).await?)
 }
 
-fn status(e: tonic::Status) -> anyhow::Error {
+pub(super) fn status(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}", e.message())
 }
 
@@ -114,7 +122,7 @@ fn to_proto(key: &berth_api::ObjectKey) -> ObjectKey {
     }
 }
 
-fn kind(name: &str) -> anyhow::Result<Kind> {
+pub(super) fn kind(name: &str) -> anyhow::Result<Kind> {
     Ok(Kind::from_resource_name(name)?)
 }
 
@@ -130,6 +138,7 @@ pub fn get(a: GetArgs) -> anyhow::Result<()> {
     };
     runtime()?.block_on(async move {
         let mut api = client(&a.client).await?;
+        let mut from = 0;
         let objects: Vec<Object> = match &a.name {
             Some(name) => {
                 let r = api
@@ -150,16 +159,28 @@ pub fn get(a: GetArgs) -> anyhow::Result<()> {
                         label_selector: a.selector.clone().unwrap_or_default(),
                     })
                     .await
-                    .map_err(status)?;
-                r.into_inner()
-                    .items_json
+                    .map_err(status)?
+                    .into_inner();
+                from = r.resource_version;
+                r.items_json
                     .iter()
                     .map(|j| Object::from_json(j))
                     .collect::<Result<_, _>>()?
             }
         };
         let all = a.all_namespaces && kind.is_namespaced();
-        print_objects(&objects, a.output.as_deref(), a.name.is_some(), all, &ns)
+        print_objects(&objects, a.output.as_deref(), a.name.is_some(), all, &ns)?;
+        if a.watch {
+            if from == 0 {
+                from = objects
+                    .iter()
+                    .filter_map(|o| o.metadata().resource_version.parse().ok())
+                    .max()
+                    .unwrap_or(0);
+            }
+            super::kubectl_more::watch(&mut api, kind, &ns, from).await?;
+        }
+        Ok(())
     })
 }
 

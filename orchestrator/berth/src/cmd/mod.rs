@@ -5,6 +5,7 @@ pub mod cni;
 mod dataplane;
 mod dns;
 mod kubectl;
+mod kubectl_more;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,12 @@ pub enum Command {
     Get(kubectl::GetArgs),
     /// Delete one object.
     Delete(kubectl::DeleteArgs),
+    /// Show one object in detail, with its Events.
+    Describe(kubectl_more::DescribeArgs),
+    /// Set a Deployment's replicas.
+    Scale(kubectl_more::ScaleArgs),
+    /// `rollout status deployment/NAME`: wait until it is rolled out.
+    Rollout(kubectl_more::RolloutArgs),
     /// Benchmarks, side by side with the peers users would otherwise use.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -69,6 +76,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apply(a) => kubectl::apply(a),
         Command::Get(a) => kubectl::get(a),
         Command::Delete(a) => kubectl::delete(a),
+        Command::Describe(a) => kubectl_more::describe(a),
+        Command::Scale(a) => kubectl_more::scale(a),
+        Command::Rollout(a) => kubectl_more::rollout(a),
         Command::Status => {
             print!("{}", STATUS);
             Ok(())
