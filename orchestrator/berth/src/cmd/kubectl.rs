@@ -127,7 +127,23 @@ pub(super) fn kind(name: &str) -> anyhow::Result<Kind> {
 }
 
 pub fn get(a: GetArgs) -> anyhow::Result<()> {
-    let kind = kind(&a.kind)?;
+    let kinds: Vec<Kind> = a.kind.split(',').map(kind).collect::<anyhow::Result<_>>()?;
+    if kinds.len() > 1 {
+        if a.name.is_some() || a.watch {
+            bail!("a NAME or -w needs exactly one kind, got {:?}", a.kind);
+        }
+        for (i, k) in kinds.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            get_one(&a, *k)?;
+        }
+        return Ok(());
+    }
+    get_one(&a, kinds[0])
+}
+
+fn get_one(a: &GetArgs, kind: Kind) -> anyhow::Result<()> {
     let ns = if a.all_namespaces {
         String::new()
     } else {
@@ -139,6 +155,7 @@ pub fn get(a: GetArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let mut api = client(&a.client).await?;
         let mut from = 0;
+        let a = a;
         let objects: Vec<Object> = match &a.name {
             Some(name) => {
                 let r = api
@@ -225,41 +242,45 @@ fn print_objects(
                 }
                 return Ok(());
             }
+            let wide = output == Some("wide");
             let now = Time::now().unix_seconds();
-            let rows: Vec<[String; 3]> = objects
-                .iter()
-                .map(|o| {
-                    let age = o
-                        .metadata()
+            let mut header: Vec<String> = Vec::new();
+            if all {
+                header.push("NAMESPACE".into());
+            }
+            header.push("NAME".into());
+            header.extend(
+                super::table::headers(&objects[0], wide)
+                    .into_iter()
+                    .map(str::to_owned),
+            );
+            header.push("AGE".into());
+            let mut rows = vec![header];
+            for o in objects {
+                let mut row = Vec::new();
+                if all {
+                    row.push(o.namespace().unwrap_or("").to_owned());
+                }
+                row.push(o.name().to_owned());
+                row.extend(super::table::cells(o, wide));
+                row.push(
+                    o.metadata()
                         .creation_timestamp
                         .map(|t| human_age(now - t.unix_seconds()))
-                        .unwrap_or_else(|| "<unknown>".into());
-                    [
-                        o.namespace().unwrap_or("").to_owned(),
-                        o.name().to_owned(),
-                        age,
-                    ]
-                })
-                .collect();
-            let w = |i: usize, h: &str| {
-                rows.iter()
-                    .map(|r| r[i].len())
-                    .max()
-                    .unwrap_or(0)
-                    .max(h.len())
-            };
-            let (wn, wm) = (w(0, "NAMESPACE"), w(1, "NAME"));
-            if all {
-                println!("{:wn$}   {:wm$}   AGE", "NAMESPACE", "NAME");
-            } else {
-                println!("{:wm$}   AGE", "NAME");
+                        .unwrap_or_else(|| "<unknown>".into()),
+                );
+                rows.push(row);
             }
-            for [n, m, age] in rows {
-                if all {
-                    println!("{n:wn$}   {m:wm$}   {age}");
-                } else {
-                    println!("{m:wm$}   {age}");
-                }
+            let widths: Vec<usize> = (0..rows[0].len())
+                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                .collect();
+            for row in rows {
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:w$}"))
+                    .collect();
+                println!("{}", line.join("   ").trim_end());
             }
         }
         Some(other) => bail!("--output: invalid value {other:?}: one of yaml, json, name, wide"),

@@ -7,6 +7,7 @@ mod dns;
 mod kubectl;
 mod kubectl_more;
 mod server;
+mod table;
 
 use clap::{Parser, Subcommand};
 
