@@ -4,6 +4,7 @@
 //!   certificate for its names (`--tls-san`).
 //! - [`auth`]: the admin and node tokens, and what each may do.
 
+pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;

@@ -2,65 +2,17 @@
 //! compare-and-swap, watch and resume, validation errors, authorisation,
 //! and a restart that keeps everything.
 
-use std::path::Path;
-use std::time::Duration;
-
 use berth_client::proto::watch_event::Type;
 use berth_client::proto::{DeleteRequest, ListRequest, ObjectKey, WatchRequest, WriteRequest};
 use berth_client::{ApiClient, ClientConfig, connect};
-use berth_control::bootstrap::ServerSettings;
-use berth_control::serve::{BoundServer, Datastore};
-use tokio::sync::oneshot;
+use common::{HANG, start};
 use tonic::Code;
 
-/// Only catches a hang.
-const HANG: Duration = Duration::from_secs(20);
-
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<()>,
-    admin: ClientConfig,
-    node_token: String,
-}
-
-impl Running {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(HANG, self.done)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-}
-
-async fn start(dir: &Path) -> Running {
-    let settings = ServerSettings {
-        data_dir: dir.to_owned(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls_sans: Vec::new(),
-    };
-    let server = BoundServer::bind(&settings, &Datastore::Embedded)
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let mut admin = ClientConfig::load(&server.prepared().admin_conf).unwrap();
-    admin.server = format!("https://{addr}");
-    let node_token = server.prepared().tokens.node().to_owned();
-    let (tx, rx) = oneshot::channel();
-    let done = tokio::spawn(async move {
-        server.run(async { rx.await.unwrap_or(()) }).await.unwrap();
-    });
-    Running {
-        stop: Some(tx),
-        done,
-        admin,
-        node_token,
-    }
-}
+mod common;
 
 fn service(name: &str, extra: &str) -> WriteRequest {
     let json = format!(
-        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","labels":{{"app":"{name}"}}{extra}}},"spec":{{"clusterIP":"10.96.0.7","ports":[{{"name":"http","port":80}}]}}}}"#
+        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","labels":{{"app":"{name}"}}{extra}}},"spec":{{"ports":[{{"name":"http","port":80}}]}}}}"#
     );
     WriteRequest {
         object_json: json.into_bytes(),

@@ -8,6 +8,7 @@
 mod errors;
 mod selector;
 mod service;
+mod services;
 mod watch;
 
 pub use selector::{SelectorError, parse_selector};

@@ -11,7 +11,9 @@ use berth_client::proto::{
 use berth_store::{Bytes, Item, Store};
 use tonic::{Request, Response, Status};
 
+use super::services;
 use super::{errors, parse_selector, store_key, store_prefix};
+use crate::alloc::Allocator;
 use crate::auth::{Role, Tokens, Verb, authorize};
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -22,6 +24,7 @@ pub struct ApiService {
     store: Arc<dyn Store>,
     tokens: Tokens,
     draining: tokio::sync::watch::Receiver<bool>,
+    alloc: Arc<Allocator>,
 }
 
 impl ApiService {
@@ -33,6 +36,7 @@ impl ApiService {
         draining: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
+            alloc: Arc::new(Allocator::new(store.clone())),
             store,
             tokens,
             draining,
@@ -157,11 +161,36 @@ impl ApiService {
         meta.uid = random_uid();
         meta.creation_timestamp = Some(Time::now());
         meta.generation = 1;
-        let rev = self
-            .store
-            .create(&store_key(&key), for_store(&obj)?)
-            .await
-            .map_err(|e| errors::store(&key, e))?;
+        let owner = key.path();
+        if let Object::Service(svc) = &mut obj {
+            // An existing Service of that name owns addresses under the same
+            // owner: refuse before allocating anything.
+            let existing = self.store.get(&store_key(&key)).await;
+            if matches!(existing, Ok(Some(_))) {
+                return Err(errors::store(
+                    &key,
+                    berth_store::StoreError::AlreadyExists {
+                        key: store_key(&key),
+                        mod_revision: 0,
+                    },
+                ));
+            }
+            services::allocate(&self.alloc, svc, &owner)
+                .await
+                .map_err(|e| errors::invalid(Some(&key), e))?;
+        }
+        let created = self.store.create(&store_key(&key), for_store(&obj)?).await;
+        let rev = match created {
+            Ok(rev) => rev,
+            Err(e) => {
+                // Nothing half-done: give back what was allocated for it.
+                if let Object::Service(svc) = &obj {
+                    let (ips, ports) = services::held(svc);
+                    self.alloc.release(&ips, &ports, &owner).await;
+                }
+                return Err(errors::store(&key, e));
+            }
+        };
         obj.metadata_mut().resource_version = rev.to_string();
         Ok(obj)
     }
@@ -193,8 +222,17 @@ impl ApiService {
             })?,
         };
         let previous = decode_stored(&old)?;
+        if let (Object::Service(new), Object::Service(prev)) = (&mut obj, &previous) {
+            services::carry_over(new, prev);
+        }
         obj.validate_update(&previous)
             .map_err(|e| errors::invalid(Some(&key), e))?;
+        let owner = key.path();
+        if let Object::Service(svc) = &mut obj {
+            services::allocate(&self.alloc, svc, &owner)
+                .await
+                .map_err(|e| errors::invalid(Some(&key), e))?;
+        }
         let (uid, created, generation) = {
             let m = previous.metadata();
             (m.uid.clone(), m.creation_timestamp, m.generation)
@@ -208,6 +246,13 @@ impl ApiService {
             .update(&skey, for_store(&obj)?, expected)
             .await
             .map_err(|e| errors::store(&key, e))?;
+        if let (Object::Service(new), Object::Service(prev)) = (&obj, &previous) {
+            // Node ports the Service no longer has.
+            let (_, now) = services::held(new);
+            let (_, before) = services::held(prev);
+            let dropped: Vec<u16> = before.into_iter().filter(|p| !now.contains(p)).collect();
+            self.alloc.release(&[], &dropped, &owner).await;
+        }
         obj.metadata_mut().resource_version = rev.to_string();
         Ok(obj)
     }
@@ -293,6 +338,10 @@ impl Api for ApiService {
             .await
             .map_err(|e| errors::store(&key, e))?;
         let mut obj = decode_stored(&item)?;
+        if let Object::Service(svc) = &obj {
+            let (ips, ports) = services::held(svc);
+            self.alloc.release(&ips, &ports, &key.path()).await;
+        }
         obj.metadata_mut().resource_version = rev.to_string();
         reply(&obj)
     }

@@ -1,0 +1,55 @@
+//! An in-process API server over real TLS with the embedded store.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use berth_client::ClientConfig;
+use berth_control::bootstrap::ServerSettings;
+use berth_control::serve::{BoundServer, Datastore};
+use tokio::sync::oneshot;
+
+/// Only catches a hang.
+pub const HANG: Duration = Duration::from_secs(20);
+
+pub struct Running {
+    pub stop: Option<oneshot::Sender<()>>,
+    pub done: tokio::task::JoinHandle<()>,
+    pub admin: ClientConfig,
+    pub node_token: String,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(HANG, self.done)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+pub async fn start(dir: &Path) -> Running {
+    let settings = ServerSettings {
+        data_dir: dir.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls_sans: Vec::new(),
+    };
+    let server = BoundServer::bind(&settings, &Datastore::Embedded)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut admin = ClientConfig::load(&server.prepared().admin_conf).unwrap();
+    admin.server = format!("https://{addr}");
+    let node_token = server.prepared().tokens.node().to_owned();
+    let (tx, rx) = oneshot::channel();
+    let done = tokio::spawn(async move {
+        server.run(async { rx.await.unwrap_or(()) }).await.unwrap();
+    });
+    Running {
+        stop: Some(tx),
+        done,
+        admin,
+        node_token,
+    }
+}
