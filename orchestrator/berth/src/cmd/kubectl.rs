@@ -8,7 +8,8 @@ use berth_client::proto::{DeleteRequest, ListRequest, ObjectKey, WriteRequest};
 use berth_client::{ApiClient, connect, find_config};
 use clap::Args;
 
-/// Flags every client command takes.
+/// Flags every client command takes (global: `berth -n prod get pods`
+/// and `berth get pods -n prod` both work).
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// Credentials file (else $BERTH_CONFIG, ~/.berth/config, /var/lib/berth/admin.conf).
@@ -27,8 +28,6 @@ pub struct ApplyArgs {
     /// Read directories recursively.
     #[arg(short = 'R', long)]
     pub recursive: bool,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -49,8 +48,6 @@ pub struct GetArgs {
     /// After listing, print every change as it happens.
     #[arg(short = 'w', long)]
     pub watch: bool,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -59,8 +56,6 @@ pub struct DeleteArgs {
     pub kind: String,
     /// Name.
     pub name: String,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -84,9 +79,9 @@ pub(super) fn status(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}", e.message())
 }
 
-pub fn apply(a: ApplyArgs) -> anyhow::Result<()> {
+pub fn apply(a: ApplyArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
     let opts = ParseOptions {
-        namespace: a.client.namespace.clone(),
+        namespace: client_args.namespace.clone(),
         recursive: a.recursive,
         validate: true,
     };
@@ -95,7 +90,7 @@ pub fn apply(a: ApplyArgs) -> anyhow::Result<()> {
         docs.extend(berth_api::manifest::read(f, &opts)?);
     }
     runtime()?.block_on(async move {
-        let mut api = client(&a.client).await?;
+        let mut api = client(client_args).await?;
         for doc in docs {
             for w in &doc.warnings {
                 eprintln!("Warning: {w}");
@@ -126,7 +121,7 @@ pub(super) fn kind(name: &str) -> anyhow::Result<Kind> {
     Ok(Kind::from_resource_name(name)?)
 }
 
-pub fn get(a: GetArgs) -> anyhow::Result<()> {
+pub fn get(a: GetArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
     let kinds: Vec<Kind> = a.kind.split(',').map(kind).collect::<anyhow::Result<_>>()?;
     if kinds.len() > 1 {
         if a.name.is_some() || a.watch {
@@ -136,24 +131,21 @@ pub fn get(a: GetArgs) -> anyhow::Result<()> {
             if i > 0 {
                 println!();
             }
-            get_one(&a, *k)?;
+            get_one(&a, *k, client_args)?;
         }
         return Ok(());
     }
-    get_one(&a, kinds[0])
+    get_one(&a, kinds[0], client_args)
 }
 
-fn get_one(a: &GetArgs, kind: Kind) -> anyhow::Result<()> {
+fn get_one(a: &GetArgs, kind: Kind, client_args: &ClientArgs) -> anyhow::Result<()> {
     let ns = if a.all_namespaces {
         String::new()
     } else {
-        a.client
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into())
+        namespace(client_args)
     };
     runtime()?.block_on(async move {
-        let mut api = client(&a.client).await?;
+        let mut api = client(client_args).await?;
         let mut from = 0;
         let a = a;
         let objects: Vec<Object> = match &a.name {
@@ -299,18 +291,14 @@ fn human_age(secs: i64) -> String {
     }
 }
 
-pub fn delete(a: DeleteArgs) -> anyhow::Result<()> {
+pub fn delete(a: DeleteArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
     let kind = kind(&a.kind)?;
     runtime()?.block_on(async move {
-        let mut api = client(&a.client).await?;
+        let mut api = client(client_args).await?;
         api.delete(DeleteRequest {
             key: Some(ObjectKey {
                 kind: kind.name().into(),
-                namespace: a
-                    .client
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into()),
+                namespace: namespace(client_args),
                 name: a.name.clone(),
             }),
             resource_version: 0,

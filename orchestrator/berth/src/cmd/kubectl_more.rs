@@ -17,8 +17,6 @@ pub struct ScaleArgs {
     /// The new replica count.
     #[arg(long)]
     pub replicas: i32,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -30,8 +28,6 @@ pub struct RolloutArgs {
     /// Give up after this many seconds (0: wait forever).
     #[arg(long, default_value_t = 0)]
     pub timeout: u64,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -40,8 +36,6 @@ pub struct DescribeArgs {
     pub kind: String,
     /// Name.
     pub name: String,
-    #[command(flatten)]
-    pub client: ClientArgs,
 }
 
 /// `deployment/web` or `deploy web` → (Deployment, web).
@@ -75,7 +69,7 @@ async fn get_object(
     Ok(Object::from_json(&r.into_inner().object_json)?)
 }
 
-pub fn scale(a: ScaleArgs) -> anyhow::Result<()> {
+pub fn scale(a: ScaleArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
     let (kind, name) = target(&a.target)?;
     if kind != Kind::Deployment {
         bail!(
@@ -89,9 +83,9 @@ pub fn scale(a: ScaleArgs) -> anyhow::Result<()> {
             a.replicas
         );
     }
-    let ns = namespace(&a.client);
+    let ns = namespace(client_args);
     runtime()?.block_on(async move {
-        let mut api = client(&a.client).await?;
+        let mut api = client(client_args).await?;
         // Compare-and-swap: retry when someone else changed it meanwhile.
         for _ in 0..5 {
             let mut obj = get_object(&mut api, kind, &ns, &name).await?;
@@ -116,7 +110,7 @@ pub fn scale(a: ScaleArgs) -> anyhow::Result<()> {
     })
 }
 
-pub fn rollout(a: RolloutArgs) -> anyhow::Result<()> {
+pub fn rollout(a: RolloutArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
     if a.action != "status" {
         bail!(
             "rollout: invalid value {:?}: only `status` is supported",
@@ -130,9 +124,9 @@ pub fn rollout(a: RolloutArgs) -> anyhow::Result<()> {
             kind.plural()
         );
     }
-    let ns = namespace(&a.client);
+    let ns = namespace(client_args);
     runtime()?.block_on(async move {
-        let mut api = client(&a.client).await?;
+        let mut api = client(client_args).await?;
         let started = std::time::Instant::now();
         let mut last = String::new();
         loop {
@@ -174,11 +168,11 @@ pub fn rollout(a: RolloutArgs) -> anyhow::Result<()> {
     })
 }
 
-pub fn describe(a: DescribeArgs) -> anyhow::Result<()> {
+pub fn describe(a: DescribeArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
     let kind = kind(&a.kind)?;
-    let ns = namespace(&a.client);
+    let ns = namespace(client_args);
     runtime()?.block_on(async move {
-        let mut api = client(&a.client).await?;
+        let mut api = client(client_args).await?;
         let obj = get_object(&mut api, kind, &ns, &a.name).await?;
         let m = obj.metadata();
         println!("Name:         {}", m.name);

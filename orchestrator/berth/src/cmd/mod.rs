@@ -21,6 +21,8 @@ pub struct Cli {
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub client: kubectl::ClientArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -74,12 +76,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(c) => bench::run(c),
         Command::Dns(a) => dns::run(a),
         Command::Server(a) => server::run(a),
-        Command::Apply(a) => kubectl::apply(a),
-        Command::Get(a) => kubectl::get(a),
-        Command::Delete(a) => kubectl::delete(a),
-        Command::Describe(a) => kubectl_more::describe(a),
-        Command::Scale(a) => kubectl_more::scale(a),
-        Command::Rollout(a) => kubectl_more::rollout(a),
+        Command::Apply(a) => kubectl::apply(a, &cli.client),
+        Command::Get(a) => kubectl::get(a, &cli.client),
+        Command::Delete(a) => kubectl::delete(a, &cli.client),
+        Command::Describe(a) => kubectl_more::describe(a, &cli.client),
+        Command::Scale(a) => kubectl_more::scale(a, &cli.client),
+        Command::Rollout(a) => kubectl_more::rollout(a, &cli.client),
         Command::Status => {
             print!("{}", STATUS);
             Ok(())
