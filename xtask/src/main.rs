@@ -6,6 +6,7 @@ mod clean;
 mod setup;
 mod test;
 mod up;
+mod up_api;
 mod util;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -1,6 +1,7 @@
-//! `cargo xtask up`: setup, build, and run what exists of Berth: today the
-//! data plane alone, with a demo service in network namespaces and the LB
-//! benchmark; then what is not there yet.
+//! `cargo xtask up`: setup, build, and run what exists of Berth: the data
+//! plane with a demo service in network namespaces and the LB benchmark,
+//! the cluster DNS against knot, the API server with the CLI; then what is
+//! not there yet.
 
 use std::process::Command;
 
@@ -26,13 +27,29 @@ pub fn run() -> anyhow::Result<()> {
             "target/bench-up.json",
         ]))
     })?;
+    p.time("cluster DNS: berth dns vs knot under dnsperf", || {
+        sh(Command::new(&bin).args([
+            "bench",
+            "dns",
+            "--services",
+            "1000",
+            "--duration",
+            "2",
+            "--json",
+            "target/bench-dns-up.json",
+        ]))
+    })?;
+    p.time("API server: apply, get, scale with the CLI", || {
+        crate::up_api::run(&bin)
+    })?;
     sh(Command::new(&bin).arg("status"))?;
     p.summary();
     println!(
-        "\nThe demo cleaned up after itself. To run the load balancer yourself:\n  \
+        "\nThe demos cleaned up after themselves. To run the parts yourself:\n  \
          target/release/berth dataplane run --static FILE   (schema: README, 'Data plane')\n  \
-         target/release/berth dataplane list\n  \
-         target/release/berth dataplane down"
+         target/release/berth dns --static MANIFESTS --listen 127.0.0.1:5353 --no-upstream\n  \
+         target/release/berth server --data-dir DIR   then BERTH_CONFIG=DIR/admin.conf berth apply|get ...\n  \
+         target/release/berth dataplane list | down"
     );
     Ok(())
 }

@@ -100,8 +100,8 @@ Berth components:
   dns        ready    berth dns --static FILE: Kubernetes manifests, reloaded on change; the cluster zone
                       per the Kubernetes DNS spec; forwarder with cache and health checks; autopath;
                       /metrics; a watch-fed source for the agent (issue 8 runs it in the cluster)
-  server     partial  berth server (embedded redb or etcd store, TLS, tokens) and apply/get/delete;
-                      describe, scale, rollout status, get -w not yet (issue 5)
+  server     ready    berth server (embedded redb or etcd store, TLS, tokens, service IP and node port
+                      allocation) and the CLI: apply, get, describe, delete, scale, rollout status
   controllers not yet controllers and scheduler (issue 6)
   agent      not yet  node agent on containerd (issue 7)
   up         not yet  single-node cluster in one command (issue 8)
