@@ -4,13 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
-
-/// Only catches a hang.
-const READY: Duration = Duration::from_secs(60);
+use std::process::{Child, Command, Output};
 
 const APP: &str = r#"
 # A Deployment + Service pair as the Kubernetes docs write them.
@@ -65,30 +60,7 @@ impl Drop for Server {
 }
 
 fn start(dir: &Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(common::berth_bin())
-        .args(["server", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("serving on") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(READY)
-        .expect("berth server never said it was serving");
-    Server(child)
+    Server(common::server::start_server(dir))
 }
 
 fn berth(config: &Path, args: &[&str]) -> Output {

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,40 +13,15 @@ use berth_client::proto::{ListRequest, WriteRequest};
 use berth_client::{ClientConfig, connect};
 
 /// Only catches a hang.
-const READY: Duration = Duration::from_secs(60);
+const READY: Duration = common::server::SERVER_READY;
 const WRITERS: usize = 4;
 const WRITES: usize = 1000;
 /// Kill after this many acknowledgements.
 const KILL_AT: usize = 300;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the server and waits for its "serving" line.
+/// Starts the server and reads its credentials.
 fn start(dir: &Path) -> (Child, ClientConfig) {
-    let mut child = Command::new(common::berth_bin())
-        .args(["server", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("serving on") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(READY)
-        .expect("berth server never said it was serving");
+    let child = common::server::start_server(dir);
     (child, ClientConfig::load(&dir.join("admin.conf")).unwrap())
 }
 

@@ -80,22 +80,12 @@ fn key_of(k: &ProtoKey) -> Result<ObjectKey, Status> {
 
 /// Decodes, defaults and validates an object sent by a client.
 fn incoming(bytes: &[u8]) -> Result<Object, Status> {
-    let mut obj = Object::from_json(bytes).map_err(|e| errors::invalid(None, error_chain(&e)))?;
+    let mut obj =
+        Object::from_json(bytes).map_err(|e| errors::invalid(None, berth_api::error_chain(&e)))?;
     obj.apply_defaults();
     let key = obj.key();
     obj.validate().map_err(|e| errors::invalid(Some(&key), e))?;
     Ok(obj)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// A stored object with its resourceVersion filled in.

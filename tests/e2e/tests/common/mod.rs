@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
