@@ -10,6 +10,9 @@ use crate::util::{output, sh};
 /// Debian packages the project uses.
 pub const PACKAGES: &[&str] = &[
     "protobuf-compiler",           // protoc, for gRPC protos
+    // google/protobuf/*.proto (descriptor, struct, ...): etcd-client's
+    // protos import them, and protobuf-compiler does not ship them.
+    "libprotobuf-dev",
     "iproute2",                    // ip: test namespaces and the host's safety routes
     "iptables",                    // kube-proxy-style peer in berth bench lb
     "nftables",                    // nftables peer in berth bench lb
