@@ -9,10 +9,12 @@ use crate::deployment::Deployment;
 use crate::endpointslice::EndpointSlice;
 use crate::event::Event;
 use crate::kind::Kind;
+use crate::lease::Lease;
 use crate::namespace::Namespace;
 use crate::node::Node;
 use crate::object::Object;
 use crate::pod::Pod;
+use crate::replicaset::ReplicaSet;
 use crate::resource::Resource;
 use crate::secret::Secret;
 use crate::service::Service;
@@ -230,11 +232,13 @@ fn decode_kind(kind: Kind, value: Value) -> Result<Object, FieldError> {
         Kind::Node => Object::Node(decode_typed::<Node>(value)?),
         Kind::Pod => Object::Pod(decode_typed::<Pod>(value)?),
         Kind::Deployment => Object::Deployment(decode_typed::<Deployment>(value)?),
+        Kind::ReplicaSet => Object::ReplicaSet(decode_typed::<ReplicaSet>(value)?),
         Kind::Service => Object::Service(decode_typed::<Service>(value)?),
         Kind::EndpointSlice => Object::EndpointSlice(decode_typed::<EndpointSlice>(value)?),
         Kind::ConfigMap => Object::ConfigMap(decode_typed::<ConfigMap>(value)?),
         Kind::Secret => Object::Secret(decode_typed::<Secret>(value)?),
         Kind::Event => Object::Event(decode_typed::<Event>(value)?),
+        Kind::Lease => Object::Lease(decode_typed::<Lease>(value)?),
     })
 }
 

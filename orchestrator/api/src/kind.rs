@@ -15,6 +15,8 @@ pub enum Kind {
     Pod,
     /// `apps/v1` Deployment.
     Deployment,
+    /// `apps/v1` ReplicaSet.
+    ReplicaSet,
     /// `v1` Service.
     Service,
     /// `discovery.k8s.io/v1` EndpointSlice.
@@ -25,6 +27,8 @@ pub enum Kind {
     Secret,
     /// `v1` Event.
     Event,
+    /// `coordination.k8s.io/v1` Lease.
+    Lease,
 }
 
 /// A resource name that names no kind Berth serves.
@@ -37,16 +41,18 @@ pub struct UnknownResource {
 
 impl Kind {
     /// Every kind, in the order `get all`-style listings use.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
         Kind::Deployment,
+        Kind::ReplicaSet,
         Kind::Service,
         Kind::EndpointSlice,
         Kind::ConfigMap,
         Kind::Secret,
         Kind::Event,
+        Kind::Lease,
     ];
 
     /// The kind as written in `kind:` (`Deployment`).
@@ -56,28 +62,33 @@ impl Kind {
             Kind::Node => "Node",
             Kind::Pod => "Pod",
             Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
             Kind::Event => "Event",
+            Kind::Lease => "Lease",
         }
     }
 
     /// The API group (`""` for the core group).
     pub const fn group(self) -> &'static str {
         match self {
-            Kind::Deployment => "apps",
+            Kind::Deployment | Kind::ReplicaSet => "apps",
             Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::Lease => "coordination.k8s.io",
             _ => "",
         }
     }
 
-    /// The `apiVersion` (`v1`, `apps/v1`, `discovery.k8s.io/v1`).
+    /// The `apiVersion` (`v1`, `apps/v1`, `discovery.k8s.io/v1`,
+    /// `coordination.k8s.io/v1`).
     pub const fn api_version(self) -> &'static str {
         match self {
-            Kind::Deployment => "apps/v1",
+            Kind::Deployment | Kind::ReplicaSet => "apps/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::Lease => "coordination.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -89,11 +100,13 @@ impl Kind {
             Kind::Node => "nodes",
             Kind::Pod => "pods",
             Kind::Deployment => "deployments",
+            Kind::ReplicaSet => "replicasets",
             Kind::Service => "services",
             Kind::EndpointSlice => "endpointslices",
             Kind::ConfigMap => "configmaps",
             Kind::Secret => "secrets",
             Kind::Event => "events",
+            Kind::Lease => "leases",
         }
     }
 
@@ -104,11 +117,13 @@ impl Kind {
             Kind::Node => "node",
             Kind::Pod => "pod",
             Kind::Deployment => "deployment",
+            Kind::ReplicaSet => "replicaset",
             Kind::Service => "service",
             Kind::EndpointSlice => "endpointslice",
             Kind::ConfigMap => "configmap",
             Kind::Secret => "secret",
             Kind::Event => "event",
+            Kind::Lease => "lease",
         }
     }
 
@@ -122,11 +137,13 @@ impl Kind {
             Kind::Node => &["no"],
             Kind::Pod => &["po"],
             Kind::Deployment => &["deploy"],
+            Kind::ReplicaSet => &["rs"],
             Kind::Service => &["svc"],
             Kind::EndpointSlice => &["endpoints", "ep"],
             Kind::ConfigMap => &["cm"],
             Kind::Secret => &[],
             Kind::Event => &["ev"],
+            Kind::Lease => &[],
         }
     }
 
@@ -208,11 +225,21 @@ mod tests {
             ("secrets", Kind::Secret),
             ("ev", Kind::Event),
             ("events", Kind::Event),
+            ("rs", Kind::ReplicaSet),
+            ("replicasets", Kind::ReplicaSet),
+            ("replicaset", Kind::ReplicaSet),
+            ("ReplicaSet", Kind::ReplicaSet),
+            ("replicasets.apps", Kind::ReplicaSet),
+            ("leases", Kind::Lease),
+            ("lease", Kind::Lease),
+            ("leases.coordination.k8s.io", Kind::Lease),
         ] {
             assert_eq!(Kind::from_resource_name(name), Ok(kind), "{name}");
         }
         assert!(Kind::from_resource_name("statefulsets").is_err());
         assert!(Kind::from_resource_name("deployments.extensions").is_err());
+        assert!(Kind::from_resource_name("replicasets.extensions").is_err());
+        assert!(Kind::from_resource_name("leases.apps").is_err());
     }
 
     #[test]
@@ -223,7 +250,21 @@ mod tests {
         );
         assert_eq!(Kind::from_api("apps/v1beta1", "Deployment"), None);
         assert_eq!(Kind::from_api("v1", "Service"), Some(Kind::Service));
+        assert_eq!(
+            Kind::from_api("apps/v1", "ReplicaSet"),
+            Some(Kind::ReplicaSet)
+        );
+        assert_eq!(Kind::from_api("extensions/v1beta1", "ReplicaSet"), None);
+        assert_eq!(
+            Kind::from_api("coordination.k8s.io/v1", "Lease"),
+            Some(Kind::Lease)
+        );
+        assert_eq!(Kind::from_api("coordination.k8s.io/v1beta1", "Lease"), None);
+        assert_eq!(Kind::Lease.group(), "coordination.k8s.io");
+        assert_eq!(Kind::ReplicaSet.group(), "apps");
         assert!(!Kind::Node.is_namespaced());
         assert!(Kind::Event.is_namespaced());
+        assert!(Kind::ReplicaSet.is_namespaced());
+        assert!(Kind::Lease.is_namespaced());
     }
 }

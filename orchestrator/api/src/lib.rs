@@ -72,21 +72,25 @@
 //! | Node | v1 | nodes, no | cluster |
 //! | Pod | v1 | pods, po | namespace |
 //! | Deployment | apps/v1 | deployments, deploy | namespace |
+//! | ReplicaSet | apps/v1 | replicasets, rs | namespace |
 //! | Service | v1 | services, svc | namespace |
 //! | EndpointSlice | discovery.k8s.io/v1 | endpointslices, endpoints, ep | namespace |
 //! | ConfigMap | v1 | configmaps, cm | namespace |
 //! | Secret | v1 | secrets | namespace |
 //! | Event | v1 | events, ev | namespace |
+//! | Lease | coordination.k8s.io/v1 | leases | namespace |
 //!
 //! # Supported fields
 //!
 //! - **metadata**: `name`, `generateName`, `namespace`, `labels`,
 //!   `annotations`, `ownerReferences`, `finalizers` (kept), and the
 //!   server's `uid`, `resourceVersion`, `generation`, `creationTimestamp`,
-//!   `deletionTimestamp`.
+//!   `deletionTimestamp`, `deletionGracePeriodSeconds`.
 //! - **Pod** `spec`: `containers`, `volumes`, `restartPolicy`,
 //!   `terminationGracePeriodSeconds`, `dnsPolicy` (not `None`), `nodeName`,
-//!   `nodeSelector`, `hostNetwork`, `hostname`, `subdomain`.
+//!   `nodeSelector`, `tolerations` (`key`, `operator`, `value`, `effect`,
+//!   `tolerationSeconds`; matched against node taints by
+//!   [`Toleration::tolerates`]), `hostNetwork`, `hostname`, `subdomain`.
 //!   **Container**: `name`, `image`, `imagePullPolicy`, `command`, `args`,
 //!   `workingDir`, `ports` (`name`, `containerPort`, `protocol`), `env`
 //!   (`value`, `valueFrom` with `configMapKeyRef`, `secretKeyRef` or
@@ -100,6 +104,8 @@
 //!   `matchExpressions`), `template`, `strategy` (`Recreate`, `RollingUpdate`
 //!   with `maxSurge`/`maxUnavailable`), `minReadySeconds`,
 //!   `revisionHistoryLimit`, `progressDeadlineSeconds`.
+//! - **ReplicaSet** `spec`: `replicas`, `minReadySeconds`, `selector`,
+//!   `template` (checked as a Deployment's).
 //! - **Service** `spec`: `type` (`ClusterIP`, `NodePort`, `LoadBalancer`,
 //!   `ExternalName`), `clusterIP` (`None` for headless), `clusterIPs`,
 //!   `ports` (`name`, `protocol`, `appProtocol`, `port`, `targetPort` by
@@ -113,11 +119,16 @@
 //!   `conditions`, `hostname`, `targetRef`, `nodeName`, `zone`), `ports`.
 //! - **ConfigMap**: `data`, `binaryData`, `immutable`. **Secret**: `type`,
 //!   `data` (base64), `stringData` (merged into `data`), `immutable`.
-//! - **Node** `spec`: `podCIDR`, `podCIDRs`, `unschedulable`. **Namespace**:
+//! - **Node** `spec`: `podCIDR`, `podCIDRs`, `unschedulable`, `taints`
+//!   (`key`, `value`, `effect`, `timeAdded`). **Namespace**:
 //!   `spec.finalizers`. **Event** (core/v1): `involvedObject`, `reason`,
 //!   `message`, `source`, `firstTimestamp`, `lastTimestamp`, `count`,
 //!   `type`, `eventTime`, `action`, `reportingComponent`,
 //!   `reportingInstance`.
+//! - **Lease** `spec`: `holderIdentity`, `leaseDurationSeconds`,
+//!   `acquireTime`, `renewTime` (fractions of a second kept),
+//!   `leaseTransitions`. Nodes' Leases live in
+//!   [`lease::NODE_LEASE_NAMESPACE`].
 //! - **status** of every kind is accepted on input: it is typed, ignores
 //!   fields Berth does not model (so `kubectl get -o yaml` output from a
 //!   Kubernetes cluster reads), and is the server's to overwrite
@@ -127,16 +138,17 @@
 //! [`unsupported::RULES`]: harmless ones users always write
 //! (`terminationMessagePath`, `schedulerName: default-scheduler`,
 //! `managedFields`, empty `securityContext`, ...) are dropped silently;
-//! ones the user may expect an effect from (`tolerations`,
-//! `imagePullSecrets`, a non-empty `securityContext`, ...) are dropped with
-//! a warning; others (`affinity`, `initContainers`, `startupProbe`,
+//! ones the user may expect an effect from (`imagePullSecrets`,
+//! `priorityClassName`, a non-empty `securityContext`, ...) are dropped
+//! with a warning; others (`affinity`, `initContainers`, `startupProbe`,
 //! `hostPort`, `hostPath` volumes, `externalTrafficPolicy: Local`, ...) are
 //! errors saying Berth does not support them. Any other field is an unknown
 //! field.
 //!
 //! # Defaults
 //!
-//! As Kubernetes: namespace `default`; Deployment `replicas` 1, strategy
+//! As Kubernetes: namespace `default`; Deployment and ReplicaSet
+//! `replicas` 1; Deployment strategy
 //! `RollingUpdate` with `maxSurge`/`maxUnavailable` 25%,
 //! `revisionHistoryLimit` 10, `progressDeadlineSeconds` 600; pod
 //! `restartPolicy` `Always`, `terminationGracePeriodSeconds` 30,
@@ -158,6 +170,7 @@ pub mod endpointslice;
 pub mod event;
 pub mod intstr;
 pub mod kind;
+pub mod lease;
 mod macros;
 pub mod manifest;
 pub mod meta;
@@ -168,10 +181,12 @@ pub mod output;
 pub mod pod;
 pub mod probe;
 pub mod quantity;
+pub mod replicaset;
 pub mod resource;
 pub mod secret;
 pub mod selector;
 pub mod service;
+pub mod taint;
 pub mod time;
 pub mod unsupported;
 pub mod validate;
@@ -185,6 +200,7 @@ pub use endpointslice::EndpointSlice;
 pub use event::Event;
 pub use intstr::IntOrString;
 pub use kind::Kind;
+pub use lease::Lease;
 pub use manifest::{Document, ManifestError, ManifestErrors, ParseOptions};
 pub use meta::ObjectMeta;
 pub use namespace::Namespace;
@@ -192,10 +208,12 @@ pub use node::Node;
 pub use object::{Object, ObjectKey};
 pub use pod::{Pod, PodSpec, PodTemplateSpec};
 pub use quantity::Quantity;
+pub use replicaset::ReplicaSet;
 pub use resource::{DEFAULT_NAMESPACE, Resource};
 pub use secret::Secret;
 pub use selector::LabelSelector;
 pub use service::Service;
+pub use taint::{Taint, TaintEffect, Toleration, TolerationOperator};
 pub use time::Time;
 pub use validate::{FieldError, FieldErrors, FieldPath};
 

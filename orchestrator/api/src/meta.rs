@@ -90,7 +90,8 @@ tag_impls!(KindTag, R::KIND.name());
 ///
 /// Users write `name`, `namespace`, `labels` and `annotations` (and
 /// `generateName`); the server sets `uid`, `resourceVersion`, `generation`,
-/// `creationTimestamp` and `deletionTimestamp`; controllers set
+/// `creationTimestamp`, `deletionTimestamp` and
+/// `deletionGracePeriodSeconds`; controllers set
 /// `ownerReferences`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -119,6 +120,9 @@ pub struct ObjectMeta {
     /// When deletion was requested.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<Time>,
+    /// The grace period of the requested deletion, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_grace_period_seconds: Option<i64>,
     /// Labels, matched by selectors.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,

@@ -10,6 +10,7 @@ use crate::macros::{is_default, is_false, string_enum};
 use crate::meta::{ApiVersion, ConditionStatus, KindTag, ObjectMeta};
 use crate::quantity::Quantity;
 use crate::resource::{Resource, resource_boilerplate};
+use crate::taint::Taint;
 use crate::time::Time;
 use crate::validate::FieldErrors;
 
@@ -106,6 +107,9 @@ pub struct NodeSpec {
     /// New pods are not scheduled here.
     #[serde(skip_serializing_if = "is_false")]
     pub unschedulable: bool,
+    /// Taints: pods that do not tolerate them are kept off the node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<Taint>,
 }
 
 /// The observed state of a node.

@@ -11,11 +11,13 @@ use crate::deployment::Deployment;
 use crate::endpointslice::EndpointSlice;
 use crate::event::Event;
 use crate::kind::Kind;
+use crate::lease::Lease;
 use crate::meta::ObjectMeta;
 use crate::namespace::Namespace;
 use crate::node::Node;
 use crate::output::{self, EncodeError};
 use crate::pod::Pod;
+use crate::replicaset::ReplicaSet;
 use crate::resource::Resource;
 use crate::secret::Secret;
 use crate::service::Service;
@@ -37,6 +39,8 @@ pub enum Object {
     Pod(Pod),
     /// A Deployment.
     Deployment(Deployment),
+    /// A ReplicaSet.
+    ReplicaSet(ReplicaSet),
     /// A Service.
     Service(Service),
     /// An EndpointSlice.
@@ -47,6 +51,8 @@ pub enum Object {
     Secret(Secret),
     /// An Event.
     Event(Event),
+    /// A Lease.
+    Lease(Lease),
 }
 
 /// Runs `$body` with `$o` bound to the object inside each variant.
@@ -57,11 +63,13 @@ macro_rules! dispatch {
             Object::Node($o) => $body,
             Object::Pod($o) => $body,
             Object::Deployment($o) => $body,
+            Object::ReplicaSet($o) => $body,
             Object::Service($o) => $body,
             Object::EndpointSlice($o) => $body,
             Object::ConfigMap($o) => $body,
             Object::Secret($o) => $body,
             Object::Event($o) => $body,
+            Object::Lease($o) => $body,
         }
     };
 }
@@ -143,11 +151,13 @@ impl Object {
             Node,
             Pod,
             Deployment,
+            ReplicaSet,
             Service,
             EndpointSlice,
             ConfigMap,
             Secret,
-            Event
+            Event,
+            Lease
         )
     }
 

@@ -11,6 +11,7 @@ use crate::kind::Kind;
 use crate::macros::{is_default, is_false, string_enum};
 use crate::meta::{ApiVersion, ConditionStatus, KindTag, ObjectMeta};
 use crate::resource::{Resource, resource_boilerplate};
+use crate::taint::Toleration;
 use crate::time::Time;
 use crate::validate::FieldErrors;
 use crate::volume::Volume;
@@ -139,6 +140,9 @@ pub struct PodSpec {
     /// Labels a node must have to run the pod.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// The node taints the pod tolerates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
     /// Use the node's network namespace.
     #[serde(skip_serializing_if = "is_false")]
     pub host_network: bool,
@@ -162,6 +166,7 @@ impl Default for PodSpec {
             dns_policy: DnsPolicy::default(),
             node_name: String::new(),
             node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
             host_network: false,
             hostname: String::new(),
             subdomain: String::new(),

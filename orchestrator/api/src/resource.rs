@@ -79,9 +79,9 @@ pub trait Resource:
 
     /// Validates `self` as a replacement of `old`: everything
     /// [`Resource::validate`] checks, and that what may not change did not
-    /// (name, namespace and uid; a Deployment's selector; a Service's
-    /// cluster IP; an immutable ConfigMap's or Secret's data; a Pod's spec
-    /// but images and a first `nodeName`; ...).
+    /// (name, namespace and uid; a Deployment's or ReplicaSet's selector; a
+    /// Service's cluster IP; an immutable ConfigMap's or Secret's data; a
+    /// Pod's spec but images, added tolerations and a first `nodeName`; ...).
     fn validate_update(&self, old: &Self) -> Result<(), FieldErrors> {
         let mut errs = match self.validate() {
             Ok(()) => FieldErrors::new(),

@@ -25,9 +25,11 @@ pub enum Action {
 /// Where the paths of a rule start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// `metadata` of every object, and of a Deployment's pod template.
+    /// `metadata` of every object, and of a Deployment's or ReplicaSet's
+    /// pod template.
     Metadata,
-    /// A pod spec: `spec` of a Pod, `spec.template.spec` of a Deployment.
+    /// A pod spec: `spec` of a Pod, `spec.template.spec` of a Deployment or
+    /// ReplicaSet.
     PodSpec,
     /// `spec` of a Deployment.
     DeploymentSpec,
@@ -84,13 +86,6 @@ pub const RULES: &[Rule] = &[
         "server-side apply bookkeeping",
     ),
     rule(Metadata, &["selfLink"], &[], Drop, "deprecated"),
-    rule(
-        Metadata,
-        &["deletionGracePeriodSeconds"],
-        &[],
-        Drop,
-        "set by the server",
-    ),
     // Pod spec.
     rule(
         PodSpec,
@@ -133,13 +128,6 @@ pub const RULES: &[Rule] = &[
         &[],
         Warn,
         "Berth does not apply security contexts",
-    ),
-    rule(
-        PodSpec,
-        &["tolerations"],
-        &[],
-        Warn,
-        "Berth nodes have no taints",
     ),
     rule(
         PodSpec,
@@ -441,10 +429,12 @@ pub const RULES: &[Rule] = &[
 /// The places in an object of `kind` where paths of `scope` start.
 fn prefixes(kind: Kind, scope: Scope) -> &'static [&'static [&'static str]] {
     match (scope, kind) {
-        (Scope::Metadata, Kind::Deployment) => &[&["metadata"], &["spec", "template", "metadata"]],
+        (Scope::Metadata, Kind::Deployment | Kind::ReplicaSet) => {
+            &[&["metadata"], &["spec", "template", "metadata"]]
+        }
         (Scope::Metadata, _) => &[&["metadata"]],
         (Scope::PodSpec, Kind::Pod) => &[&["spec"]],
-        (Scope::PodSpec, Kind::Deployment) => &[&["spec", "template", "spec"]],
+        (Scope::PodSpec, Kind::Deployment | Kind::ReplicaSet) => &[&["spec", "template", "spec"]],
         (Scope::DeploymentSpec, Kind::Deployment) => &[&["spec"]],
         (Scope::ServiceSpec, Kind::Service) => &[&["spec"]],
         (Scope::EndpointSlice, Kind::EndpointSlice) => &[&[]],
@@ -550,7 +540,8 @@ mod tests {
             "metadata": {"name": "web", "managedFields": [{"manager": "kubectl"}]},
             "spec": {"template": {"metadata": {"selfLink": "/x"}, "spec": {
                 "schedulerName": "default-scheduler",
-                "tolerations": [{"key": "x"}],
+                "tolerations": [{"key": "x", "operator": "Exists"}],
+                "imagePullSecrets": [{"name": "registry"}],
                 "affinity": {"nodeAffinity": {}},
                 "securityContext": {},
                 "containers": [{"name": "a", "terminationMessagePath": "/dev/termination-log", "tty": false,
@@ -560,7 +551,9 @@ mod tests {
         let p = prune(Kind::Deployment, &mut v);
         assert_eq!(
             p.warnings,
-            ["spec.template.spec.tolerations: ignored: Berth nodes have no taints"]
+            [
+                "spec.template.spec.imagePullSecrets: ignored: Berth imports images instead of pulling them"
+            ]
         );
         let errs: Vec<String> = p.errors.errors().iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -573,7 +566,33 @@ mod tests {
         assert_eq!(
             v,
             json!({"metadata": {"name": "web"}, "spec": {"template": {"metadata": {}, "spec": {
+                "tolerations": [{"key": "x", "operator": "Exists"}],
                 "containers": [{"name": "a", "ports": [{"containerPort": 80}]}]}}}})
+        );
+    }
+
+    #[test]
+    fn replica_set_templates_are_pruned_as_deployments_are() {
+        let mut v = json!({
+            "metadata": {"name": "web", "managedFields": []},
+            "spec": {"template": {"metadata": {"selfLink": "/x"}, "spec": {
+                "enableServiceLinks": true,
+                "initContainers": [{"name": "i"}],
+                "containers": [{"name": "a", "terminationMessagePolicy": "File"}]
+            }}, "paused": true}
+        });
+        let p = prune(Kind::ReplicaSet, &mut v);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let errs: Vec<String> = p.errors.errors().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errs,
+            ["spec.template.spec.initContainers: Forbidden: not supported by Berth"]
+        );
+        // `paused` is a Deployment's: in a ReplicaSet it is an unknown field.
+        assert_eq!(
+            v,
+            json!({"metadata": {"name": "web"}, "spec": {"template": {"metadata": {}, "spec": {
+                "containers": [{"name": "a"}]}}, "paused": true}})
         );
     }
 }

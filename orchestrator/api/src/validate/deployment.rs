@@ -1,9 +1,10 @@
 //! Deployment checks: replicas, selector against template labels, the
-//! template, the update strategy.
+//! template (shared with ReplicaSets), the update strategy.
 
 use crate::deployment::{Deployment, DeploymentStrategyType};
 use crate::intstr::IntOrString;
-use crate::pod::RestartPolicy;
+use crate::pod::{PodTemplateSpec, RestartPolicy};
+use crate::selector::LabelSelector;
 use crate::validate::meta::{validate_label_selector, validate_labels};
 use crate::validate::pod::validate_pod_spec;
 use crate::validate::{FieldError, FieldErrors, FieldPath, non_negative};
@@ -15,37 +16,7 @@ pub(crate) fn validate_deployment(d: &Deployment, errs: &mut FieldErrors) {
     let spec = &d.spec;
     let path = FieldPath::new("spec");
     non_negative(i64::from(spec.replicas), &path.child("replicas"), errs);
-
-    let selector_path = path.child("selector");
-    if spec.selector.is_empty() {
-        errs.push(FieldError::invalid(
-            &selector_path,
-            serde_json::to_value(&spec.selector).unwrap_or_default(),
-            "empty selector is invalid for deployment",
-        ));
-    } else {
-        validate_label_selector(&spec.selector, &selector_path, errs);
-    }
-
-    let template = path.child("template");
-    let labels_path = template.child("metadata").child("labels");
-    validate_labels(&spec.template.metadata.labels, &labels_path, errs);
-    if !spec.selector.is_empty() && !spec.selector.matches(&spec.template.metadata.labels) {
-        errs.push(FieldError::invalid(
-            &labels_path,
-            serde_json::to_value(&spec.template.metadata.labels).unwrap_or_default(),
-            "`selector` does not match template `labels`",
-        ));
-    }
-    let pod_path = template.child("spec");
-    validate_pod_spec(&spec.template.spec, &pod_path, errs);
-    if spec.template.spec.restart_policy != RestartPolicy::Always {
-        errs.push(FieldError::not_supported(
-            &pod_path.child("restartPolicy"),
-            spec.template.spec.restart_policy.as_str(),
-            &[RestartPolicy::Always.as_str()],
-        ));
-    }
+    validate_selector_and_template(&spec.selector, &spec.template, &path, errs);
 
     let strategy = path.child("strategy");
     match (spec.strategy.type_, &spec.strategy.rolling_update) {
@@ -95,6 +66,47 @@ pub(crate) fn validate_deployment(d: &Deployment, errs: &mut FieldErrors) {
             &deadline,
             spec.progress_deadline_seconds,
             "must be greater than minReadySeconds",
+        ));
+    }
+}
+
+/// Checks the `selector` and `template` of a Deployment's or ReplicaSet's
+/// spec at `path`: a non-empty selector matching the template's labels, and
+/// a pod template whose pods always restart.
+pub(crate) fn validate_selector_and_template(
+    selector: &LabelSelector,
+    template: &PodTemplateSpec,
+    path: &FieldPath,
+    errs: &mut FieldErrors,
+) {
+    let selector_path = path.child("selector");
+    if selector.is_empty() {
+        errs.push(FieldError::invalid(
+            &selector_path,
+            serde_json::to_value(selector).unwrap_or_default(),
+            "empty selector is invalid for deployment",
+        ));
+    } else {
+        validate_label_selector(selector, &selector_path, errs);
+    }
+
+    let template_path = path.child("template");
+    let labels_path = template_path.child("metadata").child("labels");
+    validate_labels(&template.metadata.labels, &labels_path, errs);
+    if !selector.is_empty() && !selector.matches(&template.metadata.labels) {
+        errs.push(FieldError::invalid(
+            &labels_path,
+            serde_json::to_value(&template.metadata.labels).unwrap_or_default(),
+            "`selector` does not match template `labels`",
+        ));
+    }
+    let pod_path = template_path.child("spec");
+    validate_pod_spec(&template.spec, &pod_path, errs);
+    if template.spec.restart_policy != RestartPolicy::Always {
+        errs.push(FieldError::not_supported(
+            &pod_path.child("restartPolicy"),
+            template.spec.restart_policy.as_str(),
+            &[RestartPolicy::Always.as_str()],
         ));
     }
 }

@@ -12,11 +12,14 @@ pub(crate) mod config;
 pub(crate) mod deployment;
 pub(crate) mod endpointslice;
 pub(crate) mod event;
+pub(crate) mod lease;
 pub(crate) mod meta;
 pub mod names;
 pub(crate) mod node;
 pub(crate) mod pod;
+pub(crate) mod replicaset;
 pub(crate) mod service;
+pub(crate) mod taint;
 pub(crate) mod update;
 
 /// The path of a field in an object: `spec.template.spec.containers[0].image`,

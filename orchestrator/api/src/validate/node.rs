@@ -1,6 +1,7 @@
-//! Node checks: pod CIDRs.
+//! Node checks: pod CIDRs, taints.
 
 use crate::node::Node;
+use crate::validate::taint::validate_taints;
 use crate::validate::{FieldError, FieldErrors, FieldPath, names};
 
 /// Checks a Node.
@@ -30,4 +31,5 @@ pub(crate) fn validate_node(node: &Node, errs: &mut FieldErrors) {
             "must match podCIDR",
         ));
     }
+    validate_taints(&node.spec.taints, &spec.child("taints"), errs);
 }

@@ -1,4 +1,5 @@
-//! Pod checks: containers, ports, environment, resources, probes, volumes.
+//! Pod checks: containers, ports, environment, resources, probes, volumes,
+//! tolerations.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +10,7 @@ use crate::intstr::IntOrString;
 use crate::pod::{Pod, PodSpec};
 use crate::probe::Probe;
 use crate::validate::meta::validate_labels;
+use crate::validate::taint::validate_tolerations;
 use crate::validate::{FieldError, FieldErrors, FieldPath, names, non_negative, port_number};
 use crate::volume::{KeyToPath, Volume};
 
@@ -50,6 +52,7 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &FieldPath, errs: &mut Fie
         );
     }
     validate_labels(&spec.node_selector, &path.child("nodeSelector"), errs);
+    validate_tolerations(&spec.tolerations, &path.child("tolerations"), errs);
 }
 
 /// Checks volumes; returns their names.

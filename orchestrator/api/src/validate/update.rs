@@ -6,8 +6,10 @@ use crate::endpointslice::EndpointSlice;
 use crate::meta::ObjectMeta;
 use crate::node::Node;
 use crate::pod::Pod;
+use crate::replicaset::ReplicaSet;
 use crate::secret::Secret;
 use crate::service::{Service, ServiceType};
+use crate::taint::Toleration;
 use crate::validate::{FieldError, FieldErrors, FieldPath};
 
 const IMMUTABLE: &str = "field is immutable";
@@ -121,7 +123,19 @@ pub(crate) fn secret(new: &Secret, old: &Secret, errs: &mut FieldErrors) {
     }
 }
 
-/// A pod's spec stays, except container images and a first `nodeName`.
+/// A ReplicaSet's selector stays (apps/v1).
+pub(crate) fn replica_set(new: &ReplicaSet, old: &ReplicaSet, errs: &mut FieldErrors) {
+    if new.spec.selector != old.spec.selector {
+        errs.push(FieldError::invalid(
+            &FieldPath::new("spec").child("selector"),
+            json(&new.spec.selector),
+            IMMUTABLE,
+        ));
+    }
+}
+
+/// A pod's spec stays, except container images, added tolerations (and the
+/// `tolerationSeconds` of existing ones) and a first `nodeName`.
 pub(crate) fn pod(new: &Pod, old: &Pod, errs: &mut FieldErrors) {
     let mut a = new.spec.clone();
     let mut b = old.spec.clone();
@@ -134,10 +148,25 @@ pub(crate) fn pod(new: &Pod, old: &Pod, errs: &mut FieldErrors) {
     if b.node_name.is_empty() {
         b.node_name = a.node_name.clone();
     }
+    let kept = old.spec.tolerations.iter().all(|o| {
+        new.spec.tolerations.iter().any(|n| {
+            *n == Toleration {
+                toleration_seconds: n.toleration_seconds,
+                ..o.clone()
+            }
+        })
+    });
+    if !kept {
+        errs.push(FieldError::forbidden(
+            &FieldPath::new("spec").child("tolerations"),
+            "existing toleration can not be modified except its tolerationSeconds",
+        ));
+    }
+    a.tolerations = b.tolerations.clone();
     if a != b {
         errs.push(FieldError::forbidden(
             &FieldPath::new("spec"),
-            "pod updates may not change fields other than `spec.containers[*].image` and `spec.nodeName` (when unset)",
+            "pod updates may not change fields other than `spec.containers[*].image`, `spec.tolerations` (only additions to existing tolerations) and `spec.nodeName` (when unset)",
         ));
     }
 }

@@ -21,17 +21,21 @@ pub fn headers(sample: &Object, wide: bool) -> Vec<&'static str> {
     let mut h: Vec<&'static str> = match sample {
         Object::Service(_) => vec!["TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"],
         Object::Deployment(_) => vec!["READY", "UP-TO-DATE", "AVAILABLE"],
+        Object::ReplicaSet(_) => vec!["DESIRED", "CURRENT", "READY"],
         Object::Pod(_) => vec!["READY", "STATUS", "RESTARTS"],
         Object::EndpointSlice(_) => vec!["ADDRESSTYPE", "PORTS", "ENDPOINTS"],
         Object::Node(_) => vec!["STATUS"],
         Object::ConfigMap(_) | Object::Secret(_) => vec!["DATA"],
         Object::Namespace(_) => vec!["STATUS"],
         Object::Event(_) => vec!["TYPE", "REASON", "OBJECT", "MESSAGE"],
+        Object::Lease(_) => vec!["HOLDER"],
     };
     if wide {
         match sample {
             Object::Service(_) => h.push("SELECTOR"),
-            Object::Deployment(_) => h.extend(["CONTAINERS", "IMAGES", "SELECTOR"]),
+            Object::Deployment(_) | Object::ReplicaSet(_) => {
+                h.extend(["CONTAINERS", "IMAGES", "SELECTOR"])
+            }
             Object::Pod(_) => h.extend(["IP", "NODE"]),
             Object::Node(_) => h.push("INTERNAL-IP"),
             _ => {}
@@ -61,6 +65,11 @@ pub fn cells(o: &Object, wide: bool) -> Vec<String> {
             format!("{}/{}", d.status.ready_replicas, d.spec.replicas),
             d.status.updated_replicas.to_string(),
             d.status.available_replicas.to_string(),
+        ],
+        Object::ReplicaSet(rs) => vec![
+            rs.spec.replicas.to_string(),
+            rs.status.replicas.to_string(),
+            rs.status.ready_replicas.to_string(),
         ],
         Object::Pod(p) => {
             let ready = p
@@ -129,6 +138,7 @@ pub fn cells(o: &Object, wide: bool) -> Vec<String> {
             ),
             ev.message.clone(),
         ],
+        Object::Lease(l) => vec![l.spec.holder_identity.clone()],
     };
     if wide {
         match o {
@@ -165,6 +175,24 @@ pub fn cells(o: &Object, wide: bool) -> Vec<String> {
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 c.push(or_none(sel.join(",")));
+            }
+            Object::ReplicaSet(rs) => {
+                let spec = &rs.spec.template.spec;
+                c.push(
+                    spec.containers
+                        .iter()
+                        .map(|x| x.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                c.push(
+                    spec.containers
+                        .iter()
+                        .map(|x| x.image.clone())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                c.push(or_none(rs.spec.selector.to_string()));
             }
             Object::Pod(p) => {
                 c.push(or_none(p.status.pod_ip.clone()));
