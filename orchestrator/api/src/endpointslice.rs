@@ -133,7 +133,7 @@ impl EndpointConditions {
 }
 
 /// A port of the endpoints.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct EndpointPort {
     /// The name: the Service port's name (may be empty).

@@ -8,9 +8,12 @@
 
 mod config;
 mod connect;
+pub mod cache;
+pub mod typed;
 
 pub use config::{ClientConfig, ConfigError, DEFAULT_CONFIG_PATHS, find_config};
 pub use connect::{ApiClient, ConnectError, TokenInterceptor, connect};
+pub use typed::{Client, ClientError, DeleteOptions};
 
 /// Generated protocol types, client and server (package `berth.v1`).
 #[allow(missing_docs, clippy::all, missing_debug_implementations)]

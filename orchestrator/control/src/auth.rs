@@ -3,8 +3,8 @@
 //! Two tokens are generated on first start and kept in the data dir
 //! (0600): the admin token (inside `admin.conf`) and the node token
 //! (`node-token`, what agents join with, like K3S_TOKEN). A node may read
-//! everything and write only what a kubelet writes: its Node, Pods (status,
-//! deletion after termination) and Events.
+//! everything and write only what a kubelet writes: its Node, its Lease,
+//! Pods (status, deletion after termination) and Events; it may not bind.
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +66,8 @@ pub enum Verb {
     Update,
     /// Remove one.
     Delete,
+    /// Assign a Pod to a Node (the scheduler's).
+    Bind,
 }
 
 /// The cluster's tokens.
@@ -162,8 +164,11 @@ pub fn authorize(role: Role, verb: Verb, kind: &str) -> Result<(), AuthError> {
     let allowed = match (role, verb) {
         (Role::Admin, _) => true,
         (Role::Node, Verb::Get | Verb::List | Verb::Watch) => true,
-        (Role::Node, Verb::Create | Verb::Update) => matches!(kind, "Node" | "Pod" | "Event"),
+        (Role::Node, Verb::Create | Verb::Update) => {
+            matches!(kind, "Node" | "Pod" | "Event" | "Lease")
+        }
         (Role::Node, Verb::Delete) => kind == "Pod",
+        (Role::Node, Verb::Bind) => false,
     };
     if allowed {
         Ok(())
@@ -209,5 +214,7 @@ mod tests {
         assert_eq!(e.to_string(), "Node may not Create Deployment");
         assert!(authorize(Role::Node, Verb::Delete, "Service").is_err());
         assert!(authorize(Role::Admin, Verb::Delete, "Service").is_ok());
+        assert!(authorize(Role::Node, Verb::Update, "Lease").is_ok());
+        assert!(authorize(Role::Node, Verb::Bind, "Pod").is_err());
     }
 }

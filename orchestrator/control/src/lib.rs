@@ -8,5 +8,8 @@ pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod controllers;
 pub mod pki;
+pub mod runtime;
 pub mod serve;
+pub mod testing;

@@ -13,6 +13,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::api::{ApiService, store_key};
 use crate::bootstrap::{BootstrapError, Prepared, ServerSettings, prepare};
+use crate::controllers::{self, Controllers};
 
 /// Where objects are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,7 @@ pub struct BoundServer {
     listener: TcpListener,
     prepared: Prepared,
     store: Arc<dyn Store>,
+    controllers: Option<controllers::Settings>,
 }
 
 impl BoundServer {
@@ -112,7 +114,7 @@ impl BoundServer {
                     })?,
             ),
         };
-        for ns in ["default", "kube-system"] {
+        for ns in ["default", "kube-system", berth_api::lease::NODE_LEASE_NAMESPACE] {
             ensure_namespace(store.as_ref(), ns)
                 .await
                 .map_err(|source| ServeError::Store {
@@ -131,7 +133,16 @@ impl BoundServer {
             listener,
             prepared,
             store,
+            controllers: Some(controllers::Settings::default()),
         })
+    }
+
+    /// Runs the controllers and the scheduler with `settings` (the
+    /// default), or not at all (`None`: an API server only, for tests of
+    /// the API alone and for clusters whose controllers run elsewhere).
+    pub fn with_controllers(mut self, settings: Option<controllers::Settings>) -> Self {
+        self.controllers = settings;
+        self
     }
 
     /// The bound address.
@@ -152,6 +163,12 @@ impl BoundServer {
         );
         let (drain, draining) = tokio::sync::watch::channel(false);
         let service = ApiService::new(self.store, self.prepared.tokens.clone(), draining);
+        // The controllers call the service in-process, as the admin.
+        let running = self.controllers.map(|settings| {
+            let local: berth_client::typed::LocalApi = Arc::new(service.clone());
+            let client = berth_client::Client::local(local, self.prepared.tokens.admin());
+            Controllers::start(client, settings)
+        });
         // Our own listener, so tonic's tcp_nodelay does not apply: without
         // it, small replies wait for the client's delayed ACK (~40 ms).
         let incoming = tokio_stream::StreamExt::map(
@@ -166,6 +183,10 @@ impl BoundServer {
         );
         let shutdown = async move {
             shutdown.await;
+            if let Some(c) = running {
+                tracing::info!("stopping the controllers");
+                c.stop().await;
+            }
             tracing::info!("draining: open watches end, calls in flight finish");
             let _ = drain.send(true);
         };

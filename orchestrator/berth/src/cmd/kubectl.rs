@@ -56,6 +56,13 @@ pub struct DeleteArgs {
     pub kind: String,
     /// Name.
     pub name: String,
+    /// Seconds a Pod on a node gets to end (default: its own
+    /// terminationGracePeriodSeconds; 0 removes it at once).
+    #[arg(long)]
+    pub grace_period: Option<i64>,
+    /// Remove at once (`--grace-period 0`).
+    #[arg(long)]
+    pub now: bool,
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -302,6 +309,7 @@ pub fn delete(a: DeleteArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
                 name: a.name.clone(),
             }),
             resource_version: 0,
+            grace_period_seconds: if a.now { Some(0) } else { a.grace_period },
         })
         .await
         .map_err(status)?;

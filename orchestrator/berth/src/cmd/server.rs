@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use berth_control::bootstrap::{DEFAULT_LISTEN, ServerSettings};
+use berth_control::controllers::{Settings, parse_duration};
 use berth_control::serve::{BoundServer, Datastore};
 use clap::Args;
 
@@ -22,9 +24,55 @@ pub struct ServerArgs {
     /// `embedded` (default) or `etcd://HOST:PORT[,HOST:PORT...]`.
     #[arg(long, default_value = "embedded")]
     pub datastore: Datastore,
+    /// Run the API server only: no controllers, no scheduler.
+    #[arg(long)]
+    pub disable_controllers: bool,
+    /// A node whose lease is not renewed for this long becomes NotReady.
+    #[arg(long, default_value = "40s", value_parser = |s: &str| parse_duration("--node-monitor-grace-period", s))]
+    pub node_monitor_grace_period: Duration,
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = |s: &str| parse_duration("--node-monitor-period", s))]
+    pub node_monitor_period: Duration,
+    /// Pods of a NotReady node are deleted (and recreated elsewhere) after this long.
+    #[arg(long, default_value = "5m", value_parser = |s: &str| parse_duration("--pod-eviction-timeout", s))]
+    pub pod_eviction_timeout: Duration,
+    /// The cluster's pod CIDRs, one per family; each node gets a block.
+    #[arg(long, default_value = "10.244.0.0/16,fd00:10:244::/56")]
+    pub cluster_cidr: String,
+    /// Prefix length of a node's IPv4 block.
+    #[arg(long = "node-cidr-mask-size-ipv4", default_value_t = 24)]
+    pub node_cidr_mask_v4: u8,
+    /// Prefix length of a node's IPv6 block.
+    #[arg(long = "node-cidr-mask-size-ipv6", default_value_t = 64)]
+    pub node_cidr_mask_v6: u8,
+    /// Workers per controller.
+    #[arg(long, default_value_t = 4)]
+    pub controller_workers: usize,
+}
+
+impl ServerArgs {
+    /// The controllers' settings, checked.
+    fn controllers(&self) -> anyhow::Result<Option<Settings>> {
+        if self.disable_controllers {
+            return Ok(None);
+        }
+        let s = Settings {
+            node_monitor_grace_period: self.node_monitor_grace_period,
+            node_monitor_period: self.node_monitor_period,
+            pod_eviction_timeout: self.pod_eviction_timeout,
+            cluster_cidrs: Settings::parse_cluster_cidrs(&self.cluster_cidr)?,
+            node_cidr_mask_v4: self.node_cidr_mask_v4,
+            node_cidr_mask_v6: self.node_cidr_mask_v6,
+            workers: self.controller_workers,
+        };
+        s.validate()?;
+        Ok(Some(s))
+    }
 }
 
 pub fn run(a: ServerArgs) -> anyhow::Result<()> {
+    // Every setting is checked before anything is bound or written.
+    let controllers = a.controllers()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,7 +83,9 @@ pub fn run(a: ServerArgs) -> anyhow::Result<()> {
             listen: a.listen,
             tls_sans: a.tls_sans,
         };
-        let server = BoundServer::bind(&settings, &a.datastore).await?;
+        let server = BoundServer::bind(&settings, &a.datastore)
+            .await?
+            .with_controllers(controllers);
         println!(
             "berth server: serving on https://{} (credentials: {}, node token: {})",
             server.local_addr()?,

@@ -6,12 +6,15 @@
 //! resourceVersion, which is the store's mod revision, filled in on read.
 
 mod errors;
+mod pods;
 mod selector;
 mod service;
 mod services;
+mod status;
 mod watch;
 
 pub use selector::{SelectorError, parse_selector};
+pub use pods::{POD_SCHEDULED, set_condition};
 pub use service::ApiService;
 
 use berth_api::{Kind, ObjectKey};

@@ -5,18 +5,27 @@ use std::sync::Arc;
 use berth_api::{Kind, Object, ObjectKey, Time};
 use berth_client::proto::api_server::Api;
 use berth_client::proto::{
-    DeleteRequest, ListReply, ListRequest, ObjectKey as ProtoKey, ObjectReply, WatchRequest,
-    WriteRequest,
+    BindRequest, DeleteRequest, ListReply, ListRequest, ObjectKey as ProtoKey, ObjectReply,
+    WatchRequest, WriteRequest,
 };
 use berth_store::{Bytes, Item, Store};
 use tonic::{Request, Response, Status};
 
-use super::services;
 use super::{errors, parse_selector, store_key, store_prefix};
+use super::{pods, services, status};
 use crate::alloc::Allocator;
 use crate::auth::{Role, Tokens, Verb, authorize};
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// Which part of an object an update writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Everything but the status (Update, Apply).
+    Spec,
+    /// Only the status (UpdateStatus).
+    Status,
+}
 
 /// The API over a store.
 #[derive(Debug, Clone)]
@@ -185,7 +194,12 @@ impl ApiService {
         Ok(obj)
     }
 
-    async fn do_update(&self, mut obj: Object, old: Option<Item>) -> Result<Object, Status> {
+    async fn do_update(
+        &self,
+        obj: Object,
+        old: Option<Item>,
+        part: Part,
+    ) -> Result<Object, Status> {
         let key = obj.key();
         let skey = store_key(&key);
         let old = match old {
@@ -212,6 +226,20 @@ impl ApiService {
             })?,
         };
         let previous = decode_stored(&old)?;
+        let mut obj = match part {
+            Part::Spec => status::splice(&obj, &previous)?,
+            Part::Status => status::splice(&previous, &obj)?,
+        };
+        {
+            // Deletion is requested through Delete only.
+            let (ts, grace) = {
+                let m = previous.metadata();
+                (m.deletion_timestamp, m.deletion_grace_period_seconds)
+            };
+            let m = obj.metadata_mut();
+            m.deletion_timestamp = ts;
+            m.deletion_grace_period_seconds = grace;
+        }
         if let (Object::Service(new), Object::Service(prev)) = (&mut obj, &previous) {
             services::carry_over(new, prev);
         }
@@ -230,7 +258,10 @@ impl ApiService {
         let meta = obj.metadata_mut();
         meta.uid = uid;
         meta.creation_timestamp = created;
-        meta.generation = generation.max(1) + 1;
+        meta.generation = match part {
+            Part::Spec => generation.max(1) + 1,
+            Part::Status => generation,
+        };
         let rev = self
             .store
             .update(&skey, for_store(&obj)?, expected)
@@ -265,7 +296,43 @@ impl Api for ApiService {
                 "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
             ));
         }
-        reply(&self.do_update(obj, None).await?)
+        reply(&self.do_update(obj, None, Part::Spec).await?)
+    }
+
+    async fn update_status(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
+        let obj = incoming(&req.get_ref().object_json)?;
+        self.check(&req, Verb::Update, obj.kind())?;
+        reply(&self.do_update(obj, None, Part::Status).await?)
+    }
+
+    async fn bind(&self, req: Request<BindRequest>) -> Reply<ObjectReply> {
+        self.check(&req, Verb::Bind, Kind::Pod)?;
+        let r = req.get_ref();
+        let ns = if r.namespace.is_empty() {
+            berth_api::DEFAULT_NAMESPACE
+        } else {
+            &r.namespace
+        };
+        let key = ObjectKey::new(Kind::Pod, ns, &r.name);
+        let item = self
+            .store
+            .get(&store_key(&key))
+            .await
+            .map_err(|e| errors::store(&key, e))?
+            .ok_or_else(|| Status::not_found(format!("pods {:?} not found", key.name)))?;
+        let expected = match r.resource_version {
+            0 => item.mod_revision,
+            rv => rv,
+        };
+        let bound = pods::bind(decode_stored(&item)?, &r.node, Time::now())?;
+        let rev = self
+            .store
+            .update(&store_key(&key), for_store(&bound)?, expected)
+            .await
+            .map_err(|e| errors::store(&key, e))?;
+        let mut bound = bound;
+        bound.metadata_mut().resource_version = rev.to_string();
+        reply(&bound)
     }
 
     async fn apply(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
@@ -282,7 +349,7 @@ impl Api for ApiService {
             None => reply(&self.do_create(obj).await?),
             Some(item) => {
                 obj.metadata_mut().resource_version = item.mod_revision.to_string();
-                reply(&self.do_update(obj, Some(item)).await?)
+                reply(&self.do_update(obj, Some(item), Part::Spec).await?)
             }
         }
     }
@@ -322,12 +389,30 @@ impl Api for ApiService {
             0 => item.mod_revision,
             rv => rv,
         };
+        let mut obj = decode_stored(&item)?;
+        if let Some(terminating) = pods::graceful_delete(&obj, r.grace_period_seconds, Time::now())
+        {
+            // A Pod on a node: its agent stops it, then deletes it for good.
+            let rev = match terminating {
+                pods::Graceful::Begin(pod) => {
+                    let rev = self
+                        .store
+                        .update(&skey, for_store(&pod)?, expected)
+                        .await
+                        .map_err(|e| errors::store(&key, e))?;
+                    obj = pod;
+                    rev
+                }
+                pods::Graceful::Already => item.mod_revision,
+            };
+            obj.metadata_mut().resource_version = rev.to_string();
+            return reply(&obj);
+        }
         let rev = self
             .store
             .delete(&skey, Some(expected))
             .await
             .map_err(|e| errors::store(&key, e))?;
-        let mut obj = decode_stored(&item)?;
         if let Object::Service(svc) = &obj {
             let (ips, ports) = services::held(svc);
             self.alloc.release(&ips, &ports, &key.path()).await;
