@@ -202,7 +202,9 @@ impl<R: Resource> Cache<R> {
         let mut out = Vec::new();
         for (k, new) in &fresh {
             let before = old.get(k).cloned();
-            if before.as_ref().map(|b| b.metadata().resource_version.as_str())
+            if before
+                .as_ref()
+                .map(|b| b.metadata().resource_version.as_str())
                 != Some(new.metadata().resource_version.as_str())
             {
                 out.push(Notification {

@@ -6,9 +6,9 @@
 //! bearer token. [`connect`] opens a TLS channel that trusts only that CA
 //! and sends the token with every call.
 
+pub mod cache;
 mod config;
 mod connect;
-pub mod cache;
 pub mod typed;
 
 pub use config::{ClientConfig, ConfigError, DEFAULT_CONFIG_PATHS, find_config};

@@ -275,7 +275,8 @@ impl Client {
         obj: &R,
     ) -> Result<R, ClientError> {
         let req = encode(obj)?;
-        let reply = call!(self, update_status, req).map_err(status("update status of", obj.key()))?;
+        let reply =
+            call!(self, update_status, req).map_err(status("update status of", obj.key()))?;
         decode(&reply.object_json)
     }
 
@@ -304,8 +305,8 @@ impl Client {
             resource_version: opts.resource_version,
             grace_period_seconds: opts.grace_period_seconds,
         };
-        let reply =
-            call!(self, delete, req).map_err(status("delete", format!("{kind} {namespace}/{name}")))?;
+        let reply = call!(self, delete, req)
+            .map_err(status("delete", format!("{kind} {namespace}/{name}")))?;
         Object::from_json(&reply.object_json).map_err(|source| ClientError::Decode { kind, source })
     }
 
@@ -352,7 +353,10 @@ impl Client {
             Transport::Local { api, auth } => {
                 let mut r = Request::new(req);
                 r.metadata_mut().insert("authorization", auth.clone());
-                api.watch(r).await.map_err(status("watch", what))?.into_inner()
+                api.watch(r)
+                    .await
+                    .map_err(status("watch", what))?
+                    .into_inner()
             }
         };
         Ok(Box::pin(stream.map(move |ev| {

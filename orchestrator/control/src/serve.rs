@@ -114,7 +114,11 @@ impl BoundServer {
                     })?,
             ),
         };
-        for ns in ["default", "kube-system", berth_api::lease::NODE_LEASE_NAMESPACE] {
+        for ns in [
+            "default",
+            "kube-system",
+            berth_api::lease::NODE_LEASE_NAMESPACE,
+        ] {
             ensure_namespace(store.as_ref(), ns)
                 .await
                 .map_err(|source| ServeError::Store {

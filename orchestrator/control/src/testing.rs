@@ -73,7 +73,11 @@ fn quantity(s: &str) -> Quantity {
 impl FakeNode {
     /// Registers node `name` (or takes it over after a restart) and starts
     /// renewing its lease and running its pods.
-    pub async fn start(client: Client, name: &str, opts: FakeNodeOptions) -> Result<Self, ClientError> {
+    pub async fn start(
+        client: Client,
+        name: &str,
+        opts: FakeNodeOptions,
+    ) -> Result<Self, ClientError> {
         let mut node = Node::default();
         node.metadata = ObjectMeta::named("", name);
         node.metadata.labels = opts.labels.clone();
@@ -83,10 +87,7 @@ impl FakeNode {
         node.spec.taints = opts.taints.clone();
         let node = match client.create(&node).await {
             Ok(n) => n,
-            Err(e) if e.is_already_exists() => client
-                .get::<Node>("", name)
-                .await?
-                .unwrap_or(node),
+            Err(e) if e.is_already_exists() => client.get::<Node>("", name).await?.unwrap_or(node),
             Err(e) => return Err(e),
         };
         let fake = Self {
@@ -141,7 +142,11 @@ impl FakeNode {
         &self.name
     }
 
-    async fn report_ready(&self, mut node: Node, opts: &FakeNodeOptions) -> Result<(), ClientError> {
+    async fn report_ready(
+        &self,
+        mut node: Node,
+        opts: &FakeNodeOptions,
+    ) -> Result<(), ClientError> {
         loop {
             let now = Time::now();
             for (k, v) in [
@@ -245,7 +250,9 @@ fn pod_ip(cidrs: &[String], n: u32) -> Vec<String> {
         .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
         .map(|net| match net.network() {
             IpAddr::V4(a) => std::net::Ipv4Addr::from(u32::from(a) + 2 + n).to_string(),
-            IpAddr::V6(a) => std::net::Ipv6Addr::from(u128::from(a) + 2 + u128::from(n)).to_string(),
+            IpAddr::V6(a) => {
+                std::net::Ipv6Addr::from(u128::from(a) + 2 + u128::from(n)).to_string()
+            }
         })
         .collect()
 }

@@ -184,6 +184,7 @@ async fn asked_released_kept_and_never_leaked() {
             name: "np".into(),
         }),
         resource_version: 0,
+        grace_period_seconds: None,
     })
     .await
     .unwrap();
@@ -200,6 +201,7 @@ async fn asked_released_kept_and_never_leaked() {
             name: "dns".into(),
         }),
         resource_version: 0,
+        grace_period_seconds: None,
     })
     .await
     .unwrap();

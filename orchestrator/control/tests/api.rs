@@ -115,6 +115,7 @@ async fn crud_cas_watch_and_restart() {
     api.delete(DeleteRequest {
         key: Some(key("Service", "web")),
         resource_version: 0,
+        grace_period_seconds: None,
     })
     .await
     .unwrap();
@@ -223,6 +224,7 @@ async fn credentials_are_checked() {
         .delete(DeleteRequest {
             key: Some(key("Service", "web")),
             resource_version: 0,
+            grace_period_seconds: None,
         })
         .await
         .unwrap_err();

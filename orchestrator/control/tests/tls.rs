@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use berth_client::proto::api_server::{Api, ApiServer};
 use berth_client::proto::{
-    DeleteRequest, ListReply, ListRequest, ObjectKey, ObjectReply, WatchEvent, WatchRequest,
-    WriteRequest,
+    BindRequest, DeleteRequest, ListReply, ListRequest, ObjectKey, ObjectReply, WatchEvent,
+    WatchRequest, WriteRequest,
 };
 use berth_client::{ClientConfig, connect};
 use berth_control::pki::Pki;
@@ -28,6 +28,12 @@ impl Api for Nothing {
         Err(Status::unimplemented("test"))
     }
     async fn apply(&self, _: Request<WriteRequest>) -> Reply<ObjectReply> {
+        Err(Status::unimplemented("test"))
+    }
+    async fn update_status(&self, _: Request<WriteRequest>) -> Reply<ObjectReply> {
+        Err(Status::unimplemented("test"))
+    }
+    async fn bind(&self, _: Request<BindRequest>) -> Reply<ObjectReply> {
         Err(Status::unimplemented("test"))
     }
     async fn get(&self, r: Request<ObjectKey>) -> Reply<ObjectReply> {

@@ -13,8 +13,8 @@ mod services;
 mod status;
 mod watch;
 
-pub use selector::{SelectorError, parse_selector};
 pub use pods::{POD_SCHEDULED, set_condition};
+pub use selector::{SelectorError, parse_selector};
 pub use service::ApiService;
 
 use berth_api::{Kind, ObjectKey};

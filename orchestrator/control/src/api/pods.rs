@@ -92,10 +92,8 @@ pub(super) fn graceful_delete(obj: &Object, grace: Option<i64>, now: Time) -> Op
         .unwrap_or(pod.spec.termination_grace_period_seconds)
         .max(1);
     let mut pod = pod.clone();
-    pod.metadata.deletion_timestamp = Some(Time::from_unix(
-        now.unix_seconds().saturating_add(grace),
-        0,
-    ));
+    pod.metadata.deletion_timestamp =
+        Some(Time::from_unix(now.unix_seconds().saturating_add(grace), 0));
     pod.metadata.deletion_grace_period_seconds = Some(grace);
     Some(Graceful::Begin(Object::Pod(pod)))
 }
@@ -125,7 +123,10 @@ mod tests {
         assert_eq!(p.status.conditions[0].type_, POD_SCHEDULED);
         assert_eq!(p.status.conditions[0].status, ConditionStatus::True);
         let e = bind(Object::Pod(p), "n2", now).unwrap_err();
-        assert!(e.message().contains("already assigned to node \"n1\""), "{e}");
+        assert!(
+            e.message().contains("already assigned to node \"n1\""),
+            "{e}"
+        );
         assert!(bind(pod(""), "", now).is_err());
     }
 
@@ -137,7 +138,10 @@ mod tests {
         let Some(Graceful::Begin(Object::Pod(p))) = graceful_delete(&pod("n1"), None, now) else {
             panic!()
         };
-        assert_eq!(p.metadata.deletion_timestamp, Some(Time::from_unix(1_030, 0)));
+        assert_eq!(
+            p.metadata.deletion_timestamp,
+            Some(Time::from_unix(1_030, 0))
+        );
         assert_eq!(p.metadata.deletion_grace_period_seconds, Some(30));
         assert!(matches!(
             graceful_delete(&Object::Pod(p), Some(5), now),

@@ -142,7 +142,73 @@ fn reply(obj: &Object) -> Reply<ObjectReply> {
     }))
 }
 
+/// A delete that lost a compare-and-swap, or failed.
+enum Retry {
+    Conflict(Status),
+    Fail(Status),
+}
+
+impl From<Status> for Retry {
+    fn from(s: Status) -> Self {
+        Retry::Fail(s)
+    }
+}
+
+fn store_err(key: &ObjectKey, e: berth_store::StoreError) -> Retry {
+    if matches!(e, berth_store::StoreError::Conflict { .. }) {
+        Retry::Conflict(errors::store(key, e))
+    } else {
+        Retry::Fail(errors::store(key, e))
+    }
+}
+
 impl ApiService {
+    async fn do_delete(&self, key: &ObjectKey, r: &DeleteRequest) -> Result<Object, Retry> {
+        let skey = store_key(key);
+        let item = self
+            .store
+            .get(&skey)
+            .await
+            .map_err(|e| errors::store(key, e))?
+            .ok_or_else(|| {
+                Status::not_found(format!("{} {:?} not found", key.kind.plural(), key.name))
+            })?;
+        let expected = match r.resource_version {
+            0 => item.mod_revision,
+            rv => rv,
+        };
+        let mut obj = decode_stored(&item)?;
+        if let Some(terminating) = pods::graceful_delete(&obj, r.grace_period_seconds, Time::now())
+        {
+            // A Pod on a node: its agent stops it, then deletes it for good.
+            let rev = match terminating {
+                pods::Graceful::Begin(pod) => {
+                    let rev = self
+                        .store
+                        .update(&skey, for_store(&pod)?, expected)
+                        .await
+                        .map_err(|e| store_err(key, e))?;
+                    obj = pod;
+                    rev
+                }
+                pods::Graceful::Already => item.mod_revision,
+            };
+            obj.metadata_mut().resource_version = rev.to_string();
+            return Ok(obj);
+        }
+        let rev = self
+            .store
+            .delete(&skey, Some(expected))
+            .await
+            .map_err(|e| store_err(key, e))?;
+        if let Object::Service(svc) = &obj {
+            let (ips, ports) = services::held(svc);
+            self.alloc.release(&ips, &ports, &key.path()).await;
+        }
+        obj.metadata_mut().resource_version = rev.to_string();
+        Ok(obj)
+    }
+
     async fn do_create(&self, mut obj: Object) -> Result<Object, Status> {
         let key = obj.key();
         if !obj.metadata().resource_version.is_empty() {
@@ -336,20 +402,38 @@ impl Api for ApiService {
     }
 
     async fn apply(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
-        let mut obj = incoming(&req.get_ref().object_json)?;
+        let obj = incoming(&req.get_ref().object_json)?;
         self.check(&req, Verb::Create, obj.kind())?;
         self.check(&req, Verb::Update, obj.kind())?;
         let key = obj.key();
-        let existing = self
-            .store
-            .get(&store_key(&key))
-            .await
-            .map_err(|e| errors::store(&key, e))?;
-        match existing {
-            None => reply(&self.do_create(obj).await?),
-            Some(item) => {
-                obj.metadata_mut().resource_version = item.mod_revision.to_string();
-                reply(&self.do_update(obj, Some(item), Part::Spec).await?)
+        // Apply has no precondition: a controller writing the status
+        // meanwhile must not make it fail, so a lost CAS is retried.
+        let mut tries = 0;
+        loop {
+            let existing = self
+                .store
+                .get(&store_key(&key))
+                .await
+                .map_err(|e| errors::store(&key, e))?;
+            let mut obj = obj.clone();
+            let done = match existing {
+                None => self.do_create(obj).await,
+                Some(item) => {
+                    obj.metadata_mut().resource_version = item.mod_revision.to_string();
+                    self.do_update(obj, Some(item), Part::Spec).await
+                }
+            };
+            match done {
+                Err(s)
+                    if tries < 16
+                        && matches!(
+                            s.code(),
+                            tonic::Code::Aborted | tonic::Code::AlreadyExists
+                        ) =>
+                {
+                    tries += 1;
+                }
+                done => return reply(&done?),
             }
         }
     }
@@ -376,49 +460,16 @@ impl Api for ApiService {
                 .ok_or_else(|| Status::invalid_argument("key: Required value"))?,
         )?;
         self.check(&req, Verb::Delete, key.kind)?;
-        let skey = store_key(&key);
-        let item = self
-            .store
-            .get(&skey)
-            .await
-            .map_err(|e| errors::store(&key, e))?
-            .ok_or_else(|| {
-                Status::not_found(format!("{} {:?} not found", key.kind.plural(), key.name))
-            })?;
-        let expected = match r.resource_version {
-            0 => item.mod_revision,
-            rv => rv,
-        };
-        let mut obj = decode_stored(&item)?;
-        if let Some(terminating) = pods::graceful_delete(&obj, r.grace_period_seconds, Time::now())
-        {
-            // A Pod on a node: its agent stops it, then deletes it for good.
-            let rev = match terminating {
-                pods::Graceful::Begin(pod) => {
-                    let rev = self
-                        .store
-                        .update(&skey, for_store(&pod)?, expected)
-                        .await
-                        .map_err(|e| errors::store(&key, e))?;
-                    obj = pod;
-                    rev
-                }
-                pods::Graceful::Already => item.mod_revision,
-            };
-            obj.metadata_mut().resource_version = rev.to_string();
-            return reply(&obj);
+        // Without a precondition a delete must not lose to a controller's
+        // concurrent status write: read again and retry.
+        let mut tries = 0;
+        loop {
+            match self.do_delete(&key, r).await {
+                Err(Retry::Conflict(_)) if r.resource_version == 0 && tries < 16 => tries += 1,
+                Err(Retry::Conflict(s) | Retry::Fail(s)) => return Err(s),
+                Ok(obj) => return reply(&obj),
+            }
         }
-        let rev = self
-            .store
-            .delete(&skey, Some(expected))
-            .await
-            .map_err(|e| errors::store(&key, e))?;
-        if let Object::Service(svc) = &obj {
-            let (ips, ports) = services::held(svc);
-            self.alloc.release(&ips, &ports, &key.path()).await;
-        }
-        obj.metadata_mut().resource_version = rev.to_string();
-        reply(&obj)
     }
 
     async fn list(&self, req: Request<ListRequest>) -> Reply<ListReply> {

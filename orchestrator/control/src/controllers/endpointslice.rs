@@ -79,7 +79,6 @@ impl EndpointSliceController {
 /// Slices with the same address type and ports hold one group of endpoints.
 type Group = (AddressType, Vec<EndpointPort>);
 
-
 fn address_type(f: IpFamily) -> AddressType {
     match f {
         IpFamily::Ipv4 => AddressType::Ipv4,
@@ -124,7 +123,10 @@ pub fn endpoint_of(svc: &Service, pod: &Pod, t: AddressType) -> Option<Endpoint>
         .map(|p| p.ip.as_str())
         .chain(std::iter::once(pod.status.pod_ip.as_str()))
         .filter(|ip| !ip.is_empty())
-        .find(|ip| ip.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_ipv6() == want_v6))?;
+        .find(|ip| {
+            ip.parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_ipv6() == want_v6)
+        })?;
     let serving = pod.is_ready();
     let terminating = pod.metadata.is_deleting();
     let ready = svc.spec.publish_not_ready_addresses || (serving && !terminating);
@@ -325,9 +327,15 @@ impl Reconciler for EndpointSliceController {
             match ctx.client.update(&s).await {
                 Ok(u) => last = last.max(revision_of(&u)),
                 Err(e) if e.is_conflict() || e.is_not_found() => {
-                    return Err(api(format!("updating endpoint slice {}", s.metadata.name))(e));
+                    return Err(api(format!("updating endpoint slice {}", s.metadata.name))(
+                        e,
+                    ));
                 }
-                Err(e) => return Err(api(format!("updating endpoint slice {}", s.metadata.name))(e)),
+                Err(e) => {
+                    return Err(api(format!("updating endpoint slice {}", s.metadata.name))(
+                        e,
+                    ));
+                }
             }
         }
         for mut s in plan.create {
@@ -340,7 +348,9 @@ impl Reconciler for EndpointSliceController {
                     }
                     Err(e) if e.is_already_exists() => continue,
                     Err(e) => {
-                        return Err(api(format!("creating an endpoint slice for service {key}"))(e));
+                        return Err(
+                            api(format!("creating an endpoint slice for service {key}"))(e),
+                        );
                     }
                 }
             }
@@ -501,6 +511,9 @@ mod tests {
         );
         p.spec.hostname = "a".into();
         p.spec.subdomain = "web".into();
-        assert_eq!(endpoint_of(&s, &p, AddressType::Ipv4).unwrap().hostname, "a");
+        assert_eq!(
+            endpoint_of(&s, &p, AddressType::Ipv4).unwrap().hostname,
+            "a"
+        );
     }
 }

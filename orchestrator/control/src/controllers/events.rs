@@ -29,17 +29,16 @@ impl Recorder {
 
     /// A `Warning` event about `obj`.
     pub fn warning<R: Resource>(&self, obj: &R, reason: &str, message: String) {
-        self.emit(ObjectReference::to(obj), EventType::Warning, reason, message);
+        self.emit(
+            ObjectReference::to(obj),
+            EventType::Warning,
+            reason,
+            message,
+        );
     }
 
     /// An event about the object `involved`.
-    pub fn emit(
-        &self,
-        involved: ObjectReference,
-        type_: EventType,
-        reason: &str,
-        message: String,
-    ) {
+    pub fn emit(&self, involved: ObjectReference, type_: EventType, reason: &str, message: String) {
         let now = Time::now();
         let namespace = if involved.namespace.is_empty() {
             berth_api::DEFAULT_NAMESPACE.to_owned()

@@ -139,8 +139,19 @@ impl Controllers {
             leases: leases.cache(),
             settings,
         });
-        deployment::watch(&ctx, &q.deployments, &mut deployments, &mut replicasets, &mut pods);
-        replicaset::watch(&q.replicasets, &mut replicasets, &mut pods, &mut deployments);
+        deployment::watch(
+            &ctx,
+            &q.deployments,
+            &mut deployments,
+            &mut replicasets,
+            &mut pods,
+        );
+        replicaset::watch(
+            &q.replicasets,
+            &mut replicasets,
+            &mut pods,
+            &mut deployments,
+        );
         endpointslice::watch(&ctx, &q.services, &mut services, &mut pods, &mut slices);
         nodes::watch(&q.nodes, &mut nodes, &mut leases, &mut pods);
         scheduler::watch(&ctx, &q.scheduling, &mut pods, &mut nodes);

@@ -56,7 +56,11 @@ pub fn random_suffix(n: usize) -> String {
 /// within `max` (63 for names that become labels or hostnames).
 pub fn generate(prefix: &str, max: usize) -> String {
     let keep = prefix.len().min(max.saturating_sub(6));
-    format!("{}-{}", prefix[..keep].trim_end_matches('-'), random_suffix(5))
+    format!(
+        "{}-{}",
+        prefix[..keep].trim_end_matches('-'),
+        random_suffix(5)
+    )
 }
 
 /// FNV-1a, 32 bits.

@@ -109,9 +109,11 @@ impl NodeLifecycle {
 /// The first block of `mask` bits in `cluster` that none of `used` overlaps.
 pub fn free_block(cluster: IpNet, mask: u8, used: &[IpNet]) -> Option<IpNet> {
     let subnets = cluster.subnets(mask).ok()?;
-    subnets
-        .into_iter()
-        .find(|b| !used.iter().any(|u| u.contains(&b.network()) || b.contains(&u.network())))
+    subnets.into_iter().find(|b| {
+        !used
+            .iter()
+            .any(|u| u.contains(&b.network()) || b.contains(&u.network()))
+    })
 }
 
 fn ready_status(node: &Node) -> ConditionStatus {
@@ -197,7 +199,10 @@ impl NodeLifecycle {
                     self.events.warning(
                         node,
                         "CIDRNotAvailable",
-                        format!("Node {} status is now: CIDRNotAvailable ({cluster} is full)", node.metadata.name),
+                        format!(
+                            "Node {} status is now: CIDRNotAvailable ({cluster} is full)",
+                            node.metadata.name
+                        ),
                     );
                     return Err(Error::Invalid {
                         object: format!("node {}", node.metadata.name),
@@ -209,17 +214,19 @@ impl NodeLifecycle {
         let mut updated = node.clone();
         updated.spec.pod_cidr = cidrs[0].clone();
         updated.spec.pod_cidrs = cidrs.clone();
-        let done = self
-            .ctx
-            .client
-            .update(&updated)
-            .await
-            .map_err(api(format!("assigning pod CIDRs to node {}", node.metadata.name)))?;
+        let done = self.ctx.client.update(&updated).await.map_err(api(format!(
+            "assigning pod CIDRs to node {}",
+            node.metadata.name
+        )))?;
         Ctx::caught_up(&self.ctx.nodes, revision_of(&done)).await?;
         self.events.normal(
             &done,
             "CIDRAssigned",
-            format!("Assigned pod CIDRs {} to node {}", cidrs.join(","), node.metadata.name),
+            format!(
+                "Assigned pod CIDRs {} to node {}",
+                cidrs.join(","),
+                node.metadata.name
+            ),
         );
         Ok(Some(done))
     }
@@ -404,18 +411,27 @@ impl Reconciler for NodeLifecycle {
 
 #[cfg(test)]
 mod tests {
-    use berth_api::taint::TolerationOperator;
     use berth_api::Toleration;
+    use berth_api::taint::TolerationOperator;
 
     use super::*;
 
     #[test]
     fn blocks_are_handed_out_in_order_without_overlap() {
         let c: IpNet = "10.244.0.0/16".parse().unwrap();
-        let used: Vec<IpNet> = vec!["10.244.0.0/24".parse().unwrap(), "10.244.2.0/24".parse().unwrap()];
-        assert_eq!(free_block(c, 24, &used).unwrap().to_string(), "10.244.1.0/24");
+        let used: Vec<IpNet> = vec![
+            "10.244.0.0/24".parse().unwrap(),
+            "10.244.2.0/24".parse().unwrap(),
+        ];
+        assert_eq!(
+            free_block(c, 24, &used).unwrap().to_string(),
+            "10.244.1.0/24"
+        );
         let six: IpNet = "fd00:10:244::/56".parse().unwrap();
-        assert_eq!(free_block(six, 64, &[]).unwrap().to_string(), "fd00:10:244::/64");
+        assert_eq!(
+            free_block(six, 64, &[]).unwrap().to_string(),
+            "fd00:10:244::/64"
+        );
         let tiny: IpNet = "10.0.0.0/24".parse().unwrap();
         assert!(free_block(tiny, 24, &["10.0.0.0/24".parse().unwrap()]).is_none());
     }
@@ -430,7 +446,10 @@ mod tests {
         };
         let mut p = Pod::default();
         let five_min = Duration::from_secs(300);
-        assert_eq!(eviction_due(&p, &taint, five_min), Some(Time::from_unix(1_300, 0)));
+        assert_eq!(
+            eviction_due(&p, &taint, five_min),
+            Some(Time::from_unix(1_300, 0))
+        );
         p.spec.tolerations = vec![Toleration {
             key: TAINT_UNREACHABLE.into(),
             operator: TolerationOperator::Exists,
@@ -438,7 +457,10 @@ mod tests {
             toleration_seconds: Some(30),
             ..Toleration::default()
         }];
-        assert_eq!(eviction_due(&p, &taint, five_min), Some(Time::from_unix(1_030, 0)));
+        assert_eq!(
+            eviction_due(&p, &taint, five_min),
+            Some(Time::from_unix(1_030, 0))
+        );
         p.spec.tolerations[0].toleration_seconds = None;
         assert_eq!(eviction_due(&p, &taint, five_min), None);
     }
@@ -455,7 +477,10 @@ mod tests {
         let now = Time::from_unix(50, 0);
         let t = health_taints(&n, true, now);
         assert_eq!(t.len(), 3);
-        assert!(t.iter().any(|t| t.key == TAINT_UNREACHABLE && t.effect == TaintEffect::NoExecute));
+        assert!(
+            t.iter()
+                .any(|t| t.key == TAINT_UNREACHABLE && t.effect == TaintEffect::NoExecute)
+        );
         n.spec.taints = t;
         // Still unreachable later: the time it was added stays.
         let again = health_taints(&n, true, Time::from_unix(90, 0));

@@ -347,7 +347,13 @@ mod tests {
         let order: Vec<_> = pods.iter().map(|p| p.metadata.name.as_str()).collect();
         assert_eq!(
             order,
-            ["unbound", "pending", "running-unready", "ready-new", "ready-old"]
+            [
+                "unbound",
+                "pending",
+                "running-unready",
+                "ready-new",
+                "ready-old"
+            ]
         );
     }
 
@@ -369,7 +375,11 @@ mod tests {
         let mut rs = ReplicaSet::default();
         rs.metadata = ObjectMeta::named("prod", "web-abc12");
         rs.metadata.uid = "u-1".into();
-        rs.spec.template.metadata.labels.insert("app".into(), "web".into());
+        rs.spec
+            .template
+            .metadata
+            .labels
+            .insert("app".into(), "web".into());
         let p = pod_for(&rs);
         assert!(p.metadata.name.starts_with("web-abc12-"));
         assert_eq!(p.metadata.namespace, "prod");

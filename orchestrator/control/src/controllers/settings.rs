@@ -48,7 +48,9 @@ impl Default for Settings {
             pod_eviction_timeout: Duration::from_secs(300),
             cluster_cidrs: vec![
                 "10.244.0.0/16".parse().unwrap_or_else(|_| unreachable!()),
-                "fd00:10:244::/56".parse().unwrap_or_else(|_| unreachable!()),
+                "fd00:10:244::/56"
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!()),
             ],
             node_cidr_mask_v4: 24,
             node_cidr_mask_v6: 64,
@@ -105,7 +107,10 @@ impl Settings {
                     net.trunc()
                 )));
             }
-            if out.iter().any(|o| o.addr().is_ipv4() == net.addr().is_ipv4()) {
+            if out
+                .iter()
+                .any(|o| o.addr().is_ipv4() == net.addr().is_ipv4())
+            {
                 return Err(err("at most one CIDR per IP family".into()));
             }
             out.push(net);
@@ -154,7 +159,10 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("f", "40s").unwrap(), Duration::from_secs(40));
         assert_eq!(parse_duration("f", "5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("f", "250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("f", "250ms").unwrap(),
+            Duration::from_millis(250)
+        );
         assert_eq!(parse_duration("f", "2").unwrap(), Duration::from_secs(2));
         let e = parse_duration("--pod-eviction-timeout", "5 min").unwrap_err();
         assert_eq!(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use berth_client::ClientConfig;
 use berth_control::bootstrap::ServerSettings;
+use berth_control::controllers::Settings;
 use berth_control::serve::{BoundServer, Datastore};
 use tokio::sync::oneshot;
 
@@ -29,7 +30,13 @@ impl Running {
     }
 }
 
+/// An API server alone (no controllers): what the API tests look at.
 pub async fn start(dir: &Path) -> Running {
+    start_with(dir, None).await
+}
+
+/// A server running the controllers with `controllers`.
+pub async fn start_with(dir: &Path, controllers: Option<Settings>) -> Running {
     let settings = ServerSettings {
         data_dir: dir.to_owned(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -37,7 +44,8 @@ pub async fn start(dir: &Path) -> Running {
     };
     let server = BoundServer::bind(&settings, &Datastore::Embedded)
         .await
-        .unwrap();
+        .unwrap()
+        .with_controllers(controllers);
     let addr = server.local_addr().unwrap();
     let mut admin = ClientConfig::load(&server.prepared().admin_conf).unwrap();
     admin.server = format!("https://{addr}");

@@ -232,7 +232,10 @@ impl DeploymentController {
                         self.events.normal(
                             d,
                             "ScalingReplicaSet",
-                            format!("Scaled up replica set {} from 0 to {initial}", made.metadata.name),
+                            format!(
+                                "Scaled up replica set {} from 0 to {initial}",
+                                made.metadata.name
+                            ),
                         );
                     }
                     sets.push(made);
@@ -331,7 +334,10 @@ impl Reconciler for DeploymentController {
             DeploymentStrategyType::RollingUpdate => {
                 let ru = d.spec.strategy.rolling_update.clone().unwrap_or_default();
                 let surge = ru.max_surge.scaled_value(replicas, true).unwrap_or(0);
-                let unavailable = ru.max_unavailable.scaled_value(replicas, false).unwrap_or(0);
+                let unavailable = ru
+                    .max_unavailable
+                    .scaled_value(replicas, false)
+                    .unwrap_or(0);
                 let (surge, unavailable) = rollout::resolve(replicas, surge, unavailable);
                 let first = sets.is_empty();
                 let i = self
@@ -397,7 +403,10 @@ impl DeploymentController {
         {
             // The revision annotation is metadata: a normal update.
             let mut meta_update = d.clone();
-            meta_update.metadata.annotations.insert(REVISION.into(), r.clone());
+            meta_update
+                .metadata
+                .annotations
+                .insert(REVISION.into(), r.clone());
             match self.ctx.client.update(&meta_update).await {
                 Ok(u) => {
                     updated.metadata = u.metadata;
@@ -412,7 +421,10 @@ impl DeploymentController {
                 Ok(())
             }
             Err(e) if e.is_conflict() || e.is_not_found() => Ok(()),
-            Err(e) => Err(api(format!("updating the status of deployment {}", d.metadata.name))(e)),
+            Err(e) => Err(api(format!(
+                "updating the status of deployment {}",
+                d.metadata.name
+            ))(e)),
         }
     }
 }
@@ -521,7 +533,11 @@ mod tests {
     fn a_template_change_changes_the_hash_and_nothing_else_does() {
         let mut d = Deployment::default();
         d.metadata = ObjectMeta::named("default", "web");
-        d.spec.template.metadata.labels.insert("app".into(), "web".into());
+        d.spec
+            .template
+            .metadata
+            .labels
+            .insert("app".into(), "web".into());
         let h1 = template_hash(&d.spec.template, 0);
         assert_eq!(h1, template_hash(&d.spec.template, 0));
         assert_ne!(h1, template_hash(&d.spec.template, 1));
@@ -529,7 +545,11 @@ mod tests {
         assert_eq!(rs.metadata.name, format!("web-{h1}"));
         assert_eq!(rs.spec.selector.match_labels[POD_TEMPLATE_HASH], h1);
         assert!(runs(&rs, &d.spec.template));
-        d.spec.template.metadata.labels.insert("v".into(), "2".into());
+        d.spec
+            .template
+            .metadata
+            .labels
+            .insert("v".into(), "2".into());
         assert!(!runs(&rs, &d.spec.template));
         assert_ne!(template_hash(&d.spec.template, 0), h1);
     }

@@ -126,7 +126,10 @@ mod tests {
             }
             let available: i32 = old.iter().map(|s| s.available).sum::<i32>() + new.available;
             let total: i32 = old.iter().map(|s| s.replicas).sum::<i32>() + new.replicas;
-            assert!(available >= replicas - unavailable, "step {steps}: {available} available");
+            assert!(
+                available >= replicas - unavailable,
+                "step {steps}: {available} available"
+            );
             assert!(total <= replicas + surge, "step {steps}: {total} pods");
             // The new pods come up.
             new.available = new.replicas;
@@ -136,7 +139,15 @@ mod tests {
 
     #[test]
     fn rollouts_stay_within_their_bounds() {
-        for (r, s, u) in [(10, 3, 2), (4, 1, 1), (3, 1, 0), (3, 0, 1), (1, 1, 0), (5, 0, 0), (100, 25, 25)] {
+        for (r, s, u) in [
+            (10, 3, 2),
+            (4, 1, 1),
+            (3, 1, 0),
+            (3, 0, 1),
+            (1, 1, 0),
+            (5, 0, 0),
+            (100, 25, 25),
+        ] {
             simulate(r, s, u);
         }
     }

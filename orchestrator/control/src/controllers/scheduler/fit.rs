@@ -23,10 +23,13 @@ pub struct Request {
 impl Request {
     /// The sum of the pod's containers' requests.
     pub fn of(pod: &Pod) -> Self {
-        pod.spec.containers.iter().fold(Self::default(), |acc, c| Self {
-            cpu_milli: acc.cpu_milli + c.resources.cpu_request_milli(),
-            memory: acc.memory + c.resources.memory_request_bytes(),
-        })
+        pod.spec
+            .containers
+            .iter()
+            .fold(Self::default(), |acc, c| Self {
+                cpu_milli: acc.cpu_milli + c.resources.cpu_request_milli(),
+                memory: acc.memory + c.resources.memory_request_bytes(),
+            })
     }
 }
 
@@ -67,13 +70,16 @@ impl<'a> NodeInfo<'a> {
 
     fn allocatable(&self, name: &str) -> Option<i128> {
         let s = &self.node.status;
-        s.allocatable.get(name).or_else(|| s.capacity.get(name)).map(|q| {
-            if name == "cpu" {
-                q.milli_value()
-            } else {
-                q.value()
-            }
-        })
+        s.allocatable
+            .get(name)
+            .or_else(|| s.capacity.get(name))
+            .map(|q| {
+                if name == "cpu" {
+                    q.milli_value()
+                } else {
+                    q.value()
+                }
+            })
     }
 }
 
@@ -172,9 +178,8 @@ pub fn score(pod: &Pod, req: Request, info: &NodeInfo<'_>, max_same_owner: i128)
     let parts: Vec<i128> = [
         free("cpu", info.requested.cpu_milli, req.cpu_milli),
         free("memory", info.requested.memory, req.memory),
-        free("pods", info.pods, 1).or_else(|| {
-            Some(((DEFAULT_MAX_PODS - info.pods - 1).max(0) * 100) / DEFAULT_MAX_PODS)
-        }),
+        free("pods", info.pods, 1)
+            .or_else(|| Some(((DEFAULT_MAX_PODS - info.pods - 1).max(0) * 100) / DEFAULT_MAX_PODS)),
     ]
     .into_iter()
     .flatten()
@@ -226,7 +231,9 @@ mod tests {
     fn node(name: &str, cpu: &str, ready: bool) -> Node {
         let mut n = Node::default();
         n.metadata.name = name.into();
-        n.status.allocatable.insert("cpu".into(), Quantity::parse(cpu).unwrap());
+        n.status
+            .allocatable
+            .insert("cpu".into(), Quantity::parse(cpu).unwrap());
         n.status
             .allocatable
             .insert("memory".into(), Quantity::parse("4Gi").unwrap());
@@ -258,7 +265,10 @@ mod tests {
         let r = Request::of(&p);
         assert_eq!(r.cpu_milli, 500);
         let small = node("small", "250m", true);
-        assert_eq!(filter(&p, r, &NodeInfo::new(&small)), Err(Unfit::Insufficient("cpu")));
+        assert_eq!(
+            filter(&p, r, &NodeInfo::new(&small)),
+            Err(Unfit::Insufficient("cpu"))
+        );
         let down = node("down", "4", false);
         assert_eq!(filter(&p, r, &NodeInfo::new(&down)), Err(Unfit::NotReady));
         let mut tainted = node("gpu", "4", true);

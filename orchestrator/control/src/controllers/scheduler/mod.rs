@@ -120,9 +120,7 @@ impl Scheduler {
 
     async fn unschedulable(&self, pod: &Pod, message: String) -> Result<(), Error> {
         let same = pod.status.conditions.iter().any(|c| {
-            c.type_ == POD_SCHEDULED
-                && c.status == ConditionStatus::False
-                && c.message == message
+            c.type_ == POD_SCHEDULED && c.status == ConditionStatus::False && c.message == message
         });
         if same {
             return Ok(());
@@ -222,11 +220,7 @@ impl Reconciler for Scheduler {
         };
         let node = node.to_owned();
         let rv = pod.metadata.resource_version.parse().unwrap_or(0);
-        match ctx
-            .client
-            .bind(&key.namespace, &key.name, &node, rv)
-            .await
-        {
+        match ctx.client.bind(&key.namespace, &key.name, &node, rv).await {
             Ok(_) => {
                 self.assumed().insert(key.clone(), node.clone());
                 self.events.normal(
