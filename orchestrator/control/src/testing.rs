@@ -78,8 +78,10 @@ impl FakeNode {
         name: &str,
         opts: FakeNodeOptions,
     ) -> Result<Self, ClientError> {
-        let mut node = Node::default();
-        node.metadata = ObjectMeta::named("", name);
+        let mut node = Node {
+            metadata: ObjectMeta::named("", name),
+            ..Node::default()
+        };
         node.metadata.labels = opts.labels.clone();
         node.metadata
             .labels

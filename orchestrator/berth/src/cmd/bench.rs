@@ -15,8 +15,9 @@ pub enum BenchCmd {
     /// the reference bridge + host-local plugins on the same config, with
     /// correctness checks (needs root and containernetworking-plugins).
     Cni(CniArgs),
-    /// The API server under load: mutating-call and watch latency and
-    /// server RSS, embedded store vs etcd (started here on loopback).
+    /// The API server under load: mutating-call and watch latency, server
+    /// RSS, and controller latency (Deployment created → pods bound on fake
+    /// nodes), embedded store vs etcd (started here on loopback).
     Api(ApiArgs),
     /// Queries per second, mean and p99 latency, CPU and memory of `berth
     /// dns` vs Knot DNS serving the same services, under dnsperf on
@@ -75,6 +76,13 @@ pub struct ApiArgs {
     /// Updates whose delivery to every watcher is timed.
     #[arg(long, default_value_t = api::DEFAULT_UPDATES)]
     pub updates: usize,
+    /// Fake nodes (in the bench process) for the `schedule` row (0: no
+    /// such row).
+    #[arg(long, default_value_t = api::DEFAULT_NODES)]
+    pub nodes: usize,
+    /// Replicas of the Deployment whose pods' binding is timed.
+    #[arg(long, default_value_t = api::DEFAULT_REPLICAS)]
+    pub replicas: usize,
     /// Stores to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "embedded,etcd")]
     pub stores: Vec<String>,
@@ -119,6 +127,8 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             endpoints: a.endpoints,
             watchers: a.watchers,
             updates: a.updates,
+            nodes: a.nodes,
+            replicas: a.replicas,
             stores: a.stores,
             json: a.json,
         }),

@@ -68,7 +68,7 @@ pub fn set_condition(conditions: &mut Vec<PodCondition>, mut cond: PodCondition,
 #[derive(Debug)]
 pub(super) enum Graceful {
     /// The Pod as it must be written: terminating.
-    Begin(Object),
+    Begin(Box<Object>),
     /// It is terminating already.
     Already,
 }
@@ -95,7 +95,7 @@ pub(super) fn graceful_delete(obj: &Object, grace: Option<i64>, now: Time) -> Op
     pod.metadata.deletion_timestamp =
         Some(Time::from_unix(now.unix_seconds().saturating_add(grace), 0));
     pod.metadata.deletion_grace_period_seconds = Some(grace);
-    Some(Graceful::Begin(Object::Pod(pod)))
+    Some(Graceful::Begin(Box::new(Object::Pod(pod))))
 }
 
 #[cfg(test)]
@@ -135,7 +135,10 @@ mod tests {
         let now = Time::from_unix(1_000, 0);
         assert!(graceful_delete(&pod(""), None, now).is_none());
         assert!(graceful_delete(&pod("n1"), Some(0), now).is_none());
-        let Some(Graceful::Begin(Object::Pod(p))) = graceful_delete(&pod("n1"), None, now) else {
+        let Some(Graceful::Begin(obj)) = graceful_delete(&pod("n1"), None, now) else {
+            panic!()
+        };
+        let Object::Pod(p) = *obj else {
             panic!()
         };
         assert_eq!(

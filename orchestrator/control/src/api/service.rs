@@ -188,7 +188,7 @@ impl ApiService {
                         .update(&skey, for_store(&pod)?, expected)
                         .await
                         .map_err(|e| store_err(key, e))?;
-                    obj = pod;
+                    obj = *pod;
                     rev
                 }
                 pods::Graceful::Already => item.mod_revision,

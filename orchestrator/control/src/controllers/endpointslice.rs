@@ -384,8 +384,10 @@ mod tests {
     use super::*;
 
     fn svc() -> Service {
-        let mut s = Service::default();
-        s.metadata = ObjectMeta::named("default", "web");
+        let mut s = Service {
+            metadata: ObjectMeta::named("default", "web"),
+            ..Service::default()
+        };
         s.metadata.uid = "svc-uid".into();
         s.spec.selector.insert("app".into(), "web".into());
         s.spec.ip_families = vec![IpFamily::Ipv4, IpFamily::Ipv6];
@@ -399,8 +401,10 @@ mod tests {
     }
 
     fn pod(i: usize, ready: bool, port: i32) -> Arc<Pod> {
-        let mut p = Pod::default();
-        p.metadata = ObjectMeta::named("default", &format!("web-{i:03}"));
+        let mut p = Pod {
+            metadata: ObjectMeta::named("default", &format!("web-{i:03}")),
+            ..Pod::default()
+        };
         p.metadata.labels.insert("app".into(), "web".into());
         p.spec.node_name = "n1".into();
         p.spec.containers = vec![Container {

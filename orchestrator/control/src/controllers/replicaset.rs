@@ -372,8 +372,10 @@ mod tests {
 
     #[test]
     fn pods_carry_the_template_and_the_owner() {
-        let mut rs = ReplicaSet::default();
-        rs.metadata = ObjectMeta::named("prod", "web-abc12");
+        let mut rs = ReplicaSet {
+            metadata: ObjectMeta::named("prod", "web-abc12"),
+            ..ReplicaSet::default()
+        };
         rs.metadata.uid = "u-1".into();
         rs.spec
             .template

@@ -187,19 +187,17 @@ async fn rolling_update_stays_within_max_surge_and_max_unavailable() {
             && c.live_pods("api")
                 .await
                 .iter()
-                .all(|p| p.metadata.labels.get("version").is_some())
+                .all(|p| p.metadata.labels.contains_key("version"))
     })
     .await;
     watcher.abort();
-    let a = seen.lock().unwrap();
+    let (min_ready, max_total) = {
+        let a = seen.lock().unwrap();
+        (a.min_ready, a.max_total)
+    };
     // maxUnavailable 1: at least 3 ready; maxSurge 1: at most 5 pods.
-    assert!(
-        a.min_ready.unwrap() >= 3,
-        "ready dropped to {:?}",
-        a.min_ready
-    );
-    assert!(a.max_total <= 5, "{} pods at once", a.max_total);
-    drop(a);
+    assert!(min_ready.unwrap() >= 3, "ready dropped to {min_ready:?}");
+    assert!(max_total <= 5, "{max_total} pods at once");
     // Two revisions now; the old one scaled to 0 and kept for rollback.
     let rs = c
         .client

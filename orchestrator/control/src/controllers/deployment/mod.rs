@@ -531,8 +531,10 @@ mod tests {
 
     #[test]
     fn a_template_change_changes_the_hash_and_nothing_else_does() {
-        let mut d = Deployment::default();
-        d.metadata = ObjectMeta::named("default", "web");
+        let mut d = Deployment {
+            metadata: ObjectMeta::named("default", "web"),
+            ..Deployment::default()
+        };
         d.spec
             .template
             .metadata

@@ -205,7 +205,7 @@ impl Reconciler for Scheduler {
                 Some((b, _)) if s < b => {}
                 Some((b, _)) if s == b => {
                     ties += 1;
-                    if names::random_u64() % (ties + 1) == 0 {
+                    if names::random_u64().is_multiple_of(ties + 1) {
                         best = Some((s, name));
                     }
                 }
