@@ -138,9 +138,7 @@ mod tests {
         let Some(Graceful::Begin(obj)) = graceful_delete(&pod("n1"), None, now) else {
             panic!()
         };
-        let Object::Pod(p) = *obj else {
-            panic!()
-        };
+        let Object::Pod(p) = *obj else { panic!() };
         assert_eq!(
             p.metadata.deletion_timestamp,
             Some(Time::from_unix(1_030, 0))

@@ -1,10 +1,12 @@
 //! `berth bench api`: the API server under load, embedded store vs etcd in
 //! the same run: create N Services and M endpoints (in EndpointSlices of
 //! 100), mutating-call latency, watch latency (update → event at each of W
-//! watchers), and the server's RSS afterwards.
+//! watchers), the server's RSS afterwards, then controller latency: a
+//! Deployment of R replicas created → each pod bound, with N fake nodes.
 
 mod load;
 mod procs;
+mod schedule;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +22,9 @@ pub const DEFAULT_SERVICES: usize = 10_000;
 pub const DEFAULT_ENDPOINTS: usize = 100_000;
 pub const DEFAULT_WATCHERS: usize = 100;
 pub const DEFAULT_UPDATES: usize = 200;
+/// Fake nodes and Deployment replicas of the `schedule` row.
+pub const DEFAULT_NODES: usize = 100;
+pub const DEFAULT_REPLICAS: usize = 100;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -28,6 +33,10 @@ pub struct ApiConfig {
     pub endpoints: usize,
     pub watchers: usize,
     pub updates: usize,
+    /// Fake nodes registered for the `schedule` row.
+    pub nodes: usize,
+    /// Replicas of the Deployment whose pods' binding is timed.
+    pub replicas: usize,
     /// `embedded`, `etcd`, or both.
     pub stores: Vec<String>,
     pub json: Option<PathBuf>,
@@ -43,6 +52,14 @@ pub enum Row {
         p50_ms: f64,
         p99_ms: f64,
         samples: usize,
+    },
+    Schedule {
+        store: String,
+        metric: &'static str,
+        p50_ms: f64,
+        p99_ms: f64,
+        nodes: usize,
+        pods: usize,
     },
     Value {
         store: String,
@@ -93,7 +110,7 @@ async fn one_store(store: &str, cfg: &ApiConfig) -> anyhow::Result<Vec<Row>> {
     );
     let mut watch = load::watch_latency(&config, cfg.watchers, cfg.updates).await?;
     let rss = procs::rss_mb(server.pid())?;
-    Ok(vec![
+    let mut rows = vec![
         latency(store, "mutate", &mut mutate)?,
         latency(store, "watch", &mut watch)?,
         Row::Value {
@@ -101,7 +118,26 @@ async fn one_store(store: &str, cfg: &ApiConfig) -> anyhow::Result<Vec<Row>> {
             metric: "rss_mb",
             value: (rss * 10.0).round() / 10.0,
         },
-    ])
+    ];
+    if cfg.nodes > 0 && cfg.replicas > 0 {
+        eprintln!(
+            "[{store}] {} fake nodes, Deployment of {} replicas ...",
+            cfg.nodes, cfg.replicas
+        );
+        let mut bind = schedule::schedule_latency(&config, cfg.nodes, cfg.replicas).await?;
+        let p = percentiles(&mut bind).context("no pods bound")?;
+        rows.push(Row::Schedule {
+            store: store.to_owned(),
+            metric: "schedule",
+            p50_ms: ms(p.p50_us),
+            p99_ms: ms(p.p99_us),
+            nodes: cfg.nodes,
+            pods: bind.len(),
+        });
+    }
+    // The fake nodes are gone; the server goes before etcd.
+    drop(server);
+    Ok(rows)
 }
 
 /// Runs the benchmark, prints a table, writes JSON.
@@ -114,13 +150,16 @@ pub fn run(cfg: &ApiConfig) -> anyhow::Result<()> {
         rows.extend(rt.block_on(one_store(store, cfg))?);
     }
     println!(
-        "berth bench api: {} services, {} endpoints in slices of {}, {} writers, {} watchers x {} updates",
+        "berth bench api: {} services, {} endpoints in slices of {}, {} writers, {} watchers x {} updates, \
+         {} fake nodes x {} replicas",
         cfg.services,
         cfg.endpoints,
         load::PER_SLICE,
         load::WRITERS,
         cfg.watchers,
-        cfg.updates
+        cfg.updates,
+        cfg.nodes,
+        cfg.replicas
     );
     println!(
         "{:<10} {:<8} {:>10} {:>10} {:>9}",
@@ -136,6 +175,18 @@ pub fn run(cfg: &ApiConfig) -> anyhow::Result<()> {
                 samples,
             } => {
                 println!("{store:<10} {metric:<8} {p50_ms:>10.3} {p99_ms:>10.3} {samples:>9}")
+            }
+            Row::Schedule {
+                store,
+                metric,
+                p50_ms,
+                p99_ms,
+                nodes,
+                pods,
+            } => {
+                println!(
+                    "{store:<10} {metric:<8} {p50_ms:>10.3} {p99_ms:>10.3} {pods:>9} pods bound on {nodes} nodes"
+                )
             }
             Row::Value {
                 store,
@@ -154,6 +205,7 @@ pub fn run(cfg: &ApiConfig) -> anyhow::Result<()> {
                 "services": cfg.services, "endpoints": cfg.endpoints,
                 "per_slice": load::PER_SLICE, "writers": load::WRITERS,
                 "watchers": cfg.watchers, "updates": cfg.updates,
+                "nodes": cfg.nodes, "replicas": cfg.replicas,
                 "etcd": etcd_version(),
                 "kernel": crate::sysinfo::kernel_release(),
             }
