@@ -9,7 +9,7 @@ use crate::util::{output, sh};
 
 /// Debian packages the project uses.
 pub const PACKAGES: &[&str] = &[
-    "protobuf-compiler",           // protoc, for gRPC protos
+    "protobuf-compiler", // protoc, for gRPC protos
     // google/protobuf/*.proto (descriptor, struct, ...): etcd-client's
     // protos import them, and protobuf-compiler does not ship them.
     "libprotobuf-dev",

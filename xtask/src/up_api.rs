@@ -70,9 +70,18 @@ pub fn run(bin: &Path) -> anyhow::Result<()> {
             sh(Command::new(bin).args(args).env("BERTH_CONFIG", &config))
         };
         cli(&["apply", "-f", &manifest.display().to_string()])?;
-        cli(&["get", "deploy,svc,ns", "-o", "wide"])?;
+        // The controllers make a ReplicaSet and its pods; with no node
+        // agent yet (issue 7) the scheduler says why they stay Pending.
+        std::thread::sleep(Duration::from_millis(500));
+        cli(&["get", "deploy,rs,pods,svc", "-o", "wide"])?;
         cli(&["scale", "deploy/web", "--replicas", "5"])?;
-        cli(&["get", "deploy"])
+        std::thread::sleep(Duration::from_millis(300));
+        cli(&["get", "deploy,rs"])?;
+        cli(&["get", "events"])?;
+        println!(
+            "(no node agent yet: pods stay Pending until `berth agent` (issue 7) registers a node)"
+        );
+        Ok(())
     })();
     let _ = Command::new("kill").arg(server.id().to_string()).status();
     let _ = server.wait();

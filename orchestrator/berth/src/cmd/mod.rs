@@ -102,7 +102,9 @@ Berth components:
                       /metrics; a watch-fed source for the agent (issue 8 runs it in the cluster)
   server     ready    berth server (embedded redb or etcd store, TLS, tokens, service IP and node port
                       allocation) and the CLI: apply, get, describe, delete, scale, rollout status
-  controllers not yet controllers and scheduler (issue 6)
+  controllers ready   inside berth server: Deployment (ReplicaSet revisions, rolling update, Recreate),
+                      ReplicaSet, EndpointSlice, node lifecycle (pod CIDRs, leases, NotReady, eviction),
+                      scheduler (resources, nodeSelector, taints; least allocated, spread), Events
   agent      not yet  node agent on containerd (issue 7)
   up         not yet  single-node cluster in one command (issue 8)
 ";

@@ -188,7 +188,7 @@ impl Controllers {
             )),
             // One worker: each decision counts the pods bound before it.
             tokio::spawn(runtime::run(
-                Arc::new(scheduler::Scheduler::new(ctx.clone())),
+                Arc::new(scheduler::Scheduler::new(ctx.clone(), q.scheduling.clone())),
                 q.scheduling.clone(),
                 1,
             )),

@@ -7,6 +7,11 @@
 //!
 //! One worker decides at a time, counting the pods it bound whose binding
 //! the cache does not show yet ("assumed", as kube-scheduler has them).
+//! As in kube-scheduler, the binding itself runs apart from the decision
+//! (the next pod is placed while the last one's Bind is being written), so
+//! that binds share the store's group commit instead of waiting for one
+//! durable write each; a failed Bind forgets the assumption and queues the
+//! pod again.
 
 pub mod fit;
 
@@ -66,18 +71,28 @@ pub(super) fn watch(
 pub struct Scheduler {
     ctx: Arc<Ctx>,
     events: Recorder,
-    /// Pods bound by us that the cache may not show bound yet → node.
-    assumed: Mutex<HashMap<ObjectRef, String>>,
+    /// Pods bound (or being bound) by us that the cache does not show
+    /// bound yet → node.
+    assumed: Arc<Mutex<HashMap<ObjectRef, String>>>,
+    /// Its own queue, to try a pod again after a failed Bind.
+    queue: Queue<ObjectRef>,
+    /// Binds in flight at most (the rest wait for one to finish).
+    binds: Arc<tokio::sync::Semaphore>,
 }
 
+/// Binds written at once.
+pub const MAX_BINDS_IN_FLIGHT: usize = 64;
+
 impl Scheduler {
-    /// Over `ctx`.
-    pub fn new(ctx: Arc<Ctx>) -> Self {
+    /// Over `ctx`, fed by `queue`.
+    pub fn new(ctx: Arc<Ctx>, queue: Queue<ObjectRef>) -> Self {
         let events = Recorder::new(ctx.client.clone(), "default-scheduler");
         Self {
             ctx,
             events,
-            assumed: Mutex::new(HashMap::new()),
+            assumed: Arc::new(Mutex::new(HashMap::new())),
+            queue,
+            binds: Arc::new(tokio::sync::Semaphore::new(MAX_BINDS_IN_FLIGHT)),
         }
     }
 
@@ -220,19 +235,38 @@ impl Reconciler for Scheduler {
         };
         let node = node.to_owned();
         let rv = pod.metadata.resource_version.parse().unwrap_or(0);
-        match ctx.client.bind(&key.namespace, &key.name, &node, rv).await {
-            Ok(_) => {
-                self.assumed().insert(key.clone(), node.clone());
-                self.events.normal(
+        self.assumed().insert(key.clone(), node.clone());
+        let Ok(permit) = self.binds.clone().acquire_owned().await else {
+            return Ok(Action::Done);
+        };
+        let (client, events, assumed, queue, key) = (
+            ctx.client.clone(),
+            self.events.clone(),
+            self.assumed.clone(),
+            self.queue.clone(),
+            key.clone(),
+        );
+        tokio::spawn(async move {
+            let _permit = permit;
+            match client.bind(&key.namespace, &key.name, &node, rv).await {
+                Ok(_) => events.normal(
                     pod.as_ref(),
                     "Scheduled",
                     format!("Successfully assigned {key} to {node}"),
-                );
-                Ok(Action::Done)
+                ),
+                Err(e) => {
+                    assumed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key);
+                    // Changed, bound or gone meanwhile: look again.
+                    if !(e.is_conflict() || e.is_not_found()) {
+                        tracing::warn!(pod = %key, %node, error = %e, "bind failed");
+                    }
+                    queue.add_after(key, Duration::from_millis(20));
+                }
             }
-            // Changed, bound or gone meanwhile: its change queues it again.
-            Err(e) if e.is_conflict() || e.is_not_found() => Ok(Action::Done),
-            Err(e) => Err(api(format!("binding pod {key} to {node}"))(e)),
-        }
+        });
+        Ok(Action::Done)
     }
 }
