@@ -22,7 +22,8 @@ pub fn fast() -> Settings {
 }
 
 pub struct Cluster {
-    pub server: Running,
+    pub server: Option<Running>,
+    pub settings: Settings,
     pub client: Client,
     pub nodes: Vec<FakeNode>,
     pub _dir: tempfile::TempDir,
@@ -35,10 +36,11 @@ impl Cluster {
 
     pub async fn start_with(nodes: &[(&str, FakeNodeOptions)], settings: Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let server = start_with(dir.path(), Some(settings)).await;
+        let server = start_with(dir.path(), Some(settings.clone())).await;
         let client = Client::remote(berth_client::connect(&server.admin).await.unwrap());
         let mut c = Self {
-            server,
+            server: Some(server),
+            settings,
             client,
             nodes: Vec::new(),
             _dir: dir,
@@ -94,7 +96,24 @@ impl Cluster {
         for n in &mut self.nodes {
             n.kill();
         }
-        self.server.stop().await;
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+
+    /// Stops the server and starts it again on the same data dir (the fake
+    /// nodes are stopped; their Nodes stay).
+    pub async fn restart_server(&mut self) {
+        for n in &mut self.nodes {
+            n.kill();
+        }
+        self.nodes.clear();
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+        let server = start_with(self._dir.path(), Some(self.settings.clone())).await;
+        self.client = Client::remote(berth_client::connect(&server.admin).await.unwrap());
+        self.server = Some(server);
     }
 }
 

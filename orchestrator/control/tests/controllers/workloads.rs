@@ -285,3 +285,60 @@ async fn status_survives_a_user_apply_and_scale_events_are_written() {
     .await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_changes_nothing_that_runs() {
+    // Node leases keep their 40 s grace: the restart must not look like a
+    // node failure.
+    let mut c = crate::support::Cluster::start_with(
+        &[("n1", FakeNodeOptions::default())],
+        berth_control::controllers::Settings::default(),
+    )
+    .await;
+    c.client.create(&deployment("steady", 3, "")).await.unwrap();
+    wait("3/3", || deployment_available(&c, "steady", 3)).await;
+    let names = |pods: Vec<Pod>| {
+        let mut v: Vec<(String, String, String)> = pods
+            .into_iter()
+            .map(|p| {
+                (
+                    p.metadata.name,
+                    p.metadata.resource_version,
+                    p.spec.node_name,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = names(c.client.list::<Pod>("default", "").await.unwrap().items);
+    let rs_before = c
+        .client
+        .list::<ReplicaSet>("default", "")
+        .await
+        .unwrap()
+        .items;
+    c.restart_server().await;
+    // Let every controller list, resync and reconcile everything.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let after = names(c.client.list::<Pod>("default", "").await.unwrap().items);
+    assert_eq!(before, after, "pods were touched by the restart");
+    let rs_after = c
+        .client
+        .list::<ReplicaSet>("default", "")
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        rs_before
+            .iter()
+            .map(|r| &r.metadata.resource_version)
+            .collect::<Vec<_>>(),
+        rs_after
+            .iter()
+            .map(|r| &r.metadata.resource_version)
+            .collect::<Vec<_>>()
+    );
+    assert!(deployment_available(&c, "steady", 3).await);
+    c.stop().await;
+}
