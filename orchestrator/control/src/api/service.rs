@@ -317,6 +317,7 @@ impl ApiService {
                 .await
                 .map_err(|e| errors::invalid(Some(&key), e))?;
         }
+        let spec_changed = status::spec_changed(&obj, &previous);
         let (uid, created, generation) = {
             let m = previous.metadata();
             (m.uid.clone(), m.creation_timestamp, m.generation)
@@ -325,8 +326,8 @@ impl ApiService {
         meta.uid = uid;
         meta.creation_timestamp = created;
         meta.generation = match part {
-            Part::Spec => generation.max(1) + 1,
-            Part::Status => generation,
+            Part::Spec if spec_changed => generation.max(1) + 1,
+            _ => generation.max(1),
         };
         let rev = self
             .store

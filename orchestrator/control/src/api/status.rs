@@ -29,6 +29,20 @@ pub(super) fn splice(base: &Object, status_from: &Object) -> Result<Object, Stat
     Object::from_value(value).map_err(|e| internal(berth_api::error_chain(&e)))
 }
 
+/// Whether `a` and `b` differ in anything but metadata and status (what
+/// bumps `metadata.generation`, as in Kubernetes).
+pub(super) fn spec_changed(a: &Object, b: &Object) -> bool {
+    let strip = |o: &Object| {
+        let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.remove("metadata");
+            m.remove("status");
+        }
+        v
+    };
+    strip(a) != strip(b)
+}
+
 #[cfg(test)]
 mod tests {
     use berth_api::{Deployment, Object};
@@ -56,5 +70,14 @@ mod tests {
             panic!()
         };
         assert_eq!((d.spec.replicas, d.status.ready_replicas), (3, 0));
+    }
+
+    #[test]
+    fn only_spec_changes_count() {
+        let a = deployment(3, 0);
+        let mut b = deployment(3, 3);
+        b.metadata_mut().labels.insert("x".into(), "y".into());
+        assert!(!super::spec_changed(&a, &b));
+        assert!(super::spec_changed(&a, &deployment(4, 0)));
     }
 }

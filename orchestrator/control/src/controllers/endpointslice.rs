@@ -287,8 +287,7 @@ impl Reconciler for EndpointSliceController {
 
     async fn reconcile(&self, key: &ObjectRef) -> Result<Action, Error> {
         let ctx = &self.ctx;
-        ctx.pods.synced().await;
-        ctx.slices.synced().await;
+        ctx.synced().await;
         let svc = ctx.services.get(&key.namespace, &key.name);
         let ours = |s: &EndpointSlice| {
             s.metadata.namespace == key.namespace

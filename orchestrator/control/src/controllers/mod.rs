@@ -64,6 +64,20 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Waits until every cache has had its first list. Every reconcile
+    /// starts with it: an object missing from a cache that has not listed
+    /// yet is not gone, and acting on that (deleting its dependents) would
+    /// be wrong.
+    pub async fn synced(&self) {
+        self.pods.synced().await;
+        self.nodes.synced().await;
+        self.deployments.synced().await;
+        self.replicasets.synced().await;
+        self.services.synced().await;
+        self.slices.synced().await;
+        self.leases.synced().await;
+    }
+
     /// Waits until `cache` shows the revision of one of our own writes.
     pub async fn caught_up<R: berth_api::Resource>(
         cache: &Cache<R>,

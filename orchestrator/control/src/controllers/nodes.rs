@@ -291,8 +291,7 @@ impl Reconciler for NodeLifecycle {
 
     async fn reconcile(&self, key: &ObjectRef) -> Result<Action, Error> {
         let ctx = &self.ctx;
-        ctx.pods.synced().await;
-        ctx.leases.synced().await;
+        ctx.synced().await;
         let on_node = |name: &str| ctx.pods.filter(|p| p.spec.node_name == name);
         let Some(mut node) = ctx.nodes.get("", &key.name).map(|n| (*n).clone()) else {
             // Pods bound to a node that is gone.

@@ -213,7 +213,7 @@ impl Reconciler for ReplicaSetController {
 
     async fn reconcile(&self, key: &ObjectRef) -> Result<Action, Error> {
         let ctx = &self.ctx;
-        ctx.pods.synced().await;
+        ctx.synced().await;
         let Some(rs) = ctx.replicasets.get(&key.namespace, &key.name) else {
             self.orphans(key, None).await?;
             return Ok(Action::Done);

@@ -282,7 +282,7 @@ impl Reconciler for DeploymentController {
 
     async fn reconcile(&self, key: &ObjectRef) -> Result<Action, Error> {
         let ctx = &self.ctx;
-        ctx.replicasets.synced().await;
+        ctx.synced().await;
         let Some(d) = ctx.deployments.get(&key.namespace, &key.name) else {
             self.orphans(key, None).await?;
             return Ok(Action::Done);

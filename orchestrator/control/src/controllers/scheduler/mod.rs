@@ -174,8 +174,7 @@ impl Reconciler for Scheduler {
 
     async fn reconcile(&self, key: &ObjectRef) -> Result<Action, Error> {
         let ctx = &self.ctx;
-        ctx.nodes.synced().await;
-        ctx.pods.synced().await;
+        ctx.synced().await;
         let Some(pod) = ctx.pods.get(&key.namespace, &key.name) else {
             self.assumed().remove(key);
             return Ok(Action::Done);
