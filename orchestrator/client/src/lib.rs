@@ -9,6 +9,7 @@
 pub mod cache;
 mod config;
 mod connect;
+pub mod runtime;
 pub mod typed;
 
 pub use config::{ClientConfig, ConfigError, DEFAULT_CONFIG_PATHS, find_config};

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod bootstrap;
 pub mod controllers;
 pub mod pki;
-pub mod runtime;
+/// The controller runtime (work queue, reconciler loop), shared with the
+/// node agent: it lives in berth-client.
+pub use berth_client::runtime;
 pub mod serve;
 pub mod testing;

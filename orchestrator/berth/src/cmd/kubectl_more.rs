@@ -161,7 +161,7 @@ pub fn rollout(a: RolloutArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
                 last = line;
             }
             if a.timeout > 0 && started.elapsed() > Duration::from_secs(a.timeout) {
-                bail!("timed out waiting for the rollout (do controllers run? they arrive with issue 6)");
+                bail!("timed out waiting for the rollout (are its pods scheduled and ready? see `berth get pods -o wide` and `berth get events`)");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
