@@ -83,6 +83,10 @@ pub struct ApiArgs {
     /// Replicas of the Deployment whose pods' binding is timed.
     #[arg(long, default_value_t = api::DEFAULT_REPLICAS)]
     pub replicas: usize,
+    /// Run the servers with `--disable-controllers` (the API alone; no
+    /// `schedule` row): what the controllers cost the API.
+    #[arg(long)]
+    pub without_controllers: bool,
     /// Stores to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "embedded,etcd")]
     pub stores: Vec<String>,
@@ -129,6 +133,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             updates: a.updates,
             nodes: a.nodes,
             replicas: a.replicas,
+            controllers: !a.without_controllers,
             stores: a.stores,
             json: a.json,
         }),

@@ -37,6 +37,8 @@ pub struct ApiConfig {
     pub nodes: usize,
     /// Replicas of the Deployment whose pods' binding is timed.
     pub replicas: usize,
+    /// Whether the servers run their controllers (the default).
+    pub controllers: bool,
     /// `embedded`, `etcd`, or both.
     pub stores: Vec<String>,
     pub json: Option<PathBuf>,
@@ -94,7 +96,8 @@ async fn one_store(store: &str, cfg: &ApiConfig) -> anyhow::Result<Vec<Row>> {
         }
         other => anyhow::bail!("--stores: invalid value {other:?}: embedded or etcd"),
     };
-    let (server, admin) = procs::berth_server(&dir.path().join("server"), &datastore)?;
+    let (server, admin) =
+        procs::berth_server(&dir.path().join("server"), &datastore, cfg.controllers)?;
     let config = ClientConfig::load(&admin)?;
     eprintln!("[{store}] creating {} services ...", cfg.services);
     let mut mutate = load::create_services(&config, cfg.services).await?;
@@ -119,7 +122,7 @@ async fn one_store(store: &str, cfg: &ApiConfig) -> anyhow::Result<Vec<Row>> {
             value: (rss * 10.0).round() / 10.0,
         },
     ];
-    if cfg.nodes > 0 && cfg.replicas > 0 {
+    if cfg.controllers && cfg.nodes > 0 && cfg.replicas > 0 {
         eprintln!(
             "[{store}] {} fake nodes, Deployment of {} replicas ...",
             cfg.nodes, cfg.replicas
@@ -205,7 +208,7 @@ pub fn run(cfg: &ApiConfig) -> anyhow::Result<()> {
                 "services": cfg.services, "endpoints": cfg.endpoints,
                 "per_slice": load::PER_SLICE, "writers": load::WRITERS,
                 "watchers": cfg.watchers, "updates": cfg.updates,
-                "nodes": cfg.nodes, "replicas": cfg.replicas,
+                "nodes": cfg.nodes, "replicas": cfg.replicas, "controllers": cfg.controllers,
                 "etcd": etcd_version(),
                 "kernel": crate::sysinfo::kernel_release(),
             }

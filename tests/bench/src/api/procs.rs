@@ -37,13 +37,21 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 /// `berth server` on a free loopback port; returns it and its admin.conf.
-pub fn berth_server(data_dir: &Path, datastore: &str) -> anyhow::Result<(Proc, PathBuf)> {
+pub fn berth_server(
+    data_dir: &Path,
+    datastore: &str,
+    controllers: bool,
+) -> anyhow::Result<(Proc, PathBuf)> {
     let bin = std::env::current_exe().context("finding the berth binary")?;
-    let mut child = Command::new(bin)
-        .args(["server", "--data-dir"])
+    let mut cmd = Command::new(bin);
+    cmd.args(["server", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{}", free_port()?)])
-        .args(["--datastore", datastore])
+        .args(["--datastore", datastore]);
+    if !controllers {
+        cmd.arg("--disable-controllers");
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
