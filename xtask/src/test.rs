@@ -52,6 +52,17 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 "berth-cni",
                 "--exclude",
                 "berth-cri-tests",
+                "--exclude",
+                "berth-node",
+            ]))?;
+            // berth-node: its library's tests (its tests/ run containerd).
+            sh(Command::new("cargo").args([
+                "test",
+                "--release",
+                "--locked",
+                "-p",
+                "berth-node",
+                "--lib",
             ]))?;
             // berth-cni: everything but its network-namespace suite.
             sh(Command::new("cargo").args([
@@ -96,7 +107,9 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
             sh(&mut cni)?;
             sh(Command::new("cargo")
                 .args(["test", "--release", "--locked", "-p", "berth-cri-tests"])
-                .env("BERTH_BIN", &bin))
+                .env("BERTH_BIN", &bin))?;
+            // The node agent's containerd and images, on a real containerd.
+            sh(Command::new("cargo").args(["test", "--release", "--locked", "-p", "berth-node"]))
         })?;
         p.time("bench cni (smoke size)", || {
             sh(Command::new(&bin).args([

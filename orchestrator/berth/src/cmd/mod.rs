@@ -4,6 +4,7 @@ mod bench;
 pub mod cni;
 mod dataplane;
 mod dns;
+mod image;
 mod kubectl;
 mod kubectl_more;
 mod server;
@@ -48,6 +49,9 @@ pub enum Command {
     Scale(kubectl_more::ScaleArgs),
     /// `rollout status deployment/NAME`: wait until it is rolled out.
     Rollout(kubectl_more::RolloutArgs),
+    /// OCI image archives without a registry: build, import into containerd.
+    #[command(subcommand)]
+    Image(image::ImageCmd),
     /// Benchmarks, side by side with the peers users would otherwise use.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -74,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dataplane(c) => dataplane::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Image(c) => image::run(c),
         Command::Dns(a) => dns::run(a),
         Command::Server(a) => server::run(a),
         Command::Apply(a) => kubectl::apply(a, &cli.client),
@@ -105,6 +110,8 @@ Berth components:
   controllers ready   inside berth server: Deployment (ReplicaSet revisions, rolling update, Recreate),
                       ReplicaSet, EndpointSlice, node lifecycle (pod CIDRs, leases, NotReady, eviction),
                       scheduler (resources, nodeSelector, taints; least allocated, spread), Events
+  image      ready    berth image build (--rootfs DIR | --binary FILE | --busybox | --pause) and
+                      berth image import: OCI archives without a registry, into containerd
   agent      not yet  node agent on containerd (issue 7)
   up         not yet  single-node cluster in one command (issue 8)
 ";

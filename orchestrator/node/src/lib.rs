@@ -1,0 +1,14 @@
+//! The Berth node agent (`berth agent`): our kubelet.
+//!
+//! - `runtime`: the container runtime as the agent needs it (sandboxes,
+//!   containers, images, exec), behind a trait: `runtime::cri` speaks
+//!   containerd's CRI over its unix socket, `runtime::fake` is an
+//!   in-memory stand-in for unit tests.
+//! - [`image`]: OCI image archives built locally (no registry here) and
+//!   imported into containerd; image name normalisation.
+//! - [`containerd`]: the containerd the agent starts and supervises (its own
+//!   root, state, socket and config).
+
+pub mod containerd;
+pub mod image;
+// runtime: written separately
