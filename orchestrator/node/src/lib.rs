@@ -1,14 +1,17 @@
 //! The Berth node agent (`berth agent`): our kubelet.
 //!
-//! - `runtime`: the container runtime as the agent needs it (sandboxes,
-//!   containers, images, exec), behind a trait: `runtime::cri` speaks
-//!   containerd's CRI over its unix socket, `runtime::fake` is an
+//! - [`agent`]: the agent itself: Node registration, lease, and the pod
+//!   worker that runs the pods bound to the node and reports their status.
+//! - [`runtime`]: the container runtime as the agent needs it (sandboxes,
+//!   containers, images, exec), behind a trait: [`runtime::cri`] speaks
+//!   containerd's CRI over its unix socket, [`runtime::fake`] is an
 //!   in-memory stand-in for unit tests.
 //! - [`image`]: OCI image archives built locally (no registry here) and
 //!   imported into containerd; image name normalisation.
 //! - [`containerd`]: the containerd the agent starts and supervises (its own
 //!   root, state, socket and config).
 
+pub mod agent;
 pub mod containerd;
 pub mod image;
-// runtime: written separately
+pub mod runtime;

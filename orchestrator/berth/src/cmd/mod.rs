@@ -1,5 +1,6 @@
 //! Command line: one subcommand per component.
 
+mod agent;
 mod bench;
 pub mod cni;
 mod dataplane;
@@ -37,6 +38,8 @@ pub enum Command {
     Dns(dns::DnsArgs),
     /// The API server (embedded store by default, or etcd).
     Server(server::ServerArgs),
+    /// The node agent: pods bound to this node on containerd (over CRI).
+    Agent(agent::AgentArgs),
     /// Create or update objects from manifests (files, directories, `-`).
     Apply(kubectl::ApplyArgs),
     /// List objects, or show one.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(c) => image::run(c),
         Command::Dns(a) => dns::run(a),
         Command::Server(a) => server::run(a),
+        Command::Agent(a) => agent::run(a),
         Command::Apply(a) => kubectl::apply(a, &cli.client),
         Command::Get(a) => kubectl::get(a, &cli.client),
         Command::Delete(a) => kubectl::delete(a, &cli.client),

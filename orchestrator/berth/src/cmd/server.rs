@@ -99,7 +99,7 @@ pub fn run(a: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),

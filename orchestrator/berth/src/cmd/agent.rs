@@ -1,0 +1,230 @@
+//! `berth agent`: the node agent. Registers the Node, waits for its pod
+//! CIDR, writes the CNI configuration for berth-cni, starts (or adopts) its
+//! own containerd unless `--container-runtime-endpoint` names one, imports a
+//! pause image built here if missing, and runs the pods bound to the node
+//! until SIGINT/SIGTERM. Stopping the agent leaves the pods (and its
+//! containerd) running: a restarted agent adopts them.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use berth_client::{Client, ClientConfig};
+use berth_cni::containerd::{ConflistSpec, ContainerdConfig};
+use berth_node::agent::{self, Agent, AgentConfig};
+use berth_node::containerd::Containerd;
+use berth_node::image::{self, BUSYBOX_STATIC};
+use berth_node::runtime::Runtime as _;
+use berth_node::runtime::cri::CriRuntime;
+use clap::Args;
+
+/// How long the agent waits for the server to give the node a pod CIDR.
+const POD_CIDR_TIMEOUT: Duration = Duration::from_secs(60);
+/// The CNI loopback plugin containerd's CRI always calls.
+const LOOPBACK_PLUGIN: &str = "/usr/lib/cni/loopback";
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The API server (`https://HOST:6443`).
+    #[arg(long)]
+    pub server: String,
+    /// The node token (the server's `<data-dir>/node-token`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// The cluster CA (default: `ca.crt` next to the token file).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The Node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The node's address (InternalIP; the pods' hostIP).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub node_ip: IpAddr,
+    /// Use this containerd (its CRI socket) instead of starting one.
+    #[arg(long, value_name = "SOCKET")]
+    pub container_runtime_endpoint: Option<PathBuf>,
+    /// Persistent state: containerd's root, CNI reservations, volumes.
+    #[arg(long, default_value = "/var/lib/berth/agent")]
+    pub data_dir: PathBuf,
+    /// Runtime state: containerd's state and socket.
+    #[arg(long, default_value = "/run/berth")]
+    pub run_dir: PathBuf,
+    /// CNI plugin binaries (berth-cni is linked here if missing).
+    #[arg(long, default_value = "/opt/cni/bin")]
+    pub cni_bin_dir: PathBuf,
+    /// CNI configuration (the agent writes 10-berth.conflist).
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// The pods' bridge.
+    #[arg(long, default_value = "berth0")]
+    pub bridge: String,
+    /// The sandbox (pause) image; built here from busybox-static and
+    /// imported when missing.
+    #[arg(long, default_value = "berth.local/pause:3.9")]
+    pub sandbox_image: String,
+    /// The cluster DNS address pods' resolv.conf names.
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: String,
+    /// The cluster domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Where container logs go.
+    #[arg(long, default_value = "/var/log/berth/pods")]
+    pub pod_log_dir: PathBuf,
+    /// The pods' cgroup parent (cgroup-v2 path; empty: containerd's).
+    #[arg(long, default_value = "")]
+    pub cgroup_parent: String,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn credentials(a: &AgentArgs) -> anyhow::Result<ClientConfig> {
+    let token = std::fs::read_to_string(&a.token_file)
+        .with_context(|| format!("--token-file: reading {}", a.token_file.display()))?
+        .trim()
+        .to_owned();
+    ensure!(
+        !token.is_empty(),
+        "--token-file: {} is empty",
+        a.token_file.display()
+    );
+    let ca_path = a.ca_file.clone().unwrap_or_else(|| {
+        a.token_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("ca.crt")
+    });
+    let ca = std::fs::read_to_string(&ca_path)
+        .with_context(|| format!("--ca-file: reading {}", ca_path.display()))?;
+    ensure!(
+        a.server.starts_with("https://"),
+        "--server: invalid value {:?}: expected https://HOST:PORT",
+        a.server
+    );
+    Ok(ClientConfig {
+        server: a.server.clone(),
+        certificate_authority: ca,
+        token,
+    })
+}
+
+/// Links berth-cni (this binary) and loopback into the CNI bin dir.
+fn install_cni(a: &AgentArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.cni_bin_dir)
+        .with_context(|| format!("--cni-bin-dir: creating {}", a.cni_bin_dir.display()))?;
+    let me = std::env::current_exe().context("finding the berth binary")?;
+    for (name, target) in [
+        ("berth-cni", me.as_path()),
+        ("loopback", Path::new(LOOPBACK_PLUGIN)),
+    ] {
+        let link = a.cni_bin_dir.join(name);
+        if link.exists() {
+            continue;
+        }
+        ensure!(
+            target.exists(),
+            "{} is missing (Debian package containernetworking-plugins)",
+            target.display()
+        );
+        std::os::unix::fs::symlink(target, &link)
+            .with_context(|| format!("linking {} to {}", link.display(), target.display()))?;
+    }
+    Ok(())
+}
+
+pub fn run(a: AgentArgs) -> anyhow::Result<()> {
+    let config = credentials(&a)?;
+    let node_name = a.node_name.clone().unwrap_or_else(hostname);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let client = Client::remote(berth_client::connect(&config).await?);
+        let mut cfg = AgentConfig::new(&node_name, &a.node_ip.to_string());
+        cfg.dns.servers = vec![a.cluster_dns.clone()];
+        cfg.dns.domain = a.cluster_domain.clone();
+        cfg.pod_log_dir = a.pod_log_dir.clone();
+        cfg.state_dir = a.data_dir.join("pods-state");
+        cfg.cgroup_parent = a.cgroup_parent.clone();
+        // The node first: the server gives it its pod CIDR.
+        agent::register(&client, &cfg, "containerd").await?;
+        let deadline = Instant::now() + POD_CIDR_TIMEOUT;
+        let cidrs = loop {
+            let node = client
+                .get::<berth_api::Node>("", &node_name)
+                .await?
+                .context("the node vanished after registering")?;
+            if !node.spec.pod_cidrs.is_empty() {
+                break node.spec.pod_cidrs;
+            }
+            if Instant::now() > deadline {
+                bail!("the server gave node {node_name} no pod CIDR within {POD_CIDR_TIMEOUT:?} (do its controllers run?)");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        install_cni(&a)?;
+        std::fs::create_dir_all(&a.cni_conf_dir)
+            .with_context(|| format!("--cni-conf-dir: creating {}", a.cni_conf_dir.display()))?;
+        let spec = ConflistSpec {
+            name: "berth".into(),
+            bridge: a.bridge.clone(),
+            subnets: cidrs
+                .iter()
+                .map(|c| c.parse())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("the node's pod CIDRs {cidrs:?}"))?,
+            data_dir: a.data_dir.join("cni"),
+            mtu: None,
+        };
+        std::fs::write(a.cni_conf_dir.join(spec.file_name()), spec.to_json())?;
+        let mut containerd = match &a.container_runtime_endpoint {
+            Some(sock) => Containerd::adopt(sock).await?,
+            None => {
+                let c = ContainerdConfig::new(
+                    a.data_dir.join("containerd"),
+                    a.run_dir.join("containerd"),
+                    a.run_dir.join("containerd").join("containerd.sock"),
+                    &a.sandbox_image,
+                    &a.cni_bin_dir,
+                    &a.cni_conf_dir,
+                );
+                Containerd::start(&a.data_dir.join("containerd-config"), c).await?
+            }
+        };
+        let runtime = Arc::new(CriRuntime::connect(containerd.socket())?);
+        if runtime.image_id(&a.sandbox_image).await?.is_none() {
+            let archive = a.data_dir.join("pause.oci.tar");
+            image::pause_image(Path::new(BUSYBOX_STATIC), &a.sandbox_image)?.write(&archive)?;
+            image::import(containerd.socket(), &archive, containerd.snapshotter()).await?;
+        }
+        let agent = Agent::start(client, runtime, cfg, "containerd://1.6").await?;
+        println!(
+            "berth agent: node {node_name} ({}), pod CIDRs {}, containerd at {}",
+            a.node_ip,
+            cidrs.join(","),
+            containerd.socket().display()
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let supervised = tokio::spawn(async move {
+            containerd
+                .supervise(async {
+                    let _ = rx.await;
+                })
+                .await;
+            containerd
+        });
+        super::server::shutdown_signal().await;
+        println!("berth agent: stopping (pods keep running)");
+        agent.stop().await;
+        let _ = tx.send(());
+        let _ = supervised.await;
+        anyhow::Ok(())
+    })
+}
