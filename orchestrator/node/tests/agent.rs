@@ -41,6 +41,7 @@ struct World {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     admin: Client,
+    admin_conf: ClientConfig,
     node_client: Client,
     containerd: Containerd,
     bridge: String,
@@ -172,6 +173,7 @@ impl World {
             stop: Some(stop),
             server: Some(server),
             admin,
+            admin_conf,
             node_client,
             containerd,
             bridge,
@@ -302,6 +304,57 @@ async fn a_pod_runs_answers_and_leaves_nothing_when_deleted() -> anyhow::Result<
             "expected one veth on {}",
             w.bridge
         );
+        // berth logs and berth exec, with the real CLI.
+        let conf = w.dir.join("admin.conf");
+        w.admin_conf.save(&conf)?;
+        let berth = berth_bin()?;
+        let cli = |args: &[&str]| {
+            std::process::Command::new(&berth)
+                .arg("--config")
+                .arg(&conf)
+                .arg(args[0])
+                .arg("--address")
+                .arg(w.containerd.socket())
+                .args(&args[1..])
+                .output()
+        };
+        let out = cli(&[
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 7",
+        ])?;
+        ensure!(
+            out.status.code() == Some(7),
+            "exec exit code {:?}",
+            out.status
+        );
+        ensure!(
+            String::from_utf8_lossy(&out.stdout) == "out\n",
+            "exec stdout {:?}",
+            out.stdout
+        );
+        ensure!(
+            String::from_utf8_lossy(&out.stderr).contains("err"),
+            "exec stderr {:?}",
+            out.stderr
+        );
+        let out = cli(&[
+            "exec",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo logged-line >/proc/1/fd/1",
+        ])?;
+        ensure!(out.status.success(), "exec: {out:?}");
+        wait("the line in berth logs", || async {
+            cli(&["logs", "web"])
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("logged-line"))
+        })
+        .await?;
         ensure!(
             reserved(&w.reservations).len() == 1,
             "expected one reserved address"

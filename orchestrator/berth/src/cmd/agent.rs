@@ -183,7 +183,8 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
             data_dir: a.data_dir.join("cni"),
             mtu: None,
         };
-        std::fs::write(a.cni_conf_dir.join(spec.file_name()), spec.to_json())?;
+        let conflist_path = a.cni_conf_dir.join(spec.file_name());
+        std::fs::write(&conflist_path, spec.to_json())?;
         let mut containerd = match &a.container_runtime_endpoint {
             Some(sock) => Containerd::adopt(sock).await?,
             None => {
@@ -203,6 +204,23 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
             let archive = a.data_dir.join("pause.oci.tar");
             image::pause_image(Path::new(BUSYBOX_STATIC), &a.sandbox_image)?.write(&archive)?;
             image::import(containerd.socket(), &archive, containerd.snapshotter()).await?;
+        }
+        // berth-cni GC: free every address (and host veth) whose sandbox
+        // is gone (a crash between CNI ADD and the sandbox's record, or
+        // sandboxes removed while the agent was away).
+        let valid: Vec<(String, String)> = runtime
+            .list_sandboxes()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, "eth0".to_owned()))
+            .collect();
+        let conf = berth_cni::containerd::plugin_net_conf(&std::fs::read(&conflist_path)?)
+            .with_context(|| format!("reading {}", conflist_path.display()))?;
+        let freed = tokio::task::spawn_blocking(move || berth_cni::gc(&conf, &valid))
+            .await?
+            .map_err(|e| anyhow::anyhow!("berth-cni GC: {e}"))?;
+        if !freed.is_empty() {
+            println!("berth agent: CNI GC freed {} stale address(es)", freed.len());
         }
         let agent = Agent::start(client, runtime, cfg, "containerd://1.6").await?;
         println!(

@@ -8,6 +8,7 @@ mod dns;
 mod image;
 mod kubectl;
 mod kubectl_more;
+mod podexec;
 mod server;
 mod table;
 
@@ -50,6 +51,11 @@ pub enum Command {
     Describe(kubectl_more::DescribeArgs),
     /// Set a Deployment's replicas.
     Scale(kubectl_more::ScaleArgs),
+    /// `logs POD [-c C] [-f]`: a container's log (on the pod's node).
+    Logs(podexec::LogsArgs),
+    /// `exec POD [-c C] -- CMD...`: run a command in a container (on the
+    /// pod's node); its exit code is berth's.
+    Exec(podexec::ExecArgs),
     /// `rollout status deployment/NAME`: wait until it is rolled out.
     Rollout(kubectl_more::RolloutArgs),
     /// OCI image archives without a registry: build, import into containerd.
@@ -85,6 +91,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dns(a) => dns::run(a),
         Command::Server(a) => server::run(a),
         Command::Agent(a) => agent::run(a),
+        Command::Logs(a) => podexec::logs(a, &cli.client),
+        Command::Exec(a) => podexec::exec(a, &cli.client),
         Command::Apply(a) => kubectl::apply(a, &cli.client),
         Command::Get(a) => kubectl::get(a, &cli.client),
         Command::Delete(a) => kubectl::delete(a, &cli.client),

@@ -447,7 +447,8 @@ impl Runtime for CriRuntime {
             .exec_sync(cri::ExecSyncRequest {
                 container_id: id.into(),
                 cmd: cmd.to_vec(),
-                timeout: timeout.as_secs().max(1) as i64,
+                // 0: no limit.
+                timeout: timeout.as_secs() as i64,
             })
             .await
             .map_err(call("ExecSync", id))?
