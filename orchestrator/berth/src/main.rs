@@ -16,6 +16,13 @@ fn main() -> std::process::ExitCode {
         cmd::init_tracing(0);
         return cmd::cni::run_plugin();
     }
+    // `berth get pods -o name | head -1`: a closed pipe ends us quietly, as
+    // it does any Unix tool, instead of a panic in println!.
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cmd::Cli::parse();
     cmd::init_tracing(cli.verbose);
     match cmd::run(cli) {

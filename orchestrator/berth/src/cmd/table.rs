@@ -86,10 +86,22 @@ pub fn cells(o: &Object, wide: bool) -> Vec<String> {
                 .sum();
             vec![
                 format!("{ready}/{}", p.spec.containers.len()),
-                or_none(if p.status.reason.is_empty() {
-                    s(&p.status.phase)
-                } else {
+                // As kubectl: Terminating, else a container's waiting or
+                // terminated reason, else the phase.
+                or_none(if p.metadata.is_deleting() {
+                    "Terminating".to_owned()
+                } else if let Some(w) = p
+                    .status
+                    .container_statuses
+                    .iter()
+                    .find_map(|c| c.state.waiting.as_ref())
+                    .filter(|w| !w.reason.is_empty())
+                {
+                    w.reason.clone()
+                } else if !p.status.reason.is_empty() {
                     p.status.reason.clone()
+                } else {
+                    s(&p.status.phase)
                 }),
                 restarts.to_string(),
             ]
