@@ -124,6 +124,8 @@ Berth components:
                       scheduler (resources, nodeSelector, taints; least allocated, spread), Events
   image      ready    berth image build (--rootfs DIR | --binary FILE | --busybox | --pause) and
                       berth image import: OCI archives without a registry, into containerd
-  agent      not yet  node agent on containerd (issue 7)
+  agent      partial  berth agent: pods on its own (or an existing) containerd over CRI, berth-cni,
+                      probes, restarts, volumes, adoption after a restart; berth logs/exec on the
+                      pod's node. Not yet: berth bench pods, logs/exec through the server
   up         not yet  single-node cluster in one command (issue 8)
 ";
