@@ -137,6 +137,16 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
                 "target/bench-api-smoke.json",
             ]))
         })?;
+        p.time("bench pods (smoke size)", || {
+            sh(Command::new(&bin).args([
+                "bench",
+                "pods",
+                "--pods",
+                "5",
+                "--json",
+                "target/bench-pods-smoke.json",
+            ]))
+        })?;
         p.time("bench dns (smoke size)", || {
             sh(Command::new(&bin).args([
                 "bench",

@@ -16,14 +16,18 @@ fn main() -> std::process::ExitCode {
         cmd::init_tracing(0);
         return cmd::cni::run_plugin();
     }
-    // `berth get pods -o name | head -1`: a closed pipe ends us quietly, as
-    // it does any Unix tool, instead of a panic in println!.
-    // SAFETY: called before any other thread exists; SIG_DFL is a valid
-    // disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = cmd::Cli::parse();
+    if cli.command.prints_for_a_pipe() {
+        // `berth get pods -o name | head -1`: a closed pipe ends us quietly,
+        // as it does any Unix tool, instead of a panic in println!. Only
+        // for the short-lived commands: a daemon keeps SIGPIPE ignored, or
+        // a peer closing a TLS connection during a writev would kill it.
+        // SAFETY: called before any other thread exists; SIG_DFL is a valid
+        // disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     cmd::init_tracing(cli.verbose);
     match cmd::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

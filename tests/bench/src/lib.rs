@@ -9,6 +9,9 @@
 //!   the reference bridge + host-local plugins.
 //! * [`dns::run`] (`berth bench dns`): QPS, latency, CPU and memory of
 //!   `berth dns` vs Knot DNS under dnsperf, on loopback (no root needed).
+//! * [`pods::run`] (`berth bench pods`): pod start-up latency (apply →
+//!   Running and Ready) on an in-process server, containerd, berth-cni
+//!   and agent, with where the time goes.
 //! * [`demo::run`] (`berth bench demo`): a short, readable demonstration
 //!   of the data plane on a LAN of network namespaces.
 //!
@@ -26,6 +29,7 @@ mod interrupt;
 pub mod lb;
 mod measure;
 mod peers;
+pub mod pods;
 mod report;
 mod rng;
 mod services;

@@ -1,8 +1,8 @@
-//! `berth bench lb|cni|demo`: wiring only; the harness is `berth_bench`.
+//! `berth bench lb|cni|api|dns|pods|demo`: wiring only; the harness is `berth_bench`.
 
 use std::path::PathBuf;
 
-use berth_bench::{api, cni, dns, lb};
+use berth_bench::{api, cni, dns, lb, pods};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -24,6 +24,12 @@ pub enum BenchCmd {
     /// loopback, the client and the server pinned to one CPU each (needs
     /// dnsperf and knot).
     Dns(DnsArgs),
+    /// Pod start-up latency, apply → Running and Ready (p50/p99), on a
+    /// node set up in this process: berth server, containerd, berth-cni,
+    /// locally built images and the agent; per readiness-probe mode, with
+    /// where the time goes (needs root, containerd, runc, busybox-static
+    /// and containernetworking-plugins).
+    Pods(PodsArgs),
     /// A short demonstration of the data plane on a LAN of network
     /// namespaces (needs root).
     Demo,
@@ -112,6 +118,29 @@ pub struct DnsArgs {
     pub json: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct PodsArgs {
+    /// Pods per probe mode (at most 200: the node's pod CIDR is a /24).
+    #[arg(long, default_value_t = pods::DEFAULT_PODS)]
+    pub pods: usize,
+    /// Pods not yet Ready at a time (the next is created as one becomes
+    /// Ready).
+    #[arg(long, default_value_t = pods::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Readiness-probe modes, measured in this order: tcp (tcpSocket on
+    /// 8080, periodSeconds 1), none.
+    #[arg(long, value_delimiter = ',', default_value = "tcp,none")]
+    pub probes: Vec<pods::Probe>,
+    /// Split CNI ADD out of RunPodSandbox: berth-cni runs through a shell
+    /// wrapper that logs each call's start and end (a few ms more per
+    /// sandbox).
+    #[arg(long)]
+    pub time_cni: bool,
+    /// Write the rows, versions and settings as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Lb(a) => lb::run(&lb::LbConfig {
@@ -141,6 +170,13 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             services: a.services,
             duration: a.duration,
             mixes: a.mixes,
+            json: a.json,
+        }),
+        BenchCmd::Pods(a) => pods::run(&pods::PodsConfig {
+            pods: a.pods,
+            concurrency: a.concurrency,
+            probes: a.probes,
+            time_cni: a.time_cni,
             json: a.json,
         }),
         BenchCmd::Demo => berth_bench::demo::run(),

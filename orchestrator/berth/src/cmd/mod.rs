@@ -68,6 +68,25 @@ pub enum Command {
     Status,
 }
 
+impl Command {
+    /// Whether this is a short-lived command whose output is often piped
+    /// into `head` or `grep` (and which holds no connection worth keeping).
+    pub fn prints_for_a_pipe(&self) -> bool {
+        matches!(
+            self,
+            Self::Apply(_)
+                | Self::Get(_)
+                | Self::Delete(_)
+                | Self::Describe(_)
+                | Self::Scale(_)
+                | Self::Logs(_)
+                | Self::Exec(_)
+                | Self::Rollout(_)
+                | Self::Status
+        )
+    }
+}
+
 pub fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "info",
