@@ -38,6 +38,9 @@ pub const PACKAGES: &[&str] = &[
     // whether an init system starts it does not matter.
     "dnsperf",
     "knot",
+    // bpftool: tests check that `berth down` leaves no program attached to
+    // the cgroup it used.
+    "bpftool",
 ];
 
 /// bpf-linker, pinned; built against the toolchain's own LLVM.

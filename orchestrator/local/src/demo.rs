@@ -1,0 +1,179 @@
+//! The demo `berth up` deploys: a 3-replica HTTP Deployment (busybox httpd
+//! answering with its pod's name), its Service, and a client pod; and the
+//! parsing of what the client pod's tools print.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// The namespace of the demo.
+pub const NAMESPACE: &str = "default";
+/// The Deployment and Service name.
+pub const SERVICE: &str = "web";
+/// The client pod.
+pub const CLIENT: &str = "client";
+/// The replicas of the Deployment.
+pub const REPLICAS: usize = 3;
+/// The container port each replica listens on.
+pub const TARGET_PORT: u16 = 8080;
+/// The Service port.
+pub const PORT: u16 = 80;
+
+/// The service's DNS name in the cluster domain.
+pub fn service_fqdn(domain: &str) -> String {
+    format!("{SERVICE}.{NAMESPACE}.svc.{domain}")
+}
+
+/// The demo's manifests (one YAML stream).
+pub fn manifest() -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {SERVICE}
+  namespace: {NAMESPACE}
+spec:
+  replicas: {REPLICAS}
+  selector:
+    matchLabels:
+      app: {SERVICE}
+  template:
+    metadata:
+      labels:
+        app: {SERVICE}
+    spec:
+      containers:
+      - name: httpd
+        image: busybox
+        command: ["sh", "-c", "mkdir -p /www && echo $POD_NAME > /www/index.html && exec httpd -f -p {TARGET_PORT} -h /www"]
+        env:
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        ports:
+        - name: http
+          containerPort: {TARGET_PORT}
+        readinessProbe:
+          tcpSocket:
+            port: {TARGET_PORT}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {SERVICE}
+  namespace: {NAMESPACE}
+spec:
+  selector:
+    app: {SERVICE}
+  ports:
+  - name: http
+    port: {PORT}
+    targetPort: http
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {CLIENT}
+  namespace: {NAMESPACE}
+spec:
+  containers:
+  - name: client
+    image: busybox
+    command: ["sleep", "infinity"]
+"#
+    )
+}
+
+/// The client pod's shell loop: `n` requests to the service by name, one
+/// response body (a pod name) or `FAILED` per line.
+pub fn request_loop(n: usize, domain: &str) -> String {
+    format!(
+        "for i in $(seq {n}); do wget -q -T 2 -O - http://{}:{PORT}/ || echo FAILED; done",
+        service_fqdn(domain)
+    )
+}
+
+/// What the request loop printed: answers per replica, and failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spread {
+    /// Requests answered, by the answering pod's name.
+    pub by_pod: BTreeMap<String, usize>,
+    /// Requests that failed.
+    pub failed: usize,
+}
+
+impl Spread {
+    /// Parses the loop's output.
+    pub fn parse(out: &str) -> Self {
+        let mut s = Self::default();
+        for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if line == "FAILED" {
+                s.failed += 1;
+            } else {
+                *s.by_pod.entry(line.to_owned()).or_default() += 1;
+            }
+        }
+        s
+    }
+
+    /// Requests answered.
+    pub fn answered(&self) -> usize {
+        self.by_pod.values().sum()
+    }
+}
+
+/// The addresses busybox `nslookup NAME` printed for the name (the lines
+/// after `Name:`), not the server's own address.
+pub fn nslookup_addresses(out: &str) -> Vec<IpAddr> {
+    let mut after_name = false;
+    let mut addrs = Vec::new();
+    for line in out.lines().map(str::trim) {
+        if line.starts_with("Name:") {
+            after_name = true;
+            continue;
+        }
+        if !after_name {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("Address:").or_else(|| {
+            line.strip_prefix("Address ")
+                .and_then(|r| r.split_once(':').map(|(_, a)| a))
+        }) && let Ok(ip) = rest.trim().parse()
+        {
+            addrs.push(ip);
+        }
+    }
+    addrs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spread_counts_pods_and_failures() {
+        let s = Spread::parse("web-1\nweb-2\n\nweb-1\nFAILED\nweb-3\n");
+        assert_eq!(s.answered(), 4);
+        assert_eq!(s.failed, 1);
+        assert_eq!(s.by_pod.len(), 3);
+        assert_eq!(s.by_pod["web-1"], 2);
+    }
+
+    #[test]
+    fn nslookup_answers_not_the_server() {
+        let out = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\nName:\tweb.default.svc.cluster.local\nAddress: 10.96.0.23\n\n";
+        assert_eq!(
+            nslookup_addresses(out),
+            vec!["10.96.0.23".parse::<IpAddr>().unwrap()]
+        );
+        assert!(nslookup_addresses("** server can't find x: NXDOMAIN\n").is_empty());
+    }
+
+    #[test]
+    fn the_manifest_names_the_demo() {
+        let m = manifest();
+        assert!(m.contains("name: web") && m.contains("name: client"));
+        assert!(request_loop(3, "cluster.local").contains("web.default.svc.cluster.local:80"));
+    }
+}
