@@ -11,7 +11,7 @@ pub mod spec;
 pub mod status;
 pub mod volumes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use berth_client::cache::Reflector;
 use berth_client::runtime::{ObjectRef, Queue};
 use berth_client::{Client, ClientError};
 
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{ContainerState, Runtime, RuntimeError};
 pub use spec::ClusterDns;
 
 /// Errors of the agent.
@@ -69,12 +69,16 @@ pub struct AgentConfig {
     pub cgroup_parent: String,
     /// How often the lease is renewed (10 s, as kubelet).
     pub lease_period: Duration,
-    /// How often every pod is looked at without a change (probes,
-    /// restarts).
+    /// How often the runtime is relisted (one ListPodSandbox and one
+    /// ListContainers for all pods); the pods whose sandboxes or
+    /// containers changed since are reconciled (exits, restarts).
     pub resync: Duration,
+    /// How often every pod is reconciled even without a change.
+    pub sync_period: Duration,
     /// The first restart back-off (10 s, doubling to 5 min).
     pub backoff_base: Duration,
-    /// Pods reconciled at once.
+    /// Pods reconciled at once (most of a reconcile is waiting on the
+    /// runtime, so more than the CPUs).
     pub workers: usize,
 }
 
@@ -94,11 +98,15 @@ impl AgentConfig {
             cgroup_parent: String::new(),
             lease_period: Duration::from_secs(10),
             resync: pods::RESYNC,
+            sync_period: pods::SYNC_PERIOD,
             backoff_base: Duration::from_secs(10),
-            workers: 4,
+            workers: DEFAULT_WORKERS,
         }
     }
 }
+
+/// Pods reconciled at once by default.
+pub const DEFAULT_WORKERS: usize = 16;
 
 /// The node's CPU count and memory, from /proc.
 fn capacity() -> BTreeMap<String, Quantity> {
@@ -262,6 +270,38 @@ pub async fn renew_lease(client: &Client, config: &AgentConfig) -> Result<(), Ag
     }
 }
 
+/// What the relist compares per pod: its sandboxes (id, ready) and their
+/// containers (id, attempt, state), sorted.
+type Fingerprint = (Vec<(String, bool)>, Vec<(String, u32, ContainerState)>);
+
+/// One listing of the runtime, per pod (namespace, name).
+async fn relist<R: Runtime>(runtime: &R) -> Result<HashMap<ObjectRef, Fingerprint>, RuntimeError> {
+    let sandboxes = runtime.list_sandboxes().await?;
+    let containers = runtime.list_container_states().await?;
+    let mut of_sandbox: HashMap<&str, ObjectRef> = HashMap::new();
+    let mut out: HashMap<ObjectRef, Fingerprint> = HashMap::new();
+    for sb in &sandboxes {
+        let key = ObjectRef::new(&sb.namespace, &sb.name);
+        of_sandbox.insert(&sb.id, key.clone());
+        out.entry(key)
+            .or_default()
+            .0
+            .push((sb.id.clone(), sb.ready));
+    }
+    for c in containers {
+        if let Some(key) = of_sandbox.get(c.sandbox_id.as_str())
+            && let Some(fp) = out.get_mut(key)
+        {
+            fp.1.push((c.id, c.attempt, c.state));
+        }
+    }
+    for fp in out.values_mut() {
+        fp.0.sort();
+        fp.1.sort();
+    }
+    Ok(out)
+}
+
 /// The running agent.
 #[derive(Debug)]
 pub struct Agent {
@@ -316,8 +356,12 @@ impl Agent {
                 }
             }
         }));
-        // Pods in the runtime but maybe not in the API (deleted while the
-        // agent was away) get a reconcile too, and every pod now and then.
+        // The relist: every `resync`, one listing of the runtime's
+        // sandboxes and containers; a pod whose sandboxes or containers
+        // changed since the last one (an exit, a restart, a sandbox that
+        // died, one of a pod deleted while the agent was away: the first
+        // relist sees them all) is reconciled. Every `sync_period` every
+        // pod is.
         let (rt2, q, cache2, cfg) = (
             runtime.clone(),
             queue.clone(),
@@ -326,17 +370,38 @@ impl Agent {
         );
         tasks.push(tokio::spawn(async move {
             cache2.synced().await;
-            match rt2.list_sandboxes().await {
-                Ok(list) => {
-                    for sb in list {
-                        q.add(ObjectRef::new(&sb.namespace, &sb.name));
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "listing sandboxes at start"),
-            }
+            let mut seen: HashMap<ObjectRef, Fingerprint> = HashMap::new();
+            let mut synced_at: Option<tokio::time::Instant> = None;
+            let mut failing = false;
             loop {
-                for p in cache2.filter(|p| p.spec.node_name == cfg.node_name) {
-                    q.add(ObjectRef::of(p.as_ref()));
+                if synced_at.is_none_or(|t| t.elapsed() >= cfg.sync_period) {
+                    for p in cache2.filter(|p| p.spec.node_name == cfg.node_name) {
+                        q.add(ObjectRef::of(p.as_ref()));
+                    }
+                    synced_at = Some(tokio::time::Instant::now());
+                }
+                match relist(rt2.as_ref()).await {
+                    Ok(now) => {
+                        if failing {
+                            tracing::info!("the container runtime answers again");
+                            failing = false;
+                        }
+                        for (key, fp) in &now {
+                            if seen.get(key) != Some(fp) {
+                                q.add(key.clone());
+                            }
+                        }
+                        for key in seen.keys().filter(|k| !now.contains_key(*k)) {
+                            q.add(key.clone());
+                        }
+                        seen = now;
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, "relisting the container runtime");
+                            failing = true;
+                        }
+                    }
                 }
                 tokio::time::sleep(cfg.resync).await;
             }

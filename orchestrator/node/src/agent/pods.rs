@@ -24,10 +24,17 @@ use super::{AgentConfig, AgentError};
 use crate::image::normalize;
 use crate::runtime::{ContainerInfo, ContainerState, Runtime, SandboxInfo};
 
-/// How often a pod with probes or a pending restart is looked at again.
+/// How often the runtime is relisted (one ListPodSandbox and one
+/// ListContainers for all pods): a pod whose sandbox or containers changed
+/// meanwhile is reconciled (kubelet's PLEG relist period).
 pub const RESYNC: Duration = Duration::from_secs(1);
+/// How often every pod is reconciled even if nothing changed (kubelet's
+/// `syncFrequency`).
+pub const SYNC_PERIOD: Duration = Duration::from_secs(60);
 /// The most a crashing container waits before its next start.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long an image found present is not looked up again.
+pub const IMAGE_PRESENT_TTL: Duration = Duration::from_secs(10);
 /// Grace for containers of a sandbox whose pod is gone from the API.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(2);
 
@@ -45,6 +52,9 @@ pub struct PodWorker<R> {
     runtime: Arc<R>,
     pods: Cache<Pod>,
     config: Arc<AgentConfig>,
+    /// Images found present, and when (so that settled pods do not ask
+    /// again each time; a missing image is asked for every time).
+    images: Mutex<HashMap<String, Instant>>,
     /// Probe state per runtime container id.
     probes: Mutex<HashMap<String, Probes>>,
     /// Events already sent (uid, reason, container), to send each once.
@@ -88,6 +98,7 @@ impl<R: Runtime> PodWorker<R> {
             runtime,
             pods,
             config,
+            images: Mutex::new(HashMap::new()),
             probes: Mutex::new(HashMap::new()),
             told: Mutex::new(HashSet::new()),
         }
@@ -131,6 +142,36 @@ impl<R: Runtime> PodWorker<R> {
                 tracing::debug!(error = %e, "writing an event");
             }
         });
+    }
+
+    /// Whether `image` is present (a positive answer is kept for
+    /// [`IMAGE_PRESENT_TTL`]; were it removed meanwhile, CreateContainer
+    /// fails and the pod is retried).
+    async fn image_present(&self, image: &str) -> Result<bool, AgentError> {
+        let fresh = |t: &Instant| t.elapsed() < IMAGE_PRESENT_TTL;
+        if self
+            .images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image)
+            .is_some_and(fresh)
+        {
+            return Ok(true);
+        }
+        let present = self
+            .runtime
+            .image_id(image)
+            .await
+            .map_err(rt(format!("looking up image {image}")))?
+            .is_some();
+        let mut images = self.images.lock().unwrap_or_else(|p| p.into_inner());
+        if present {
+            images.insert(image.to_owned(), Instant::now());
+        } else {
+            images.remove(image);
+        }
+        images.retain(|_, t| fresh(t));
+        Ok(present)
     }
 
     fn forget(&self, uid: &str) {
@@ -368,12 +409,7 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
         let mut missing = false;
         for (i, c) in pod.spec.containers.iter().enumerate() {
             let image = normalize(&c.image);
-            let present = self
-                .runtime
-                .image_id(&image)
-                .await
-                .map_err(rt(format!("looking up image {image}")))?
-                .is_some();
+            let present = self.image_present(&image).await?;
             if !present {
                 missing = true;
                 let message = format!(
@@ -455,8 +491,13 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
             .list_containers(Some(&sandbox_id))
             .await
             .map_err(rt(format!("listing the containers of pod {key}")))?;
-        let mut next = Duration::from_secs(3600);
+        // When this pod needs a look again without a change (probes,
+        // back-offs); changes come from the watch and the relist.
+        let mut next = self.config.sync_period;
         let now = Instant::now();
+        // Whether a container was made or started here (then they are
+        // listed again).
+        let mut changed = false;
         for (i, c) in pod.spec.containers.iter().enumerate() {
             if observed[i].waiting.is_some() {
                 continue;
@@ -468,6 +509,7 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
             let create_attempt = match &latest {
                 None => Some(0),
                 Some(l) if l.state == ContainerState::Created => {
+                    changed = true;
                     self.runtime
                         .start_container(&l.id)
                         .await
@@ -513,6 +555,7 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
                 Some(_) => None,
             };
             if let Some(attempt) = create_attempt {
+                changed = true;
                 let env = match spec::environment(&pod, i, c, &env_sources, &pod_ip) {
                     Ok(e) => e,
                     Err(e) => {
@@ -565,7 +608,7 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
             }
         }
         // What runs now, and the probes.
-        if !containers.is_empty() || observed.iter().any(|o| o.waiting.is_none()) {
+        if changed {
             containers = self
                 .runtime
                 .list_containers(Some(&sandbox_id))
@@ -609,7 +652,12 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
         }
         let status = pod_status(&pod, &observed, &ips, &self.config.node_ip, Time::now());
         self.report(&pod, status).await?;
-        Ok(Action::RequeueAfter(next.min(self.config.resync)))
+        // Settled pods wait for a change, or the agent's sync period.
+        if next < self.config.sync_period {
+            Ok(Action::RequeueAfter(next))
+        } else {
+            Ok(Action::Done)
+        }
     }
 }
 
@@ -628,7 +676,7 @@ impl<R: Runtime> PodWorker<R> {
             let mut all = self.probes.lock().unwrap_or_else(|p| p.into_inner());
             let st = all.entry(latest.id.clone()).or_insert_with(|| Probes {
                 started: now,
-                readiness: c.readiness_probe.as_ref().map(|_| Track::new(false)),
+                readiness: c.readiness_probe.as_ref().map(|_| Track::readiness()),
                 liveness: c.liveness_probe.as_ref().map(|_| Track::new(true)),
             });
             (
@@ -672,7 +720,7 @@ impl<R: Runtime> PodWorker<R> {
                     }
                     t.record(p, ok, now);
                 }
-                *next = (*next).min(Duration::from_secs(p.period_seconds.max(1) as u64));
+                *next = (*next).min(t.next_due(p, st.started).saturating_duration_since(now));
                 t.passing
             }
             _ => true,
@@ -682,7 +730,7 @@ impl<R: Runtime> PodWorker<R> {
                 if let Some(ok) = liveness {
                     t.record(p, ok, now);
                 }
-                *next = (*next).min(Duration::from_secs(p.period_seconds.max(1) as u64));
+                *next = (*next).min(t.next_due(p, st.started).saturating_duration_since(now));
                 !t.passing
             }
             _ => false,

@@ -3,6 +3,16 @@
 //! `initialDelaySeconds`, then every `periodSeconds`; `successThreshold`
 //! passes in a row make a container ready, `failureThreshold` failures in
 //! a row unready (readiness) or restarted (liveness).
+//!
+//! One deliberate difference from kubelet: until a container's readiness
+//! probe has passed once, it is run again after [`FAST_START_MIN`]
+//! (100 ms), doubling after each failure up to `periodSeconds`, instead of
+//! a full period later. The first probe runs right after the container
+//! starts, usually before its server listens; kubelet's next try a period
+//! later made the period the pod's readiness latency. This changes nothing
+//! a pod can rely on: a readiness probe that has never passed leaves the
+//! container unready whatever the failure count (`failureThreshold` only
+//! counts after a success), and liveness probes keep their period.
 
 use std::time::Duration;
 
@@ -15,6 +25,10 @@ use tokio::time::Instant;
 
 use crate::runtime::Runtime;
 
+/// The first wait between readiness probes that have not passed yet
+/// (doubled after each failure, up to `periodSeconds`).
+pub const FAST_START_MIN: Duration = Duration::from_millis(100);
+
 /// The running state of one probe of one container.
 #[derive(Debug, Clone)]
 pub struct Track {
@@ -26,6 +40,10 @@ pub struct Track {
     pub last: Option<Instant>,
     /// The verdict so far.
     pub passing: bool,
+    /// Whether it has ever passed.
+    pub ever_passed: bool,
+    /// Probe at a short back-off until the first pass (readiness).
+    pub fast_start: bool,
 }
 
 impl Track {
@@ -36,23 +54,53 @@ impl Track {
             failures: 0,
             last: None,
             passing: initially,
+            ever_passed: false,
+            fast_start: false,
         }
     }
 
-    /// Whether it is due, for a container started at `started`.
-    pub fn due(&self, probe: &Probe, started: Instant, now: Instant) -> bool {
-        let delay = Duration::from_secs(probe.initial_delay_seconds.max(0) as u64);
-        if now < started + delay {
-            return false;
+    /// A readiness probe: failing until it passes, tried at a short
+    /// back-off until then ([`FAST_START_MIN`]).
+    pub fn readiness() -> Self {
+        Self {
+            fast_start: true,
+            ..Self::new(false)
         }
+    }
+
+    /// The wait after the last run: `periodSeconds`, or the fast-start
+    /// back-off before the first pass.
+    pub fn interval(&self, probe: &Probe) -> Duration {
         let period = Duration::from_secs(probe.period_seconds.max(1) as u64);
-        self.last.is_none_or(|l| now >= l + period)
+        if self.fast_start && !self.ever_passed {
+            FAST_START_MIN
+                .saturating_mul(1u32 << self.failures.saturating_sub(1).min(16))
+                .min(period)
+        } else {
+            period
+        }
+    }
+
+    /// When it is due next, for a container first seen at `started`.
+    pub fn next_due(&self, probe: &Probe, started: Instant) -> Instant {
+        let delay = Duration::from_secs(probe.initial_delay_seconds.max(0) as u64);
+        let first = started + delay;
+        match self.last {
+            None => first,
+            Some(l) => (l + self.interval(probe)).max(first),
+        }
+    }
+
+    /// Whether it is due, for a container first seen at `started`.
+    pub fn due(&self, probe: &Probe, started: Instant, now: Instant) -> bool {
+        now >= self.next_due(probe, started)
     }
 
     /// Counts one result; returns the verdict.
     pub fn record(&mut self, probe: &Probe, ok: bool, now: Instant) -> bool {
         self.last = Some(now);
         if ok {
+            self.ever_passed = true;
             self.successes += 1;
             self.failures = 0;
             if self.successes >= probe.success_threshold.max(1) as u32 {
@@ -164,6 +212,37 @@ mod tests {
         assert!(t.record(&p, false, now));
         assert!(!t.record(&p, false, now));
         assert!(t.record(&p, true, now));
+    }
+
+    #[test]
+    fn readiness_backs_off_from_100ms_until_it_first_passes() {
+        let mut p = probe(1, 3);
+        p.period_seconds = 1;
+        let now = Instant::now();
+        let mut t = Track::readiness();
+        assert!(t.due(&p, now, now));
+        let ms = |d: Duration| d.as_millis();
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            t.record(&p, false, now);
+            waits.push(ms(t.interval(&p)));
+        }
+        assert_eq!(waits, [100, 200, 400, 800, 1000]);
+        assert!(!t.passing);
+        t.record(&p, true, now);
+        assert!(t.passing);
+        assert_eq!(t.interval(&p), Duration::from_secs(1));
+        // After the first pass failures count against the period again.
+        t.record(&p, false, now);
+        assert_eq!(t.interval(&p), Duration::from_secs(1));
+        // Liveness keeps its period from the start.
+        let mut l = Track::new(true);
+        l.record(&p, false, now);
+        assert_eq!(l.interval(&p), Duration::from_secs(1));
+        // initialDelaySeconds still holds the first probe back.
+        p.initial_delay_seconds = 5;
+        let fresh = Track::readiness();
+        assert_eq!(fresh.next_due(&p, now), now + Duration::from_secs(5));
     }
 
     #[tokio::test]

@@ -12,8 +12,9 @@ use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, ExecResult, LABEL_CONTAINER_NAME, LABEL_POD_NAME,
-    LABEL_POD_NAMESPACE, LABEL_POD_UID, Result, Runtime, RuntimeError, SandboxInfo, SandboxSpec,
+    ContainerBrief, ContainerInfo, ContainerSpec, ContainerState, ExecResult, LABEL_CONTAINER_NAME,
+    LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, Result, Runtime, RuntimeError, SandboxInfo,
+    SandboxSpec,
 };
 
 /// The CRI cgroup weight of one CPU (Kubernetes' `MilliCPUToShares`).
@@ -438,6 +439,27 @@ impl Runtime for CriRuntime {
             });
         }
         Ok(out)
+    }
+
+    async fn list_container_states(&self) -> Result<Vec<ContainerBrief>> {
+        let list = self
+            .runtime
+            .clone()
+            .list_containers(cri::ListContainersRequest { filter: None })
+            .await
+            .map_err(call("ListContainers", "all"))?
+            .into_inner();
+        Ok(list
+            .containers
+            .into_iter()
+            .filter(|c| c.labels.contains_key(LABEL_POD_UID))
+            .map(|c| ContainerBrief {
+                attempt: c.metadata.map(|m| m.attempt).unwrap_or_default(),
+                id: c.id,
+                sandbox_id: c.pod_sandbox_id,
+                state: state_of(c.state),
+            })
+            .collect())
     }
 
     async fn exec_sync(&self, id: &str, cmd: &[String], timeout: Duration) -> Result<ExecResult> {

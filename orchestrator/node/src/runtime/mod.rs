@@ -162,7 +162,7 @@ pub struct ContainerSpec {
 }
 
 /// The state of a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ContainerState {
     /// Made, not started.
     Created,
@@ -203,6 +203,31 @@ pub struct ContainerInfo {
     pub image_id: String,
     /// Where its log is.
     pub log_path: String,
+}
+
+/// A container as a cheap listing reports it: no exit code, no times
+/// (CRI's ListContainers alone, without a ContainerStatus per container).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContainerBrief {
+    /// The runtime's id.
+    pub id: String,
+    /// Its sandbox.
+    pub sandbox_id: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// The state.
+    pub state: ContainerState,
+}
+
+impl From<&ContainerInfo> for ContainerBrief {
+    fn from(c: &ContainerInfo) -> Self {
+        Self {
+            id: c.id.clone(),
+            sandbox_id: c.sandbox_id.clone(),
+            attempt: c.attempt,
+            state: c.state,
+        }
+    }
 }
 
 /// What a command run in a container did.
@@ -262,6 +287,20 @@ pub trait Runtime: Send + Sync + 'static {
         &self,
         sandbox_id: Option<&str>,
     ) -> impl Future<Output = Result<Vec<ContainerInfo>>> + Send;
+
+    /// Every container the agent made, in one cheap call (ids and states
+    /// only: what the agent's periodic relist compares). By default from
+    /// [`list_containers`](Runtime::list_containers).
+    fn list_container_states(&self) -> impl Future<Output = Result<Vec<ContainerBrief>>> + Send {
+        async move {
+            Ok(self
+                .list_containers(None)
+                .await?
+                .iter()
+                .map(ContainerBrief::from)
+                .collect())
+        }
+    }
 
     /// Runs `cmd` in a container and waits for it (at most `timeout`).
     fn exec_sync(

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use berth_node::runtime::{
-    ContainerInfo, ContainerSpec, ExecResult, Result, Runtime, SandboxInfo, SandboxSpec,
+    ContainerBrief, ContainerInfo, ContainerSpec, ExecResult, Result, Runtime, SandboxInfo,
+    SandboxSpec,
 };
 
 /// The wall clock, ns since the epoch.
@@ -220,6 +221,13 @@ impl<R: Runtime> Runtime for Timed<R> {
         let t = Instant::now();
         let r = self.inner.list_containers(sandbox_id).await;
         self.note("ListContainers", t);
+        r
+    }
+
+    async fn list_container_states(&self) -> Result<Vec<ContainerBrief>> {
+        let t = Instant::now();
+        let r = self.inner.list_container_states().await;
+        self.note("ListContainers (relist)", t);
         r
     }
 
