@@ -17,6 +17,7 @@ pub mod echo;
 pub mod error;
 mod ip;
 pub mod lan;
+pub mod leftovers;
 pub mod name;
 pub mod netns;
 mod place;
