@@ -325,12 +325,15 @@ impl Agent {
         let mut pods = Reflector::<Pod>::new(client.clone(), "");
         let me = config.node_name.clone();
         let q = queue.clone();
+        let written = pods::Written::default();
+        let w2 = written.clone();
         pods.on_change(move |n| {
             let ours = [&n.old, &n.new]
                 .into_iter()
                 .flatten()
                 .any(|p| p.spec.node_name == me);
-            if ours {
+            let echo = matches!((&n.old, &n.new), (Some(o), Some(p)) if w2.is_echo(o, p));
+            if ours && !echo {
                 q.add(ObjectRef::of(n.object().as_ref()));
             }
         });
@@ -406,7 +409,13 @@ impl Agent {
                 tokio::time::sleep(cfg.resync).await;
             }
         }));
-        let worker = Arc::new(pods::PodWorker::new(client, runtime, cache, config.clone()));
+        let worker = Arc::new(pods::PodWorker::new(
+            client,
+            runtime,
+            cache,
+            config.clone(),
+            written,
+        ));
         let w = tokio::spawn(berth_client::runtime::run(
             worker,
             queue.clone(),

@@ -33,6 +33,8 @@ pub const RESYNC: Duration = Duration::from_secs(1);
 pub const SYNC_PERIOD: Duration = Duration::from_secs(60);
 /// The most a crashing container waits before its next start.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How soon a pod whose status write lost a race is looked at again.
+pub const CONFLICT_RETRY: Duration = Duration::from_millis(50);
 /// How long an image found present is not looked up again.
 pub const IMAGE_PRESENT_TTL: Duration = Duration::from_secs(10);
 /// Grace for containers of a sandbox whose pod is gone from the API.
@@ -59,6 +61,44 @@ pub struct PodWorker<R> {
     probes: Mutex<HashMap<String, Probes>>,
     /// Events already sent (uid, reason, container), to send each once.
     told: Mutex<HashSet<(String, String, String)>>,
+    /// The resourceVersion of this worker's last status write per pod.
+    written: Written,
+}
+
+/// The resourceVersion of the agent's own last status write, per pod uid:
+/// the watch event of that write changes nothing the worker acts on, so
+/// it does not queue the pod again ([`Written::is_echo`]).
+#[derive(Debug, Clone, Default)]
+pub struct Written(Arc<Mutex<HashMap<String, String>>>);
+
+impl Written {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `new` is the agent's own status write over `old` (the same
+    /// spec and metadata but for the resourceVersion).
+    pub fn is_echo(&self, old: &Pod, new: &Pod) -> bool {
+        if old.spec != new.spec {
+            return false;
+        }
+        let mut meta = old.metadata.clone();
+        meta.resource_version
+            .clone_from(&new.metadata.resource_version);
+        meta == new.metadata
+            && self.lock().get(&new.metadata.uid) == Some(&new.metadata.resource_version)
+    }
+
+    fn record(&self, pod: &Pod) {
+        self.lock().insert(
+            pod.metadata.uid.clone(),
+            pod.metadata.resource_version.clone(),
+        );
+    }
+
+    fn forget(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
 }
 
 fn api(action: impl Into<String>) -> impl FnOnce(berth_client::ClientError) -> AgentError {
@@ -92,8 +132,10 @@ impl<R: Runtime> PodWorker<R> {
         runtime: Arc<R>,
         pods: Cache<Pod>,
         config: Arc<AgentConfig>,
+        written: Written,
     ) -> Self {
         Self {
+            written,
             client,
             runtime,
             pods,
@@ -175,6 +217,7 @@ impl<R: Runtime> PodWorker<R> {
     }
 
     fn forget(&self, uid: &str) {
+        self.written.forget(uid);
         self.told
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -294,17 +337,27 @@ impl<R: Runtime> PodWorker<R> {
         Ok((env, vols))
     }
 
-    /// Writes `status` if it differs from what the API has.
-    async fn report(&self, pod: &Pod, status: berth_api::pod::PodStatus) -> Result<(), AgentError> {
+    /// Writes `status` if it differs from what the API has; `false` when
+    /// the pod changed meanwhile (look again soon: the change may be the
+    /// agent's own earlier write, whose event does not queue the pod).
+    async fn report(
+        &self,
+        pod: &Pod,
+        status: berth_api::pod::PodStatus,
+    ) -> Result<bool, AgentError> {
         if status == pod.status {
-            return Ok(());
+            return Ok(true);
         }
         let mut updated = pod.clone();
         updated.status = status;
         match self.client.update_status(&updated).await {
-            Ok(_) => Ok(()),
-            // Changed meanwhile, or gone: the change queues it again.
-            Err(e) if e.is_conflict() || e.is_not_found() => Ok(()),
+            Ok(p) => {
+                self.written.record(&p);
+                Ok(true)
+            }
+            Err(e) if e.is_conflict() => Ok(false),
+            // Gone: the deletion queues it again.
+            Err(e) if e.is_not_found() => Ok(true),
             Err(e) => Err(api(format!(
                 "reporting the status of pod {}/{}",
                 pod.metadata.namespace, pod.metadata.name
@@ -651,7 +704,9 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
             }
         }
         let status = pod_status(&pod, &observed, &ips, &self.config.node_ip, Time::now());
-        self.report(&pod, status).await?;
+        if !self.report(&pod, status).await? {
+            next = next.min(CONFLICT_RETRY);
+        }
         // Settled pods wait for a change, or the agent's sync period.
         if next < self.config.sync_period {
             Ok(Action::RequeueAfter(next))
