@@ -53,7 +53,7 @@ pub const STAGES: &[(&str, &str)] = &[
     ),
     (
         "probe_wait",
-        "Running event → Running and Ready event (the readiness probe's period)",
+        "Running event → Running and Ready event (the readiness probe's retries)",
     ),
 ];
 

@@ -16,8 +16,9 @@
 //! watch event showing it Running with Ready=True. Mode `tcp` has a
 //! readinessProbe `tcpSocket :8080, periodSeconds 1`: its first run comes
 //! right after the container starts, and when httpd is not listening yet
-//! the next is a period later, so the probe period bounds its readiness
-//! latency; mode `none` has no probe (Ready once the container runs).
+//! the agent tries again after 100 ms, doubling up to the period (until
+//! the first pass; kubelet waits a full period); mode `none` has no probe
+//! (Ready once the container runs).
 //! One unmeasured warm-up pod comes first. Afterwards the pods are
 //! deleted and timed until gone (the agent tears the sandboxes down).
 //!
@@ -568,8 +569,8 @@ pub fn run(cfg: &PodsConfig) -> anyhow::Result<()> {
                 .into(),
         probes: cfg.probes.iter().map(|p| p.name()).collect(),
         probe_tcp: format!(
-            "readinessProbe {}: the first probe right after the container starts, the next a period later, \
-             so the period bounds readiness latency",
+            "readinessProbe {}: the first probe right after the container starts, then (until one passes) \
+             after 100 ms doubling up to the period",
             measure::TCP_PROBE
         ),
         command: format!("sh -c {:?}", measure::COMMAND),
