@@ -54,6 +54,12 @@ pub trait Dataplane {
     /// Removes a service and all its frontends and backends.
     fn delete_service(&mut self, name: &str) -> Result<(), Error>;
 
+    /// Makes the data plane hold exactly `desired` (what a restarted owner
+    /// does first): unchanged frontends, also those adopted from pinned
+    /// maps, are not touched; services and adopted frontends nobody wants
+    /// are removed. Everything is validated before anything is written.
+    fn reconcile(&mut self, desired: &[Service]) -> Result<(), Error>;
+
     /// Names of the services this data plane holds.
     fn service_names(&self) -> Vec<String>;
 

@@ -809,6 +809,10 @@ impl<M: LbMaps> Dataplane for Lb<M> {
         Ok(())
     }
 
+    fn reconcile(&mut self, desired: &[Service]) -> Result<(), Error> {
+        Lb::reconcile(self, desired)
+    }
+
     fn service_names(&self) -> Vec<String> {
         self.services.keys().cloned().collect()
     }

@@ -10,8 +10,12 @@
 //!   imported into containerd; image name normalisation.
 //! - [`containerd`]: the containerd the agent starts and supervises (its own
 //!   root, state, socket and config).
+//! - [`proxy`]: the service proxy: Services and EndpointSlices programmed
+//!   into the node's eBPF socket load balancer (berth-dataplane), one
+//!   changed Service at a time; pinned maps survive an agent restart.
 
 pub mod agent;
 pub mod containerd;
 pub mod image;
+pub mod proxy;
 pub mod runtime;

@@ -1,0 +1,304 @@
+//! A Service and its EndpointSlices, as the data plane wants them: one
+//! [`berth_dataplane::Service`] named `<namespace>/<name>` with the
+//! cluster IPs as VIPs and, per Service port, the ready endpoints of the
+//! slices labelled `kubernetes.io/service-name=<name>`, on the port the
+//! slice resolved for that port's name (so a named `targetPort` that pods
+//! resolve differently gives each group of pods its own number).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use berth_api::container::Protocol as ApiProtocol;
+use berth_api::endpointslice::AddressType;
+use berth_api::service::ServiceType;
+use berth_api::{EndpointSlice, Service};
+use berth_dataplane as dp;
+
+/// The data plane's name of a Service.
+pub fn service_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// The VIPs of a Service: its cluster IPs, one per family. Headless
+/// (`None`), ExternalName and not yet allocated Services have none.
+pub fn vips(svc: &Service) -> Vec<IpAddr> {
+    if svc.spec.type_ == ServiceType::ExternalName {
+        return Vec::new();
+    }
+    let spec = &svc.spec;
+    let listed: Vec<&str> = if spec.cluster_ips.is_empty() {
+        vec![spec.cluster_ip.as_str()]
+    } else {
+        spec.cluster_ips.iter().map(String::as_str).collect()
+    };
+    let mut out = Vec::new();
+    for ip in listed {
+        if let Ok(a) = ip.parse::<IpAddr>()
+            && !out.contains(&a)
+        {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn protocol(p: ApiProtocol) -> Option<dp::Protocol> {
+    match p {
+        ApiProtocol::Tcp => Some(dp::Protocol::Tcp),
+        ApiProtocol::Udp => Some(dp::Protocol::Udp),
+        // The socket load balancer has no SCTP hooks.
+        ApiProtocol::Sctp => None,
+    }
+}
+
+/// Whether an endpoint takes new connections: ready (unknown counts as
+/// ready, as for every consumer) and not terminating.
+fn usable(c: &berth_api::endpointslice::EndpointConditions) -> bool {
+    c.is_ready() && c.terminating != Some(true)
+}
+
+/// The backends of the Service port named `port_name` (protocol `proto`)
+/// in `slices`, of the families in `families`, sorted and without
+/// duplicates (the order the data plane keeps, so an unchanged set is
+/// never rewritten).
+fn backends(
+    slices: &[&EndpointSlice],
+    port_name: &str,
+    proto: ApiProtocol,
+    families: (bool, bool),
+) -> Vec<dp::Backend> {
+    let mut out = BTreeSet::new();
+    for s in slices {
+        let v6 = match s.address_type {
+            AddressType::Ipv4 => false,
+            AddressType::Ipv6 => true,
+            AddressType::Fqdn => continue,
+        };
+        if (!v6 && !families.0) || (v6 && !families.1) {
+            continue;
+        }
+        let Some(port) = s
+            .ports
+            .iter()
+            .find(|p| p.name == port_name && p.protocol == proto)
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+        else {
+            continue;
+        };
+        for ep in s.endpoints.iter().filter(|e| usable(&e.conditions)) {
+            for a in &ep.addresses {
+                if let Ok(ip) = a.parse::<IpAddr>()
+                    && ip.is_ipv6() == v6
+                    && !ip.is_unspecified()
+                    && !ip.is_multicast()
+                {
+                    out.insert(dp::Backend::new(ip, port));
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The data plane's view of `svc` with `slices` (every slice of its
+/// namespace may be passed: only those labelled with its name count).
+/// `None`: nothing to program (no VIP, or no TCP/UDP port).
+pub fn translate<'a>(
+    svc: &Service,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> Option<dp::Service> {
+    let vips = vips(svc);
+    if vips.is_empty() {
+        return None;
+    }
+    let families = (
+        vips.iter().any(IpAddr::is_ipv4),
+        vips.iter().any(IpAddr::is_ipv6),
+    );
+    let ns = &svc.metadata.namespace;
+    let name = &svc.metadata.name;
+    let slices: Vec<&EndpointSlice> = slices
+        .into_iter()
+        .filter(|s| &s.metadata.namespace == ns && s.service_name() == Some(name.as_str()))
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut ports = Vec::new();
+    for sp in &svc.spec.ports {
+        let (Some(proto), Ok(port)) = (protocol(sp.protocol), u16::try_from(sp.port)) else {
+            continue;
+        };
+        if port == 0 || !seen.insert((port, proto)) {
+            continue;
+        }
+        ports.push(dp::ServicePort {
+            name: sp.name.clone(),
+            port,
+            protocol: proto,
+            backends: backends(&slices, &sp.name, sp.protocol, families),
+        });
+    }
+    if ports.is_empty() {
+        return None;
+    }
+    Some(dp::Service {
+        name: service_name(ns, name),
+        vips,
+        ports,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_api::endpointslice::EndpointConditions;
+
+    use super::*;
+    use crate::proxy::fixtures::{endpoint, service, slice};
+
+    fn b(s: &str) -> dp::Backend {
+        dp::Backend::from(s.parse::<std::net::SocketAddr>().unwrap())
+    }
+
+    #[test]
+    fn named_target_ports_follow_each_slice() {
+        // Pods of two kinds resolve the target port "web" to 8080 and 9090:
+        // the controller puts them in two slices with their own numbers.
+        let svc = service("web", &["10.96.0.20"], &[("http", 80, "web")]);
+        let a = slice(
+            "web",
+            "web-a",
+            AddressType::Ipv4,
+            &[("http", 8080)],
+            vec![endpoint("10.244.1.2", true, false)],
+        );
+        let c = slice(
+            "web",
+            "web-b",
+            AddressType::Ipv4,
+            &[("http", 9090)],
+            vec![endpoint("10.244.1.3", true, false)],
+        );
+        let other = slice(
+            "other",
+            "other-a",
+            AddressType::Ipv4,
+            &[("http", 1)],
+            vec![endpoint("10.244.9.9", true, false)],
+        );
+        let got = translate(&svc, [&a, &c, &other]).unwrap();
+        assert_eq!(got.name, "default/web");
+        assert_eq!(got.vips, ["10.96.0.20".parse::<IpAddr>().unwrap()]);
+        assert_eq!(got.ports.len(), 1);
+        assert_eq!(got.ports[0].port, 80);
+        assert_eq!(
+            got.ports[0].backends,
+            [b("10.244.1.2:8080"), b("10.244.1.3:9090")]
+        );
+    }
+
+    #[test]
+    fn ports_are_matched_by_name_and_protocol() {
+        let mut svc = service(
+            "dns",
+            &["10.96.0.10"],
+            &[("dns", 53, "53"), ("dns-tcp", 53, "53")],
+        );
+        svc.spec.ports[0].protocol = ApiProtocol::Udp;
+        let mut s = slice(
+            "dns",
+            "dns-a",
+            AddressType::Ipv4,
+            &[("dns", 5353), ("dns-tcp", 5354)],
+            vec![endpoint("10.244.1.5", true, false)],
+        );
+        s.ports[0].protocol = ApiProtocol::Udp;
+        let got = translate(&svc, [&s]).unwrap();
+        assert_eq!(got.ports[0].protocol, dp::Protocol::Udp);
+        assert_eq!(got.ports[0].backends, [b("10.244.1.5:5353")]);
+        assert_eq!(got.ports[1].protocol, dp::Protocol::Tcp);
+        assert_eq!(got.ports[1].backends, [b("10.244.1.5:5354")]);
+    }
+
+    #[test]
+    fn only_ready_endpoints_that_are_not_terminating() {
+        let svc = service("web", &["10.96.0.20"], &[("", 80, "8080")]);
+        let mut unknown = endpoint("10.244.1.5", true, false);
+        unknown.conditions = EndpointConditions::default();
+        let s = slice(
+            "web",
+            "web-a",
+            AddressType::Ipv4,
+            &[("", 8080)],
+            vec![
+                endpoint("10.244.1.4", true, false),
+                endpoint("10.244.1.2", false, false),
+                // publishNotReadyAddresses: ready but terminating.
+                endpoint("10.244.1.3", true, true),
+                // Unknown conditions count as ready.
+                unknown,
+                // The same pod twice (a slice being rewritten): once.
+                endpoint("10.244.1.4", true, false),
+            ],
+        );
+        let got = translate(&svc, [&s]).unwrap();
+        assert_eq!(
+            got.ports[0].backends,
+            [b("10.244.1.4:8080"), b("10.244.1.5:8080")]
+        );
+    }
+
+    #[test]
+    fn dual_stack_vips_take_the_slices_of_their_families() {
+        let svc = service(
+            "web",
+            &["10.96.0.20", "fd00:10:96::20"],
+            &[("http", 80, "8080")],
+        );
+        let v4 = slice(
+            "web",
+            "web-4",
+            AddressType::Ipv4,
+            &[("http", 8080)],
+            vec![endpoint("10.244.1.2", true, false)],
+        );
+        let v6 = slice(
+            "web",
+            "web-6",
+            AddressType::Ipv6,
+            &[("http", 8080)],
+            vec![endpoint("fd00:10:244:1::2", true, false)],
+        );
+        let got = translate(&svc, [&v6, &v4]).unwrap();
+        assert_eq!(got.vips.len(), 2);
+        assert_eq!(
+            got.ports[0].backends,
+            [b("10.244.1.2:8080"), b("[fd00:10:244:1::2]:8080")]
+        );
+        // A single-stack Service ignores the other family's slice (the
+        // data plane refuses backends without a VIP of their family).
+        let single = service("web", &["10.96.0.20"], &[("http", 80, "8080")]);
+        let got = translate(&single, [&v6, &v4]).unwrap();
+        assert_eq!(got.ports[0].backends, [b("10.244.1.2:8080")]);
+    }
+
+    #[test]
+    fn nothing_to_program_without_a_vip_or_a_port() {
+        let s = slice("web", "web-a", AddressType::Ipv4, &[("", 80)], vec![]);
+        let headless = service("web", &["None"], &[("", 80, "80")]);
+        assert_eq!(translate(&headless, [&s]), None);
+        let pending = service("web", &[], &[("", 80, "80")]);
+        assert_eq!(translate(&pending, [&s]), None);
+        let mut ext = service("web", &["10.96.0.20"], &[("", 80, "80")]);
+        ext.spec.type_ = ServiceType::ExternalName;
+        assert_eq!(translate(&ext, [&s]), None);
+        let mut sctp = service("web", &["10.96.0.20"], &[("", 80, "80")]);
+        sctp.spec.ports[0].protocol = ApiProtocol::Sctp;
+        assert_eq!(translate(&sctp, [&s]), None);
+        // A port without endpoints is programmed empty: connect() is
+        // refused at once instead of leaving the cluster.
+        let svc = service("web", &["10.96.0.20"], &[("", 80, "80")]);
+        let got = translate(&svc, std::iter::empty()).unwrap();
+        assert!(got.ports[0].backends.is_empty());
+    }
+}
