@@ -31,9 +31,9 @@ impl Default for Layout {
 }
 
 impl Layout {
-    /// The server's data dir (store, CA, admin.conf, node-token).
+    /// The server's data dir (store, CA, admin.conf, node-token): the state dir itself, so that credentials are at `/var/lib/berth/admin.conf`.
     pub fn server_dir(&self) -> PathBuf {
-        self.state_dir.join("server")
+        self.state_dir.clone()
     }
 
     /// The agent's data dir (containerd root, CNI reservations, volumes).
@@ -88,7 +88,7 @@ mod tests {
             run_dir: "/r".into(),
             ..Layout::default()
         };
-        assert_eq!(l.admin_conf(), Path::new("/s/server/admin.conf"));
+        assert_eq!(l.admin_conf(), Path::new("/s/admin.conf"));
         assert_eq!(l.pid_file("agent"), Path::new("/r/pids/agent.pid"));
         assert_eq!(l.log("server"), Path::new("/s/logs/server.log"));
         assert!(l.owns(Path::new("/r/containerd/c.sock")));

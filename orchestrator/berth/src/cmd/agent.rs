@@ -114,6 +114,24 @@ fn credentials(a: &AgentArgs) -> anyhow::Result<ClientConfig> {
     })
 }
 
+/// The configuration of the containerd the agent starts (its root under
+/// the data dir, its state and socket under the run dir).
+pub fn containerd_config(a: &AgentArgs) -> ContainerdConfig {
+    ContainerdConfig::new(
+        a.data_dir.join("containerd"),
+        a.run_dir.join("containerd"),
+        a.run_dir.join("containerd").join("containerd.sock"),
+        &a.sandbox_image,
+        &a.cni_bin_dir,
+        &a.cni_conf_dir,
+    )
+}
+
+/// Where that containerd's config.toml and log go.
+pub fn containerd_dir(a: &AgentArgs) -> PathBuf {
+    a.data_dir.join("containerd-config")
+}
+
 /// Links berth-cni (this binary) and loopback into the CNI bin dir.
 fn install_cni(a: &AgentArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.cni_bin_dir)
@@ -187,17 +205,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         std::fs::write(&conflist_path, spec.to_json())?;
         let mut containerd = match &a.container_runtime_endpoint {
             Some(sock) => Containerd::adopt(sock).await?,
-            None => {
-                let c = ContainerdConfig::new(
-                    a.data_dir.join("containerd"),
-                    a.run_dir.join("containerd"),
-                    a.run_dir.join("containerd").join("containerd.sock"),
-                    &a.sandbox_image,
-                    &a.cni_bin_dir,
-                    &a.cni_conf_dir,
-                );
-                Containerd::start(&a.data_dir.join("containerd-config"), c).await?
-            }
+            None => Containerd::start(&containerd_dir(&a), containerd_config(&a)).await?,
         };
         let runtime = Arc::new(CriRuntime::connect(containerd.socket())?);
         if runtime.image_id(&a.sandbox_image).await?.is_none() {

@@ -37,7 +37,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "/bin/NAME", requires = "binary")]
     pub at: Option<String>,
     /// A busybox image: busybox at /bin/busybox, applet links (sh, httpd,
-    /// sleep, cat, echo, wget, nc, ls, env, true, false), PATH=/bin,
+    /// sleep, wget, nc, nslookup, seq, ...: BUSYBOX_APPLETS), PATH=/bin,
     /// Cmd ["sh"].
     #[arg(long)]
     pub busybox: bool,

@@ -5,12 +5,14 @@ mod bench;
 pub mod cni;
 mod dataplane;
 mod dns;
+mod down;
 mod image;
 mod kubectl;
 mod kubectl_more;
 mod podexec;
 mod server;
 mod table;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -64,6 +66,10 @@ pub enum Command {
     /// Benchmarks, side by side with the peers users would otherwise use.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// A cluster on this machine: server, agent, containerd, the demo.
+    Up(up::UpArgs),
+    /// Stop the cluster `berth up` started (`--purge`: and remove it).
+    Down(down::DownArgs),
     /// What is not built yet, and where it is tracked.
     Status,
 }
@@ -118,6 +124,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Describe(a) => kubectl_more::describe(a, &cli.client),
         Command::Scale(a) => kubectl_more::scale(a, &cli.client),
         Command::Rollout(a) => kubectl_more::rollout(a, &cli.client),
+        Command::Up(a) => up::run(a),
+        Command::Down(a) => down::run(a),
         Command::Status => {
             print!("{}", STATUS);
             Ok(())
