@@ -6,7 +6,9 @@ use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{
     InfoBridgePort, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth};
+use rtnetlink::{
+    Handle, LinkBridge, LinkBridgePort, LinkDummy, LinkMessageBuilder, LinkUnspec, LinkVeth,
+};
 
 use super::nl::{NlError, req};
 
@@ -145,6 +147,59 @@ pub async fn ensure_bridge(h: &Handle, spec: BridgeSpec<'_>) -> Result<Link, NlE
             .execute()
             .await
             .map_err(req(format!("set bridge {} up", spec.name)))?;
+    }
+    Ok(link)
+}
+
+/// Creates the link `name` as a home for a node-local address (such as
+/// the node DNS server's), or adopts an existing one, and brings it up: a
+/// dummy link, or — on kernels built without the dummy driver, as this
+/// project's test machines — a bridge without ports, which holds a local
+/// address just as well. A link of that name of another kind is an error.
+pub async fn ensure_dummy(h: &Handle, name: &str) -> Result<Link, NlError> {
+    if by_name(h, name).await?.is_none() {
+        let dummy = h
+            .link()
+            .add(LinkDummy::new(name).up().build())
+            .execute()
+            .await;
+        let made = match dummy {
+            Err(e) => {
+                let err = req(format!("create dummy link {name}"))(e);
+                match err.errno() {
+                    Some(libc::EOPNOTSUPP) => {
+                        tracing::debug!(
+                            link = name,
+                            "no dummy driver: a bridge without ports instead"
+                        );
+                        h.link()
+                            .add(LinkBridge::new(name).up().build())
+                            .execute()
+                            .await
+                            .map_err(req(format!("create bridge {name} (no dummy driver)")))
+                    }
+                    _ => Err(err),
+                }
+            }
+            ok => ok.map_err(req(format!("create dummy link {name}"))),
+        };
+        if let Err(err) = made
+            && err.errno() != Some(EEXIST)
+        {
+            return Err(err);
+        }
+    }
+    let link = must_exist(h, name).await?;
+    if !matches!(link.kind.as_deref(), Some("dummy" | "bridge")) {
+        return Err(NlError::Unexpected {
+            what: format!(
+                "{name:?} exists and is a {} link, not a dummy or bridge",
+                link.kind.as_deref().unwrap_or("plain")
+            ),
+        });
+    }
+    if !link.up {
+        set_up(h, &link).await?;
     }
     Ok(link)
 }

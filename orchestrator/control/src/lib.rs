@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod cluster_dns;
 pub mod controllers;
 pub mod pki;
 /// The controller runtime (work queue, reconciler loop), shared with the

@@ -13,6 +13,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::api::{ApiService, store_key};
 use crate::bootstrap::{BootstrapError, Prepared, ServerSettings, prepare};
+use crate::cluster_dns::ClusterDns;
 use crate::controllers::{self, Controllers};
 
 /// Where objects are kept.
@@ -84,6 +85,7 @@ pub struct BoundServer {
     prepared: Prepared,
     store: Arc<dyn Store>,
     controllers: Option<controllers::Settings>,
+    cluster_dns: Option<ClusterDns>,
 }
 
 impl BoundServer {
@@ -138,6 +140,7 @@ impl BoundServer {
             prepared,
             store,
             controllers: Some(controllers::Settings::default()),
+            cluster_dns: None,
         })
     }
 
@@ -146,6 +149,14 @@ impl BoundServer {
     /// the API alone and for clusters whose controllers run elsewhere).
     pub fn with_controllers(mut self, settings: Option<controllers::Settings>) -> Self {
         self.controllers = settings;
+        self
+    }
+
+    /// Makes the `kube-system/kube-dns` Service and its node-local
+    /// EndpointSlice when missing (`berth server` does by default; `None`,
+    /// the library's default, makes nothing).
+    pub fn with_cluster_dns(mut self, dns: Option<ClusterDns>) -> Self {
+        self.cluster_dns = dns;
         self
     }
 
@@ -168,11 +179,14 @@ impl BoundServer {
         let (drain, draining) = tokio::sync::watch::channel(false);
         let service = ApiService::new(self.store, self.prepared.tokens.clone(), draining);
         // The controllers call the service in-process, as the admin.
-        let running = self.controllers.map(|settings| {
-            let local: berth_client::typed::LocalApi = Arc::new(service.clone());
-            let client = berth_client::Client::local(local, self.prepared.tokens.admin());
-            Controllers::start(client, settings)
-        });
+        let local: berth_client::typed::LocalApi = Arc::new(service.clone());
+        let admin = berth_client::Client::local(local, self.prepared.tokens.admin());
+        let dns = self
+            .cluster_dns
+            .map(|d| tokio::spawn(d.ensure_until_done(admin.clone())));
+        let running = self
+            .controllers
+            .map(|settings| Controllers::start(admin, settings));
         // Our own listener, so tonic's tcp_nodelay does not apply: without
         // it, small replies wait for the client's delayed ACK (~40 ms).
         let incoming = tokio_stream::StreamExt::map(
@@ -187,6 +201,9 @@ impl BoundServer {
         );
         let shutdown = async move {
             shutdown.await;
+            if let Some(d) = dns {
+                d.abort();
+            }
             if let Some(c) = running {
                 tracing::info!("stopping the controllers");
                 c.stop().await;

@@ -85,11 +85,13 @@ spec:
     )
 }
 
-/// The client pod's shell loop: `n` requests to the service by name, one
-/// response body (a pod name) or `FAILED` per line.
+/// The client pod's shell loop: `n` HTTP/1.0 requests to the service by
+/// name with busybox `nc`, one response body (a pod name) or `FAILED` per
+/// line. Not busybox `wget`: Debian's static busybox crashes in glibc's
+/// NSS (`getservbyname`) inside an image without NSS modules.
 pub fn request_loop(n: usize, domain: &str) -> String {
     format!(
-        "for i in $(seq {n}); do wget -q -T 2 -O - http://{}:{PORT}/ || echo FAILED; done",
+        "for i in $(seq {n}); do b=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {} {PORT} | tail -n 1); if [ -n \"$b\" ]; then echo \"$b\"; else echo FAILED; fi; done",
         service_fqdn(domain)
     )
 }

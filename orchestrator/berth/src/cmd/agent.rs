@@ -76,6 +76,10 @@ pub struct AgentArgs {
     /// The pods' cgroup parent (cgroup-v2 path; empty: containerd's).
     #[arg(long, default_value = "")]
     pub cgroup_parent: String,
+    #[command(flatten)]
+    pub dataplane: super::nodenet::DataplaneArgs,
+    #[command(flatten)]
+    pub dns: super::nodenet::NodeDnsArgs,
 }
 
 fn hostname() -> String {
@@ -84,31 +88,37 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-fn credentials(a: &AgentArgs) -> anyhow::Result<ClientConfig> {
-    let token = std::fs::read_to_string(&a.token_file)
-        .with_context(|| format!("--token-file: reading {}", a.token_file.display()))?
+/// The cluster CA `--ca-file` names, or `ca.crt` next to the token file.
+pub fn ca_path(token_file: &Path, ca_file: Option<&Path>) -> PathBuf {
+    ca_file
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| token_file.parent().unwrap_or(Path::new(".")).join("ca.crt"))
+}
+
+/// Credentials from `--server`, `--token-file` and `--ca-file`.
+pub fn node_credentials(
+    server: &str,
+    token_file: &Path,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<ClientConfig> {
+    let token = std::fs::read_to_string(token_file)
+        .with_context(|| format!("--token-file: reading {}", token_file.display()))?
         .trim()
         .to_owned();
     ensure!(
         !token.is_empty(),
         "--token-file: {} is empty",
-        a.token_file.display()
+        token_file.display()
     );
-    let ca_path = a.ca_file.clone().unwrap_or_else(|| {
-        a.token_file
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("ca.crt")
-    });
+    let ca_path = ca_path(token_file, ca_file);
     let ca = std::fs::read_to_string(&ca_path)
         .with_context(|| format!("--ca-file: reading {}", ca_path.display()))?;
     ensure!(
-        a.server.starts_with("https://"),
-        "--server: invalid value {:?}: expected https://HOST:PORT",
-        a.server
+        server.starts_with("https://"),
+        "--server: invalid value {server:?}: expected https://HOST:PORT"
     );
     Ok(ClientConfig {
-        server: a.server.clone(),
+        server: server.to_owned(),
         certificate_authority: ca,
         token,
     })
@@ -157,7 +167,7 @@ fn install_cni(a: &AgentArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(a: AgentArgs) -> anyhow::Result<()> {
-    let config = credentials(&a)?;
+    let config = node_credentials(&a.server, &a.token_file, a.ca_file.as_deref())?;
     let node_name = a.node_name.clone().unwrap_or_else(hostname);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -230,6 +240,10 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         if !freed.is_empty() {
             println!("berth agent: CNI GC freed {} stale address(es)", freed.len());
         }
+        // The data plane before the pods: a restarted agent adopts the
+        // pinned maps and links, so service traffic never stops.
+        let proxy = super::nodenet::start_proxy(&a.dataplane, &client).await?;
+        let dns = super::nodenet::start_dns(&a).await?;
         let agent = Agent::start(client, runtime, cfg, "containerd://1.6").await?;
         println!(
             "berth agent: node {node_name} ({}), pod CIDRs {}, containerd at {}",
@@ -247,8 +261,14 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
             containerd
         });
         super::server::shutdown_signal().await;
-        println!("berth agent: stopping (pods keep running)");
+        println!("berth agent: stopping (pods, the data plane and DNS keep running)");
+        if let Some(d) = dns {
+            d.abort();
+        }
         agent.stop().await;
+        if let Some(p) = proxy {
+            p.stop().await;
+        }
         let _ = tx.send(());
         let _ = supervised.await;
         anyhow::Ok(())

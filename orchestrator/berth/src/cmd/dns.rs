@@ -1,4 +1,6 @@
-//! `berth dns`: the cluster DNS server alone, from a static file.
+//! `berth dns`: the cluster DNS server, fed by the API server (list +
+//! watch of Services, EndpointSlices and Pods: `--server` and
+//! `--token-file`, as the node agent) or by a static file (`--static`).
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -13,8 +15,22 @@ use clap::Args;
 pub struct DnsArgs {
     /// Kubernetes Service, EndpointSlice and Pod manifests (multi-document
     /// YAML or JSON, or `kind: List`), reloaded when the file changes.
-    #[arg(long = "static", value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(
+        long = "static",
+        value_name = "FILE",
+        required_unless_present = "server",
+        conflicts_with = "server"
+    )]
+    pub file: Option<PathBuf>,
+    /// Follow this API server (`https://HOST:PORT`) instead of a file.
+    #[arg(long, requires = "token_file")]
+    pub server: Option<String>,
+    /// The token for `--server` (the node token will do: DNS only reads).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The cluster CA (default: `ca.crt` next to the token file).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Address to serve on (UDP and TCP).
     #[arg(long, default_value = "127.0.0.1:53")]
     pub listen: SocketAddr,
@@ -64,9 +80,31 @@ fn parse_upstream(s: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("invalid value {s:?}: expected IP or IP:PORT"))
 }
 
+/// Where the zone comes from.
+enum Source {
+    /// A file, checked whole before anything is bound.
+    File(PathBuf, Box<StaticSource>),
+    /// The API server.
+    Api(berth_client::ClientConfig),
+}
+
 pub fn run(a: DnsArgs) -> anyhow::Result<()> {
     // Everything is read and checked before the sockets are bound.
-    let source = StaticSource::from_file(&a.file)?;
+    let source = match (&a.file, &a.server) {
+        (Some(f), _) => Source::File(f.clone(), Box::new(StaticSource::from_file(f)?)),
+        (None, Some(server)) => {
+            let token = a
+                .token_file
+                .as_deref()
+                .context("--token-file is required with --server")?;
+            Source::Api(super::agent::node_credentials(
+                server,
+                token,
+                a.ca_file.as_deref(),
+            )?)
+        }
+        (None, None) => anyhow::bail!("either --static FILE or --server URL is required"),
+    };
     let forward = if a.no_upstream {
         None
     } else {
@@ -89,19 +127,27 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
         domain: a.domain,
         ttl: a.ttl,
     };
-    let zone = Zone::build(&source, &config)?;
-    let services = source.services.len();
     let workers = a
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let (publisher, zones) = zone_channel();
+    let what = match &source {
+        Source::File(f, s) => {
+            publisher.publish(Zone::build(s.as_ref(), &config)?);
+            format!(
+                "{} services from {}, reloaded on change",
+                s.services.len(),
+                f.display()
+            )
+        }
+        Source::Api(c) => format!("from the API server {}", c.server),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
         .build()
         .context("starting the runtime")?;
     let metrics = Arc::new(Metrics::default());
-    let (publisher, zones) = zone_channel();
-    publisher.publish(zone);
     let mut handler = Handler::new(zones)
         .with_autopath(a.autopath)
         .with_metrics(metrics.clone());
@@ -109,6 +155,11 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
         if let Some(config) = forward {
             println!("berth dns: forwarding to {:?}", config.upstreams);
             handler = handler.with_upstream(Arc::new(Forwarder::new(config)?));
+        } else {
+            println!(
+                "berth dns: no upstream: names outside {} are REFUSED",
+                config.domain
+            );
         }
         let server = Server::bind(a.listen, handler)
             .await?
@@ -119,19 +170,34 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
             tokio::spawn(health.run());
         }
         println!(
-            "berth dns: serving {} ({services} services from {}, reloaded on change) on {}",
+            "berth dns: serving {} ({what}) on {}",
             config.domain,
-            a.file.display(),
             server.local_addr()
         );
-        tokio::spawn(reload_static(
-            a.file.clone(),
-            config.clone(),
-            berth_dns::DEFAULT_POLL,
-            publisher,
-            metrics,
-        ));
-        server.run().await?;
+        match source {
+            Source::File(file, _) => {
+                tokio::spawn(reload_static(
+                    file,
+                    config.clone(),
+                    berth_dns::DEFAULT_POLL,
+                    publisher,
+                    metrics,
+                ));
+            }
+            Source::Api(client) => {
+                // Until the first lists are in, queries get SERVFAIL (the
+                // zone is not published): never a wrong NXDOMAIN.
+                let (tx, rx) = tokio::sync::mpsc::channel(1024);
+                tokio::spawn(async move {
+                    berth_dnsfeed::ApiFeed::connect(&client).await.run(tx).await;
+                });
+                tokio::spawn(berth_dns::run_feed(rx, config.clone(), publisher, metrics));
+            }
+        }
+        tokio::select! {
+            r = server.run() => r?,
+            () = super::server::shutdown_signal() => println!("berth dns: stopping"),
+        }
         anyhow::Ok(())
     })
 }

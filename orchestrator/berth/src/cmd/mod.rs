@@ -9,6 +9,7 @@ mod down;
 mod image;
 mod kubectl;
 mod kubectl_more;
+mod nodenet;
 mod podexec;
 mod server;
 mod table;
@@ -42,7 +43,7 @@ pub enum Command {
     /// The API server (embedded store by default, or etcd).
     Server(server::ServerArgs),
     /// The node agent: pods bound to this node on containerd (over CRI).
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Create or update objects from manifests (files, directories, `-`).
     Apply(kubectl::ApplyArgs),
     /// List objects, or show one.
@@ -115,7 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(c) => image::run(c),
         Command::Dns(a) => dns::run(a),
         Command::Server(a) => server::run(a),
-        Command::Agent(a) => agent::run(a),
+        Command::Agent(a) => agent::run(*a),
         Command::Logs(a) => podexec::logs(a, &cli.client),
         Command::Exec(a) => podexec::exec(a, &cli.client),
         Command::Apply(a) => kubectl::apply(a, &cli.client),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use berth_control::bootstrap::{DEFAULT_LISTEN, ServerSettings};
+use berth_control::cluster_dns::ClusterDns;
 use berth_control::controllers::{Settings, parse_duration};
 use berth_control::serve::{BoundServer, Datastore};
 use clap::Args;
@@ -45,6 +46,17 @@ pub struct ServerArgs {
     /// Prefix length of a node's IPv6 block.
     #[arg(long = "node-cidr-mask-size-ipv6", default_value_t = 64)]
     pub node_cidr_mask_v6: u8,
+    /// The cluster DNS Service's address (`kube-system/kube-dns`, made
+    /// when missing; what the agents write in pods' resolv.conf).
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: std::net::IpAddr,
+    /// The node-local address of each node's DNS process: the kube-dns
+    /// Service's endpoint.
+    #[arg(long, default_value = "169.254.20.10")]
+    pub node_local_dns: std::net::IpAddr,
+    /// Do not make the kube-dns Service.
+    #[arg(long)]
+    pub no_cluster_dns: bool,
     /// Workers per controller.
     #[arg(long, default_value_t = 4)]
     pub controller_workers: usize,
@@ -85,7 +97,11 @@ pub fn run(a: ServerArgs) -> anyhow::Result<()> {
         };
         let server = BoundServer::bind(&settings, &a.datastore)
             .await?
-            .with_controllers(controllers);
+            .with_controllers(controllers)
+            .with_cluster_dns((!a.no_cluster_dns).then_some(ClusterDns {
+                service_ip: a.cluster_dns,
+                node_local: a.node_local_dns,
+            }));
         println!(
             "berth server: serving on https://{} (credentials: {}, node token: {})",
             server.local_addr()?,

@@ -308,7 +308,7 @@ pub fn run(a: UpArgs) -> anyhow::Result<()> {
         if a.no_demo {
             return anyhow::Ok(Vec::new());
         }
-        run_demo(&me, &local, &client).await
+        run_demo(&me, &local, &client, &runtime).await
     })?;
     let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
     if !a.no_demo {
@@ -388,10 +388,38 @@ fn exec_in_client(me: &Path, local: &LocalArgs, args: &[&str]) -> Result<String,
     }
 }
 
-async fn wait_demo_pods(client: &Client) -> anyhow::Result<Vec<Pod>> {
+/// Whether every container the pod's status names runs in `running` (a
+/// status written before `berth down` names containers that are gone).
+fn status_is_current(pod: &Pod, running: &std::collections::HashSet<String>) -> bool {
+    !pod.status.container_statuses.is_empty()
+        && pod.status.container_statuses.iter().all(|c| {
+            c.container_id
+                .strip_prefix("containerd://")
+                .is_some_and(|id| running.contains(id))
+        })
+}
+
+async fn wait_demo_pods(
+    client: &Client,
+    runtime: &CriRuntime,
+    agent: &Daemon,
+) -> anyhow::Result<Vec<Pod>> {
     let deadline = Instant::now() + PODS_TIMEOUT;
     loop {
-        let pods = client.list::<Pod>(demo::NAMESPACE, "").await?.items;
+        let running: std::collections::HashSet<String> = runtime
+            .list_container_states()
+            .await?
+            .into_iter()
+            .filter(|c| c.state == berth_node::runtime::ContainerState::Running)
+            .map(|c| c.id)
+            .collect();
+        let pods: Vec<Pod> = client
+            .list::<Pod>(demo::NAMESPACE, "")
+            .await?
+            .items
+            .into_iter()
+            .filter(|p| status_is_current(p, &running))
+            .collect();
         let web: Vec<Pod> = pods
             .iter()
             .filter(|p| p.metadata.labels.get("app").map(String::as_str) == Some(demo::SERVICE))
@@ -405,6 +433,11 @@ async fn wait_demo_pods(client: &Client) -> anyhow::Result<Vec<Pod>> {
         if ready == demo::REPLICAS && web.len() == demo::REPLICAS && client_ready {
             return Ok(web);
         }
+        ensure!(
+            agent.is_alive(),
+            "berth agent exited; its log: {}",
+            agent.log().display()
+        );
         if Instant::now() > deadline {
             bail!(
                 "the demo's pods were not Ready within {PODS_TIMEOUT:?} ({ready} of {} replicas; client Ready: {client_ready})",
@@ -415,7 +448,12 @@ async fn wait_demo_pods(client: &Client) -> anyhow::Result<Vec<Pod>> {
     }
 }
 
-async fn run_demo(me: &Path, local: &LocalArgs, client: &Client) -> anyhow::Result<Vec<Check>> {
+async fn run_demo(
+    me: &Path,
+    local: &LocalArgs,
+    client: &Client,
+    runtime: &CriRuntime,
+) -> anyhow::Result<Vec<Check>> {
     let admin = ClientConfig::load(&local.layout().admin_conf())?;
     let mut api = berth_client::connect(&admin).await?;
     let docs = berth_api::manifest::parse_str(
@@ -438,7 +476,7 @@ async fn run_demo(me: &Path, local: &LocalArgs, client: &Client) -> anyhow::Resu
         c = demo::CLIENT
     );
     let t = Instant::now();
-    let web = wait_demo_pods(client).await?;
+    let web = wait_demo_pods(client, runtime, &local.agent_daemon(me)).await?;
     println!("  demo: pods Ready in {:.1} s", t.elapsed().as_secs_f64());
     show(me, local, &["get", "pods", "-o", "wide"]);
     show(me, local, &["get", "svc"]);

@@ -309,6 +309,14 @@ impl ApiService {
         if let (Object::Service(new), Object::Service(prev)) = (&mut obj, &previous) {
             services::carry_over(new, prev);
         }
+        // The scheduler's binding is the server's, as a clusterIP is: an
+        // applied manifest without a nodeName keeps it (kubectl apply
+        // leaves fields it never set alone).
+        if let (Object::Pod(new), Object::Pod(prev)) = (&mut obj, &previous)
+            && new.spec.node_name.is_empty()
+        {
+            new.spec.node_name.clone_from(&prev.spec.node_name);
+        }
         obj.validate_update(&previous)
             .map_err(|e| errors::invalid(Some(&key), e))?;
         let owner = key.path();

@@ -16,7 +16,8 @@ pub const PAUSE_ENTRYPOINT: &[&str] = &["/bin/busybox", "sleep", "infinity"];
 /// The applets [`busybox_image`] links in `/bin`.
 pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "httpd", "sleep", "cat", "echo", "wget", "nc", "ls", "env", "true", "false", "nslookup",
-    "seq", "hostname", "mkdir", "ps", "kill", "grep", "ip", "ping",
+    "seq", "hostname", "mkdir", "ps", "kill", "grep", "ip", "ping", "tail", "head", "wc", "sort",
+    "uniq", "printf", "sed", "date",
 ];
 
 /// The pause (sandbox) image: `busybox` (a static binary on the host) at
