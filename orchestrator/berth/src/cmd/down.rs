@@ -28,8 +28,6 @@ use super::up::LocalArgs;
 const STOP_GRACE: Duration = Duration::from_secs(30);
 /// How long a containerd started for the teardown may take to serve CRI.
 const CRI_READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// The interface the node's DNS process listens on (the agent's default).
-const DNS_INTERFACE: &str = "berth-dns";
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -52,14 +50,19 @@ pub fn run(a: DownArgs) -> anyhow::Result<()> {
     down(&a.local, a.purge)
 }
 
-/// Tears the pods down through the agent's containerd (adopted, or
-/// started on its configuration when it does not run), then purges it.
-fn remove_pods(local: &LocalArgs) -> anyhow::Result<usize> {
-    let args = AgentCli::try_parse_from(
+/// The agent's arguments as `berth up` gives them.
+fn agent_args(local: &LocalArgs) -> anyhow::Result<AgentArgs> {
+    Ok(AgentCli::try_parse_from(
         std::iter::once("berth-agent".to_owned()).chain(local.agent_argv()),
     )
     .context("the agent's arguments")?
-    .agent;
+    .agent)
+}
+
+/// Tears the pods down through the agent's containerd (adopted, or
+/// started on its configuration when it does not run), then purges it.
+fn remove_pods(local: &LocalArgs) -> anyhow::Result<usize> {
+    let args = agent_args(local)?;
     if !args.data_dir.join("containerd").exists() {
         return Ok(0);
     }
@@ -162,7 +165,7 @@ pub fn down(local: &LocalArgs, purge: bool) -> anyhow::Result<()> {
     // them once nothing holds them.
     remove_path(&layout.bpffs);
     delete_link(&local.bridge);
-    delete_link(DNS_INTERFACE);
+    delete_link(&agent_args(local)?.dns.dns_interface);
     if purge {
         remove_path(&layout.state_dir);
         remove_path(&layout.run_dir);

@@ -371,7 +371,10 @@ fn show(me: &Path, local: &LocalArgs, args: &[&str]) {
 /// `berth exec client -- ARGS`: its stdout, or why it failed.
 fn exec_in_client(me: &Path, local: &LocalArgs, args: &[&str]) -> Result<String, String> {
     let out = cli(me, local)
-        .args(["exec", demo::CLIENT, "--"])
+        .arg("exec")
+        .arg("--address")
+        .arg(local.containerd_socket())
+        .args([demo::CLIENT, "--"])
         .args(args)
         .output()
         .map_err(|e| e.to_string())?;

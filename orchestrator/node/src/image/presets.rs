@@ -17,7 +17,7 @@ pub const PAUSE_ENTRYPOINT: &[&str] = &["/bin/busybox", "sleep", "infinity"];
 pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "httpd", "sleep", "cat", "echo", "wget", "nc", "ls", "env", "true", "false", "nslookup",
     "seq", "hostname", "mkdir", "ps", "kill", "grep", "ip", "ping", "tail", "head", "wc", "sort",
-    "uniq", "printf", "sed", "date",
+    "uniq", "printf", "sed", "date", "rm", "touch",
 ];
 
 /// The pause (sandbox) image: `busybox` (a static binary on the host) at
