@@ -340,11 +340,8 @@ fn agent_kill_during_a_stream(c: &Cluster) {
     let pid = c.agent_pid();
     assert!(!stream.is_finished(), "the stream ended before the kill: make it longer");
     // SAFETY: kill has no memory preconditions; pid is the agent's.
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) },
-        0,
-        "kill -9 {pid}"
-    );
+    let killed = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert_eq!(killed, 0, "kill -9 {pid}");
     eprintln!("killed the agent (pid {pid})");
     std::thread::sleep(Duration::from_secs(1));
     // A second `up` starts the agent again and keeps the server.
