@@ -6,7 +6,6 @@ mod clean;
 mod setup;
 mod test;
 mod up;
-mod up_api;
 mod util;
 
 use clap::{Parser, Subcommand, ValueEnum};

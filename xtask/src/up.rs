@@ -1,7 +1,9 @@
-//! `cargo xtask up`: setup, build, and run what exists of Berth: the data
-//! plane with a demo service in network namespaces and the LB benchmark,
-//! the cluster DNS against knot, the API server with the CLI; then what is
-//! not there yet.
+//! `cargo xtask up`: setup, build, then `berth up --detach`: a one-node
+//! cluster on this machine (server, agent, containerd, the eBPF data plane,
+//! node DNS) running the demo — a 3-replica Deployment and its Service,
+//! resolved by name and balanced from a client pod, LB latency VIP vs
+//! direct — then `berth status` and how to use and stop the cluster. A
+//! second run resumes the same cluster.
 
 use std::process::Command;
 
@@ -12,44 +14,21 @@ pub fn run() -> anyhow::Result<()> {
     p.time("setup", setup::run)?;
     p.time("build (release)", build::run)?;
     let bin = std::fs::canonicalize("target/release/berth")?;
-    p.time("demo: a VIP with 3 backends in network namespaces", || {
-        sh(Command::new(&bin).args(["bench", "demo"]))
-    })?;
-    p.time("LB latency: VIP vs direct vs iptables vs nftables", || {
-        sh(Command::new(&bin).args([
-            "bench",
-            "lb",
-            "--services",
-            "1,1000",
-            "--samples",
-            "1000",
-            "--json",
-            "target/bench-up.json",
-        ]))
-    })?;
-    p.time("cluster DNS: berth dns vs knot under dnsperf", || {
-        sh(Command::new(&bin).args([
-            "bench",
-            "dns",
-            "--services",
-            "1000",
-            "--duration",
-            "2",
-            "--json",
-            "target/bench-dns-up.json",
-        ]))
-    })?;
-    p.time("API server: apply, get, scale with the CLI", || {
-        crate::up_api::run(&bin)
+    p.time("berth up --detach: the cluster and its demo", || {
+        sh(Command::new(&bin).args(["up", "--detach"]))
     })?;
     sh(Command::new(&bin).arg("status"))?;
     p.summary();
+    let b = bin.display();
     println!(
-        "\nThe demos cleaned up after themselves. To run the parts yourself:\n  \
-         target/release/berth dataplane run --static FILE   (schema: README, 'Data plane')\n  \
-         target/release/berth dns --static MANIFESTS --listen 127.0.0.1:5353 --no-upstream\n  \
-         target/release/berth server --data-dir DIR   then BERTH_CONFIG=DIR/admin.conf berth apply|get ...\n  \
-         target/release/berth dataplane list | down"
+        "\nThe cluster keeps running (state /var/lib/berth; the CLI reads ~/.berth/config):\n  \
+         {b} get pods,svc,endpointslices -o wide\n  \
+         {b} exec client -- nslookup web.default.svc.cluster.local\n  \
+         {b} scale deploy/web --replicas 5\n  \
+         {b} dataplane list\n  \
+         {b} apply -f app.yaml\n\
+         Stop it: {b} down   (--purge also wipes its state; a later `up` resumes otherwise)\n\
+         Benchmarks: {b} bench lb|dns|cni|api|pods (README: 'Benchmarks')"
     );
     Ok(())
 }

@@ -142,9 +142,9 @@ Berth components:
                       CNI plugins, knot, and etcd
   cni        ready    berth-cni (berth invoked by that name): CNI 1.1.0 bridge plugin, own IPAM,
                       ipMasq, GC/STATUS; containerd config generation (berth bench cni)
-  dns        ready    berth dns --static FILE: Kubernetes manifests, reloaded on change; the cluster zone
+  dns        ready    berth dns --server URL (list+watch of the API) or --static FILE; the cluster zone
                       per the Kubernetes DNS spec; forwarder with cache and health checks; autopath;
-                      /metrics; a watch-fed source for the agent (issue 8 runs it in the cluster)
+                      /metrics. In a cluster: one process per node on 169.254.20.10 behind kube-dns
   server     ready    berth server (embedded redb or etcd store, TLS, tokens, service IP and node port
                       allocation) and the CLI: apply, get, describe, delete, scale, rollout status
   controllers ready   inside berth server: Deployment (ReplicaSet revisions, rolling update, Recreate),
@@ -152,8 +152,10 @@ Berth components:
                       scheduler (resources, nodeSelector, taints; least allocated, spread), Events
   image      ready    berth image build (--rootfs DIR | --binary FILE | --busybox | --pause) and
                       berth image import: OCI archives without a registry, into containerd
-  agent      partial  berth agent: pods on its own (or an existing) containerd over CRI, berth-cni,
-                      probes, restarts, volumes, adoption after a restart; berth logs/exec on the
-                      pod's node. Not yet: berth bench pods, logs/exec through the server
-  up         not yet  single-node cluster in one command (issue 8)
+  agent      ready    berth agent: pods on its own (or an existing) containerd over CRI, berth-cni,
+                      probes, restarts, volumes, adoption after a restart; the service proxy (eBPF
+                      data plane from Services and EndpointSlices); the node's DNS process; berth
+                      logs/exec on the pod's node. Not yet: logs/exec through the server
+  up         ready    berth up [--detach] / berth down [--purge]: a one-node cluster with the demo.
+                      Not yet: several nodes, VM tests (issue 10)
 ";
