@@ -338,7 +338,10 @@ fn agent_kill_during_a_stream(c: &Cluster) {
     };
     std::thread::sleep(Duration::from_millis(500));
     let pid = c.agent_pid();
-    assert!(!stream.is_finished(), "the stream ended before the kill: make it longer");
+    assert!(
+        !stream.is_finished(),
+        "the stream ended before the kill: make it longer"
+    );
     // SAFETY: kill has no memory preconditions; pid is the agent's.
     let killed = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     assert_eq!(killed, 0, "kill -9 {pid}");
