@@ -56,7 +56,7 @@ impl Cluster {
             format!("--listen=127.0.0.1:{port}"),
             format!("--bridge={bridge}"),
             format!("--credentials={}", p("config")),
-            "--server-arg=--cluster-cidr=10.244.230.0/24".into(),
+            "--server-arg=--cluster-cidr=10.244.231.0/24".into(),
             format!("--server-arg=--node-local-dns={dns_ip}"),
             format!("--agent-arg=--dns-address={dns_ip}"),
             format!("--agent-arg=--dns-interface={dns_iface}"),

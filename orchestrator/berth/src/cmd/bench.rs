@@ -136,6 +136,10 @@ pub struct PodsArgs {
     /// sandbox).
     #[arg(long)]
     pub time_cni: bool,
+    /// Services for the service_programmed row (Service created → first
+    /// connection through its VIP); 0 leaves it out.
+    #[arg(long, default_value_t = pods::DEFAULT_SERVICES)]
+    pub services: usize,
     /// Write the rows, versions and settings as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -177,6 +181,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             concurrency: a.concurrency,
             probes: a.probes,
             time_cni: a.time_cni,
+            services: a.services,
             json: a.json,
         }),
         BenchCmd::Demo => berth_bench::demo::run(),

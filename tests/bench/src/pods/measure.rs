@@ -84,7 +84,7 @@ pub struct Measured {
     pub teardown: Duration,
 }
 
-fn manifest(name: &str, probe: Probe) -> anyhow::Result<Pod> {
+pub(super) fn manifest(name: &str, probe: Probe) -> anyhow::Result<Pod> {
     let readiness = match probe {
         Probe::Tcp => format!("    readinessProbe: {TCP_PROBE}\n"),
         Probe::None => String::new(),
