@@ -6,9 +6,8 @@
 //! none and restarts no pod; `berth down --purge` leaves nothing.
 //!
 //! The cluster has its own directories, port, bridge, bpffs, pod CIDR and
-//! DNS address; the data plane attaches at the cgroup-v2 root as in
-//! production (so this does not run beside another `berth up` cluster that
-//! uses 10.96.0.10 for DNS).
+//! DNS addresses; the data plane attaches at the cgroup-v2 root as in
+//! production.
 
 mod common;
 
@@ -23,6 +22,10 @@ use berth_local::leftovers::{self, Expect};
 /// Only catches hangs: how long a change may take to show.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 const FQDN: &str = "web.default.svc.cluster.local";
+/// The cluster DNS VIP: not the default 10.96.0.10, so that a `berth up`
+/// cluster on the same host (its hooks at the cgroup root too) does not
+/// answer for this one.
+const CLUSTER_DNS: &str = "10.96.0.53";
 
 struct Cluster {
     root: PathBuf,
@@ -58,6 +61,8 @@ impl Cluster {
             format!("--credentials={}", p("config")),
             "--server-arg=--cluster-cidr=10.244.231.0/24".into(),
             format!("--server-arg=--node-local-dns={dns_ip}"),
+            format!("--server-arg=--cluster-dns={CLUSTER_DNS}"),
+            format!("--agent-arg=--cluster-dns={CLUSTER_DNS}"),
             format!("--agent-arg=--dns-address={dns_ip}"),
             format!("--agent-arg=--dns-interface={dns_iface}"),
             format!("--agent-arg=--bpffs={}", bpffs.display()),
@@ -266,7 +271,10 @@ fn berth_up_serves_vips_dns_and_survives_an_agent_kill() {
             "--bpffs",
             &c.bpffs.display().to_string(),
         ]);
-        assert!(list.contains("10.96.0.10:53/UDP"), "data plane: {list}");
+        assert!(
+            list.contains(&format!("{CLUSTER_DNS}:53/UDP")),
+            "data plane: {list}"
+        );
         assert!(list.contains("169.254.20.99:53"), "data plane: {list}");
         assert!(list.contains(":80/TCP"), "data plane: {list}");
 
