@@ -176,6 +176,8 @@ mod tests {
     fn the_manifest_names_the_demo() {
         let m = manifest();
         assert!(m.contains("name: web") && m.contains("name: client"));
-        assert!(request_loop(3, "cluster.local").contains("nc -w 2 web.default.svc.cluster.local 80"));
+        assert!(
+            request_loop(3, "cluster.local").contains("nc -w 2 web.default.svc.cluster.local 80")
+        );
     }
 }
