@@ -71,7 +71,7 @@ pub struct DnsArgs {
 }
 
 /// `IP` (port 53) or `IP:PORT`.
-fn parse_upstream(s: &str) -> Result<SocketAddr, String> {
+pub(super) fn parse_upstream(s: &str) -> Result<SocketAddr, String> {
     s.parse::<SocketAddr>()
         .or_else(|_| {
             s.parse::<std::net::IpAddr>()

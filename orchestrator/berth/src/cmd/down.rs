@@ -61,8 +61,7 @@ fn agent_args(local: &LocalArgs) -> anyhow::Result<AgentArgs> {
 
 /// Tears the pods down through the agent's containerd (adopted, or
 /// started on its configuration when it does not run), then purges it.
-fn remove_pods(local: &LocalArgs) -> anyhow::Result<usize> {
-    let args = agent_args(local)?;
+fn remove_pods(args: &AgentArgs) -> anyhow::Result<usize> {
     if !args.data_dir.join("containerd").exists() {
         return Ok(0);
     }
@@ -70,11 +69,8 @@ fn remove_pods(local: &LocalArgs) -> anyhow::Result<usize> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut containerd = Containerd::start(
-            &agent::containerd_dir(&args),
-            agent::containerd_config(&args),
-        )
-        .await?;
+        let mut containerd =
+            Containerd::start(&agent::containerd_dir(args), agent::containerd_config(args)).await?;
         let runtime = CriRuntime::connect(containerd.socket())?;
         // A containerd started just now answers CRI once its plugin is up.
         let deadline = std::time::Instant::now() + CRI_READY_TIMEOUT;
@@ -137,7 +133,8 @@ pub fn down(local: &LocalArgs, purge: bool) -> anyhow::Result<()> {
     if let Some(pid) = local.agent_daemon(&me).stop(STOP_GRACE)? {
         println!("  agent (pid {pid}): stopped");
     }
-    let pods = remove_pods(local)?;
+    let agent_args = agent_args(local)?;
+    let pods = remove_pods(&agent_args)?;
     println!("  {pods} pod sandbox(es) removed; containerd and its shims stopped");
     if let Some(pid) = local.server_daemon(&me).stop(STOP_GRACE)? {
         println!("  server (pid {pid}): stopped");
@@ -165,7 +162,7 @@ pub fn down(local: &LocalArgs, purge: bool) -> anyhow::Result<()> {
     // them once nothing holds them.
     remove_path(&layout.bpffs);
     delete_link(&local.bridge);
-    delete_link(&agent_args(local)?.dns.dns_interface);
+    delete_link(&agent_args.dns.dns_interface);
     if purge {
         remove_path(&layout.state_dir);
         remove_path(&layout.run_dir);

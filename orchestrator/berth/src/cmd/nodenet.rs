@@ -60,8 +60,8 @@ pub struct NodeDnsArgs {
     /// Upstream resolver for names outside the cluster (`IP` or `IP:PORT`,
     /// repeatable). None by default: such names are REFUSED, and nothing
     /// is sent off this machine.
-    #[arg(long = "dns-upstream", value_name = "ADDR")]
-    pub dns_upstreams: Vec<String>,
+    #[arg(long = "dns-upstream", value_name = "ADDR", value_parser = super::dns::parse_upstream)]
+    pub dns_upstreams: Vec<SocketAddr>,
     /// Serve the DNS process's /healthz, /readyz and /metrics here.
     #[arg(long, value_name = "IP:PORT")]
     pub dns_metrics_listen: Option<SocketAddr>,

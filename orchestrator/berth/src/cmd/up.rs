@@ -178,6 +178,27 @@ fn say_started(d: &Daemon, s: Started) {
     }
 }
 
+/// The end of one round of a wait: an error if `daemon` has exited, or
+/// `late()` once `deadline` has passed; else a pause of `every`.
+async fn next_round(
+    daemon: &Daemon,
+    deadline: Instant,
+    every: Duration,
+    late: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    ensure!(
+        daemon.is_alive(),
+        "berth {} exited; its log: {}",
+        daemon.name(),
+        daemon.log().display()
+    );
+    if Instant::now() > deadline {
+        bail!("{}", late());
+    }
+    tokio::time::sleep(every).await;
+    Ok(())
+}
+
 async fn wait_server(admin: &Path, server: &Daemon) -> anyhow::Result<Client> {
     let deadline = Instant::now() + SERVER_TIMEOUT;
     loop {
@@ -189,18 +210,13 @@ async fn wait_server(admin: &Path, server: &Daemon) -> anyhow::Result<Client> {
                 return Ok(client);
             }
         }
-        ensure!(
-            server.is_alive(),
-            "berth server exited; its log: {}",
-            server.log().display()
-        );
-        if Instant::now() > deadline {
-            bail!(
+        next_round(server, deadline, Duration::from_millis(100), || {
+            format!(
                 "berth server did not serve within {SERVER_TIMEOUT:?}; its log: {}",
                 server.log().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            )
+        })
+        .await?;
     }
 }
 
@@ -211,18 +227,13 @@ async fn wait_node(client: &Client, agent: &Daemon) -> anyhow::Result<Node> {
         if let Some(n) = nodes.into_iter().find(|n| n.is_ready()) {
             return Ok(n);
         }
-        ensure!(
-            agent.is_alive(),
-            "berth agent exited; its log: {}",
-            agent.log().display()
-        );
-        if Instant::now() > deadline {
-            bail!(
+        next_round(agent, deadline, Duration::from_millis(200), || {
+            format!(
                 "no node Ready within {NODE_TIMEOUT:?}; the agent's log: {}",
                 agent.log().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+            )
+        })
+        .await?;
     }
 }
 
@@ -237,19 +248,14 @@ async fn wait_containerd(local: &LocalArgs, agent: &Daemon) -> anyhow::Result<Cr
         {
             return Ok(runtime);
         }
-        ensure!(
-            agent.is_alive(),
-            "berth agent exited; its log: {}",
-            agent.log().display()
-        );
-        if Instant::now() > deadline {
-            bail!(
+        next_round(agent, deadline, Duration::from_millis(200), || {
+            format!(
                 "containerd did not answer on {} within {NODE_TIMEOUT:?}; the agent's log: {}",
                 socket.display(),
                 agent.log().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+            )
+        })
+        .await?;
     }
 }
 
@@ -436,18 +442,13 @@ async fn wait_demo_pods(
         if ready == demo::REPLICAS && web.len() == demo::REPLICAS && client_ready {
             return Ok(web);
         }
-        ensure!(
-            agent.is_alive(),
-            "berth agent exited; its log: {}",
-            agent.log().display()
-        );
-        if Instant::now() > deadline {
-            bail!(
+        next_round(agent, deadline, Duration::from_millis(200), || {
+            format!(
                 "the demo's pods were not Ready within {PODS_TIMEOUT:?} ({ready} of {} replicas; client Ready: {client_ready})",
                 demo::REPLICAS
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+            )
+        })
+        .await?;
     }
 }
 
