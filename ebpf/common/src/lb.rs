@@ -13,6 +13,13 @@
 //!   port, for recvmsg and getpeername.
 //! * `SVC_STATS`/`BACKEND_STATS` (per-CPU arrays): counters by service id and
 //!   backend id.
+//! * `AFFINITY` (LRU): {client, service id} -> the backend a client was
+//!   given and when it last connected, for frontends with
+//!   [`SVC_F_AFFINITY`]. The client is its network namespace (its cookie):
+//!   at the socket layer that is the pod, as ClientIP is in Kubernetes.
+//! * `AFFINITY_MATCH`: {service id, backend id} for every backend an
+//!   affinity frontend may still hand out; an affinity entry whose pair is
+//!   missing is stale (the backend left the frontend) and is ignored.
 
 /// A frontend key for IPv4 VIPs.
 #[repr(C)]
@@ -64,8 +71,47 @@ pub struct ServiceValue {
     /// `SVC_F_*` flags.
     pub flags: u8,
     pub _pad: [u8; 2],
+    /// Master with [`SVC_F_AFFINITY`]: how long (seconds) a client keeps its
+    /// backend after its last connection.
+    pub affinity_timeout: u32,
+    /// Master with [`SVC_F_MAGLEV`]: entries of its Maglev table.
+    pub table_size: u32,
     /// Master with `count <= INLINE_BACKENDS`: the backend ids.
     pub inline: [u32; INLINE_BACKENDS as usize],
+}
+
+/// Master flag: sessionAffinity ClientIP (see `AFFINITY`).
+pub const SVC_F_AFFINITY: u8 = 1;
+/// Master flag: backends are picked from the frontend's Maglev table
+/// (`MAGLEV`, keyed by service id) by a hash of the client.
+pub const SVC_F_MAGLEV: u8 = 2;
+
+/// Key of `AFFINITY`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AffinityKey {
+    /// The client's network-namespace cookie.
+    pub client: u64,
+    pub service_id: u32,
+    pub _pad: u32,
+}
+
+/// Value of `AFFINITY`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AffinityValue {
+    /// `bpf_ktime_get_ns` of the client's last connection.
+    pub last_ns: u64,
+    pub backend_id: u32,
+    pub _pad: u32,
+}
+
+/// Key of `AFFINITY_MATCH` (the value is a `u32`, always 1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub struct AffinityMatchKey {
+    pub service_id: u32,
+    pub backend_id: u32,
 }
 
 /// Backends a master holds inline.
@@ -183,7 +229,10 @@ impl Service6Key {
 // Layout guards: these sizes are the map ABI.
 const _: () = assert!(core::mem::size_of::<Service4Key>() == 12);
 const _: () = assert!(core::mem::size_of::<Service6Key>() == 24);
-const _: () = assert!(core::mem::size_of::<ServiceValue>() == 32);
+const _: () = assert!(core::mem::size_of::<ServiceValue>() == 40);
+const _: () = assert!(core::mem::size_of::<AffinityKey>() == 16);
+const _: () = assert!(core::mem::size_of::<AffinityValue>() == 16);
+const _: () = assert!(core::mem::size_of::<AffinityMatchKey>() == 8);
 const _: () = assert!(core::mem::size_of::<Backend4>() == 8);
 const _: () = assert!(core::mem::size_of::<Backend6>() == 20);
 const _: () = assert!(core::mem::size_of::<RevNat4Key>() == 16);
@@ -216,5 +265,8 @@ mod pod {
         RevNat6Key,
         RevNat6Value,
         ServiceStats,
+        AffinityKey,
+        AffinityValue,
+        AffinityMatchKey,
     );
 }

@@ -14,7 +14,7 @@ pub mod select;
 
 /// Bumped whenever a map key or value changes layout. Pinned maps live in a
 /// directory named after it so that an old layout is never read as a new one.
-pub const MAP_LAYOUT_VERSION: u32 = 1;
+pub const MAP_LAYOUT_VERSION: u32 = 2;
 
 /// IANA protocol numbers used in service keys.
 pub const PROTO_TCP: u8 = 6;

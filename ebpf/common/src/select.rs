@@ -74,6 +74,38 @@ pub const fn plan_replace(old_gen: u8, old_count: u16, new_count: u16) -> SlotPl
     }
 }
 
+/// Nanoseconds in a second, for affinity timeouts.
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// Whether a client's affinity entry, last used at `last_ns`, still holds
+/// at `now_ns` (both `bpf_ktime_get_ns`): less than `timeout_s` since the
+/// client's last connection, as kube-proxy's `recent --rcheck --seconds`.
+#[inline(always)]
+pub const fn affinity_holds(now_ns: u64, last_ns: u64, timeout_s: u32) -> bool {
+    now_ns.wrapping_sub(last_ns) < timeout_s as u64 * NS_PER_S
+}
+
+/// The hash of a client (its network-namespace cookie) that indexes a
+/// Maglev table: the 64-bit finaliser of MurmurHash3, folded to 32 bits,
+/// so that consecutive cookies spread over the whole table.
+#[inline(always)]
+pub const fn client_hash(cookie: u64) -> u32 {
+    let mut h = cookie;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h ^ (h >> 32)) as u32
+}
+
+/// The entry of a Maglev table of `size` entries a client hash picks, or
+/// `None` for an empty table.
+#[inline(always)]
+pub const fn maglev_index(hash: u32, size: u32) -> Option<u32> {
+    if size == 0 { None } else { Some(hash % size) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +137,31 @@ mod tests {
         assert_eq!(pick_slot(3, u32::MAX), Some(1));
         assert_eq!(pick_slot(u16::MAX as u32, u32::MAX - 1), Some(u16::MAX));
         assert_eq!(pick_slot(1, 0), Some(1));
+    }
+
+    #[test]
+    fn affinity_holds_until_the_timeout_after_the_last_use() {
+        let s = NS_PER_S;
+        assert!(affinity_holds(5 * s, 5 * s, 1));
+        assert!(affinity_holds(5 * s + s - 1, 5 * s, 1));
+        assert!(!affinity_holds(6 * s, 5 * s, 1));
+        assert!(affinity_holds(10_800 * s, 1, 10_800));
+        // A timeout of 0 never holds.
+        assert!(!affinity_holds(5, 5, 0));
+    }
+
+    #[test]
+    fn client_hashes_spread_consecutive_cookies() {
+        let size = 16_381;
+        let mut buckets = [0u32; 10];
+        for cookie in 1..=10_000u64 {
+            let i = maglev_index(client_hash(cookie), size).unwrap();
+            assert!(i < size);
+            buckets[(i * 10 / size) as usize] += 1;
+        }
+        // 1000 per tenth ± 30 (one sd); 800 would mean a skewed hash.
+        assert!(buckets.iter().all(|b| *b > 800), "{buckets:?}");
+        assert_eq!(maglev_index(7, 0), None);
     }
 
     #[test]

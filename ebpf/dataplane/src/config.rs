@@ -13,6 +13,15 @@
 //!         backends:                  # address:port; IPv6 as [addr]:port
 //!           - 10.244.1.2:8080
 //!           - "[fd00:10:244:1::2]:8080"
+//!   - name: cache
+//!     vips: [10.96.0.21]
+//!     sessionAffinity: ClientIP      # None (default) or ClientIP
+//!     sessionAffinityConfig:         # optional, as in a Kubernetes Service
+//!       clientIP: {timeoutSeconds: 600}   # 1-86400, default 10800
+//!     algorithm: maglev              # random (default) or maglev
+//!     ports:
+//!       - port: 6379
+//!         backends: [10.244.1.3:6379, 10.244.2.3:6379]
 //! ```
 //!
 //! Each VIP is served by the backends of its own address family. Unknown
@@ -24,7 +33,10 @@ use serde::Deserialize;
 
 use crate::{
     error::Error,
-    model::{Backend, Protocol, Service, ServicePort},
+    model::{
+        Algorithm, Backend, DEFAULT_AFFINITY_TIMEOUT, MAX_AFFINITY_TIMEOUT, Policy, Protocol,
+        Service, ServicePort,
+    },
 };
 
 #[derive(Debug, Deserialize)]
@@ -36,10 +48,30 @@ struct FileDoc {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct FileService {
     name: String,
     vips: Vec<String>,
     ports: Vec<FilePort>,
+    #[serde(default)]
+    session_affinity: Option<String>,
+    #[serde(default)]
+    session_affinity_config: Option<FileAffinityConfig>,
+    #[serde(default)]
+    algorithm: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileAffinityConfig {
+    #[serde(rename = "clientIP")]
+    client_ip: Option<FileClientIp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileClientIp {
+    timeout_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,10 +167,68 @@ fn service(s: FileService) -> Result<Service, Error> {
         .enumerate()
         .map(|(j, p)| port(p).map_err(|e| e.within(&format!("ports[{j}]"))))
         .collect::<Result<_, _>>()?;
+    let policy = policy(
+        s.session_affinity.as_deref(),
+        s.session_affinity_config.as_ref(),
+        s.algorithm.as_deref(),
+    )?;
     Ok(Service {
         name: s.name,
         vips,
         ports,
+        policy,
+    })
+}
+
+fn policy(
+    affinity: Option<&str>,
+    config: Option<&FileAffinityConfig>,
+    algorithm: Option<&str>,
+) -> Result<Policy, Error> {
+    let timeout = config
+        .and_then(|c| c.client_ip.as_ref())
+        .and_then(|c| c.timeout_seconds);
+    let affinity_timeout = match affinity.unwrap_or("None") {
+        "None" => {
+            if let Some(t) = timeout {
+                return Err(Error::invalid(
+                    "sessionAffinityConfig.clientIP.timeoutSeconds",
+                    t,
+                    "needs sessionAffinity: ClientIP",
+                ));
+            }
+            None
+        }
+        "ClientIP" => {
+            let t = timeout.unwrap_or(i64::from(DEFAULT_AFFINITY_TIMEOUT));
+            let ok = u32::try_from(t)
+                .ok()
+                .filter(|t| (1..=MAX_AFFINITY_TIMEOUT).contains(t));
+            Some(ok.ok_or_else(|| {
+                Error::invalid(
+                    "sessionAffinityConfig.clientIP.timeoutSeconds",
+                    t,
+                    format!("must be 1-{MAX_AFFINITY_TIMEOUT}"),
+                )
+            })?)
+        }
+        other => {
+            return Err(Error::invalid(
+                "sessionAffinity",
+                other,
+                "must be None or ClientIP",
+            ));
+        }
+    };
+    let algorithm = match algorithm {
+        None => Algorithm::Random,
+        Some(a) => a
+            .parse::<Algorithm>()
+            .map_err(|_| Error::invalid("algorithm", a, "must be random or maglev"))?,
+    };
+    Ok(Policy {
+        affinity_timeout,
+        algorithm,
     })
 }
 
@@ -236,5 +326,44 @@ services:
             "services[0].ports[0].backends[0]: invalid value \"10.0.0.1\": not an address:port (IPv6 as [addr]:port)"
         );
         assert!(err("services:\n- name: a\n  vipz: []\n").contains("unknown field `vipz`"));
+        let base = "services:\n- name: a\n  vips: [10.96.0.3]\n  ports: [{port: 80}]\n";
+        assert_eq!(
+            err(&format!("{base}  sessionAffinity: Sticky\n")),
+            "services[0].sessionAffinity: invalid value \"Sticky\": must be None or ClientIP"
+        );
+        assert_eq!(
+            err(&format!(
+                "{base}  sessionAffinity: ClientIP\n  sessionAffinityConfig: {{clientIP: {{timeoutSeconds: 0}}}}\n"
+            )),
+            "services[0].sessionAffinityConfig.clientIP.timeoutSeconds: invalid value \"0\": must be 1-86400"
+        );
+        assert_eq!(
+            err(&format!(
+                "{base}  sessionAffinityConfig: {{clientIP: {{timeoutSeconds: 5}}}}\n"
+            )),
+            "services[0].sessionAffinityConfig.clientIP.timeoutSeconds: invalid value \"5\": needs sessionAffinity: ClientIP"
+        );
+        assert_eq!(
+            err(&format!("{base}  algorithm: ring\n")),
+            "services[0].algorithm: invalid value \"ring\": must be random or maglev"
+        );
+    }
+
+    #[test]
+    fn affinity_and_maglev_are_read() {
+        let s = parse(
+            "services:\n- name: a\n  vips: [10.96.0.3]\n  sessionAffinity: ClientIP\n  algorithm: Maglev\n  ports: [{port: 80}]\n- name: b\n  vips: [10.96.0.4]\n  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}\n  ports: [{port: 80}]\n",
+        )
+        .unwrap();
+        assert_eq!(s[0].policy.affinity_timeout, Some(10_800));
+        assert_eq!(s[0].policy.algorithm, Algorithm::Maglev);
+        assert_eq!(s[1].policy.affinity_timeout, Some(60));
+        assert_eq!(
+            s[1].policy,
+            Policy {
+                affinity_timeout: Some(60),
+                algorithm: Algorithm::Random
+            }
+        );
     }
 }

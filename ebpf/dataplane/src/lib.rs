@@ -17,6 +17,7 @@ pub mod config;
 mod error;
 mod ids;
 pub mod kernel;
+pub mod maglev;
 mod maps;
 mod mem;
 mod model;
@@ -29,7 +30,10 @@ mod validate;
 pub use error::{Error, MapError};
 pub use maps::{Dump, LbMaps, SlotKey};
 pub use mem::MemMaps;
-pub use model::{Backend, FrontendKey, Limits, Protocol, Service, ServicePort};
+pub use model::{
+    Algorithm, Backend, DEFAULT_AFFINITY_TIMEOUT, DEFAULT_MAGLEV_TABLE_SIZE, FrontendKey, Limits,
+    MAX_AFFINITY_TIMEOUT, Policy, Protocol, Service, ServicePort,
+};
 pub use status::{BackendStatus, FrontendStatus};
 pub use table::{Lb, check};
 pub use validate::MAX_NAME_LEN;

@@ -56,6 +56,12 @@ pub trait LbMaps {
     fn reset_service_stats(&mut self, service_id: u32) -> Result<(), MapError>;
     fn reset_backend_stats(&mut self, backend_id: u32) -> Result<(), MapError>;
     fn dump(&self) -> Result<Dump, MapError>;
+    /// Marks a backend as one an affinity frontend may still hand out.
+    fn put_affinity_match(&mut self, service_id: u32, backend_id: u32) -> Result<(), MapError>;
+    fn delete_affinity_match(&mut self, service_id: u32, backend_id: u32) -> Result<(), MapError>;
+    /// Replaces a Maglev frontend's whole table (backend ids) in one step.
+    fn put_maglev(&mut self, service_id: u32, table: &[u32]) -> Result<(), MapError>;
+    fn delete_maglev(&mut self, service_id: u32) -> Result<(), MapError>;
 
     /// Many slot writes at once (the kernel maps batch them); no order
     /// among them is promised.

@@ -19,6 +19,11 @@ pub struct MemMaps {
     pub vips: BTreeMap<IpAddr, u32>,
     pub service_stats: BTreeMap<u32, ServiceStats>,
     pub backend_stats: BTreeMap<u32, u64>,
+    /// `AFFINITY_MATCH`: (service id, backend id).
+    pub affinity_match: std::collections::BTreeSet<(u32, u32)>,
+    /// `MAGLEV`: service id -> table.
+    pub maglev: BTreeMap<u32, Vec<u32>>,
+    maglev_capacity: usize,
     slot_capacity: usize,
     backend_capacity: usize,
     vip_capacity: usize,
@@ -34,6 +39,7 @@ impl MemMaps {
             slot_capacity: limits.service_map_entries() as usize,
             backend_capacity: limits.backends as usize,
             vip_capacity: limits.frontends as usize,
+            maglev_capacity: limits.maglev_frontends as usize,
             ..Self::default()
         }
     }
@@ -132,6 +138,35 @@ impl LbMaps for MemMaps {
                 .collect(),
             vips: self.vips.iter().map(|(v, n)| (*v, *n)).collect(),
         })
+    }
+
+    fn put_affinity_match(&mut self, service_id: u32, backend_id: u32) -> Result<(), MapError> {
+        self.write("AFFINITY_MATCH", "update")?;
+        self.affinity_match.insert((service_id, backend_id));
+        Ok(())
+    }
+
+    fn delete_affinity_match(&mut self, service_id: u32, backend_id: u32) -> Result<(), MapError> {
+        self.write("AFFINITY_MATCH", "delete")?;
+        self.affinity_match.remove(&(service_id, backend_id));
+        Ok(())
+    }
+
+    fn put_maglev(&mut self, service_id: u32, table: &[u32]) -> Result<(), MapError> {
+        self.write("MAGLEV", "update")?;
+        put(
+            &mut self.maglev,
+            self.maglev_capacity,
+            service_id,
+            table.to_vec(),
+            "MAGLEV",
+        )
+    }
+
+    fn delete_maglev(&mut self, service_id: u32) -> Result<(), MapError> {
+        self.write("MAGLEV", "delete")?;
+        self.maglev.remove(&service_id);
+        Ok(())
     }
 
     fn service_stats(&self, service_id: u32) -> Result<ServiceStats, MapError> {

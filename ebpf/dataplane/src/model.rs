@@ -107,6 +107,65 @@ pub struct Service {
     pub name: String,
     pub vips: Vec<IpAddr>,
     pub ports: Vec<ServicePort>,
+    /// How its frontends pick backends.
+    pub policy: Policy,
+}
+
+/// Kubernetes' default `sessionAffinityConfig.clientIP.timeoutSeconds`.
+pub const DEFAULT_AFFINITY_TIMEOUT: u32 = 10_800;
+/// Kubernetes' upper bound for the same field (one day).
+pub const MAX_AFFINITY_TIMEOUT: u32 = 86_400;
+
+/// How a backend is picked for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Algorithm {
+    /// Uniformly at random (kube-proxy's and Cilium's socket LB default).
+    #[default]
+    Random,
+    /// Maglev consistent hashing of the client: a backend change moves
+    /// about 1/N of the clients. Each such frontend has its own table.
+    Maglev,
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Algorithm::Random => "random",
+            Algorithm::Maglev => "maglev",
+        })
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "random" => Ok(Algorithm::Random),
+            "maglev" => Ok(Algorithm::Maglev),
+            _ => Err(Error::invalid("algorithm", s, "must be random or maglev")),
+        }
+    }
+}
+
+/// Backend selection of a service's frontends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Policy {
+    /// sessionAffinity ClientIP: a client keeps its backend while it
+    /// connects again within this many seconds (1-86400). The client is its
+    /// network namespace: at the socket layer, the pod.
+    pub affinity_timeout: Option<u32>,
+    pub algorithm: Algorithm,
+}
+
+impl Policy {
+    /// Affinity with Kubernetes' default timeout.
+    pub const fn client_ip() -> Self {
+        Self {
+            affinity_timeout: Some(DEFAULT_AFFINITY_TIMEOUT),
+            algorithm: Algorithm::Random,
+        }
+    }
 }
 
 /// What the kernel keys a service on: one VIP, one port, one protocol.
@@ -137,7 +196,17 @@ pub struct Limits {
     pub backends: u32,
     /// Backends of one frontend.
     pub backends_per_frontend: u16,
+    /// Frontends with a Maglev table: each table is locked kernel memory
+    /// (`maglev_table_size` × 8 bytes: array values are 8-byte aligned), so
+    /// they are capped: 256 tables of 16,381 entries are 32 MiB.
+    pub maglev_frontends: u32,
+    /// Entries of each Maglev table: a prime, well above the backends of a
+    /// frontend (Maglev's M; 100 × N keeps the imbalance under 1%).
+    pub maglev_table_size: u32,
 }
+
+/// Default Maglev table size (Cilium's default M).
+pub const DEFAULT_MAGLEV_TABLE_SIZE: u32 = 16_381;
 
 impl Default for Limits {
     /// Room for 100,000 dual-stack services with a port each and 1,000,000
@@ -148,6 +217,8 @@ impl Default for Limits {
             frontends: 262_144,
             backends: 1_048_576,
             backends_per_frontend: 16_384,
+            maglev_frontends: 256,
+            maglev_table_size: DEFAULT_MAGLEV_TABLE_SIZE,
         }
     }
 }

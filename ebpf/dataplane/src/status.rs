@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Backend, FrontendKey};
+use crate::model::{Backend, FrontendKey, Policy};
 
 /// One backend of a frontend and its connection counter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct FrontendStatus {
     /// from the kernel by another process).
     pub service: Option<String>,
     pub service_id: u32,
+    /// Affinity and algorithm.
+    pub policy: Policy,
     pub translated: u64,
     pub refused: u64,
     pub backends: Vec<BackendStatus>,
@@ -32,8 +34,8 @@ pub fn render(frontends: &[FrontendStatus]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<44} {:>6} {:>10} {:>8}  BACKENDS (id addr:port connections)",
-        "FRONTEND", "ID", "TRANSLATED", "REFUSED"
+        "{:<44} {:>6} {:>10} {:>8} {:>9} {:>8}  BACKENDS (id addr:port connections)",
+        "FRONTEND", "ID", "TRANSLATED", "REFUSED", "AFFINITY", "ALGO"
     );
     for f in frontends {
         let backends = if f.backends.is_empty() {
@@ -50,13 +52,20 @@ pub fn render(frontends: &[FrontendStatus]) -> String {
             .as_deref()
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
+        let affinity = f
+            .policy
+            .affinity_timeout
+            .map(|t| format!("{t}s"))
+            .unwrap_or_else(|| "-".to_string());
         let _ = writeln!(
             out,
-            "{:<44} {:>6} {:>10} {:>8}  {}",
+            "{:<44} {:>6} {:>10} {:>8} {:>9} {:>8}  {}",
             format!("{}{}", f.frontend, name),
             f.service_id,
             f.translated,
             f.refused,
+            affinity,
+            f.policy.algorithm,
             backends
         );
     }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use berth_ebpf_common::{
-    lb::{INLINE_BACKENDS, ServiceValue},
+    lb::{INLINE_BACKENDS, SVC_F_AFFINITY, SVC_F_MAGLEV, ServiceValue},
     select::plan_replace,
 };
 use tracing::{debug, warn};
@@ -19,8 +19,9 @@ use crate::{
     backends::BackendTable,
     error::{Error, MapError},
     ids::IdAlloc,
+    maglev,
     maps::{LbMaps, SlotKey},
-    model::{Backend, FrontendKey, Limits, Protocol, Service},
+    model::{Algorithm, Backend, FrontendKey, Limits, Policy, Protocol, Service},
     status::{BackendStatus, FrontendStatus},
     validate::{Desired, validate},
 };
@@ -31,6 +32,44 @@ struct Frontend {
     service_id: u32,
     gen_: u8,
     backends: Vec<(u32, Backend)>,
+    policy: Policy,
+}
+
+/// A master entry: the backend count, live generation and how to pick.
+fn master_value(
+    service_id: u32,
+    count: usize,
+    gen_: u8,
+    policy: Policy,
+    limits: &Limits,
+) -> ServiceValue {
+    let mut m = ServiceValue {
+        count: count as u32,
+        service_id,
+        gen_,
+        ..ServiceValue::default()
+    };
+    if let Some(t) = policy.affinity_timeout {
+        m.flags |= SVC_F_AFFINITY;
+        m.affinity_timeout = t;
+    }
+    if policy.algorithm == Algorithm::Maglev {
+        m.flags |= SVC_F_MAGLEV;
+        m.table_size = limits.maglev_table_size;
+    }
+    m
+}
+
+/// The policy a master entry read back says.
+fn policy_of(m: &ServiceValue) -> Policy {
+    Policy {
+        affinity_timeout: (m.flags & SVC_F_AFFINITY != 0).then_some(m.affinity_timeout),
+        algorithm: if m.flags & SVC_F_MAGLEV != 0 {
+            Algorithm::Maglev
+        } else {
+            Algorithm::Random
+        },
+    }
 }
 
 /// The load balancer over a set of maps.
@@ -93,6 +132,7 @@ impl<M: LbMaps> Lb<M> {
                         service_id: v.service_id,
                         gen_: v.gen_,
                         backends: Vec::new(),
+                        policy: policy_of(v),
                     },
                 );
             }
@@ -205,7 +245,8 @@ impl<M: LbMaps> Lb<M> {
             let f = &self.frontends[&k];
             let backends: Vec<Backend> = f.backends.iter().map(|(_, b)| *b).collect();
             let old_count = counts.get(&k).copied().unwrap_or(0) as u16;
-            self.write_backends(&k, &backends, old_count, true)?;
+            let policy = f.policy;
+            self.write_backends(&k, &backends, policy, old_count, true)?;
             n += 1;
         }
         if n > 0 {
@@ -234,7 +275,7 @@ impl<M: LbMaps> Lb<M> {
         // updates); the others one by one, touching only what changed.
         let mut fresh = Vec::new();
         for (svc, frontends) in desired.iter().zip(expanded) {
-            if self.is_new(&svc.name, &frontends) {
+            if svc.policy == Policy::default() && self.is_new(&svc.name, &frontends) {
                 fresh.push((svc.name.as_str(), frontends));
             } else {
                 self.upsert(svc, frontends)?;
@@ -387,6 +428,7 @@ impl<M: LbMaps> Lb<M> {
                     service_id,
                     gen_: 0,
                     backends: fb,
+                    policy: Policy::default(),
                 };
                 made.push((*name, *k, f));
             }
@@ -475,6 +517,7 @@ impl<M: LbMaps> Lb<M> {
                 service_id: id,
                 gen_: 0,
                 backends: Vec::new(),
+                policy: Policy::default(),
             },
         );
         Ok(())
@@ -487,6 +530,14 @@ impl<M: LbMaps> Lb<M> {
         // The master goes first: from then on no new connection picks a slot.
         self.maps.delete_slot(&SlotKey::master(*k))?;
         self.frontends.remove(k);
+        if f.policy.algorithm == Algorithm::Maglev {
+            self.maps.delete_maglev(f.service_id)?;
+        }
+        if f.policy.affinity_timeout.is_some() {
+            for (id, _) in &f.backends {
+                self.maps.delete_affinity_match(f.service_id, *id)?;
+            }
+        }
         // Counters are zeroed when an id is released, so a fresh id always
         // starts from zero.
         self.maps.reset_service_stats(f.service_id)?;
@@ -521,13 +572,19 @@ impl<M: LbMaps> Lb<M> {
         &mut self,
         k: &FrontendKey,
         new: &[Backend],
+        policy: Policy,
         old_count: u16,
         force: bool,
     ) -> Result<(), MapError> {
         let f = self.frontends.get(k).expect("frontend exists").clone();
-        if !force && f.backends.iter().map(|(_, b)| b).eq(new.iter()) {
+        if !force && f.policy == policy && f.backends.iter().map(|(_, b)| b).eq(new.iter()) {
             return Ok(());
         }
+        let old_matched: Vec<u32> = match f.policy.affinity_timeout {
+            Some(_) => f.backends.iter().map(|(id, _)| *id).collect(),
+            None => Vec::new(),
+        };
+        let mut matched = Vec::new();
         let proto = k.protocol;
         let mut ids = Vec::with_capacity(new.len());
         // References taken by this call: (id, backend, whether its entry is new).
@@ -553,12 +610,29 @@ impl<M: LbMaps> Lb<M> {
                 };
                 ids.push((id, *b));
             }
-            let mut master = ServiceValue {
-                count: new.len() as u32,
-                service_id: f.service_id,
-                gen_: plan.write_gen,
-                ..ServiceValue::default()
-            };
+            let mut master = master_value(
+                f.service_id,
+                new.len(),
+                plan.write_gen,
+                policy,
+                &self.limits,
+            );
+            if policy.affinity_timeout.is_some() {
+                for (id, _) in &ids {
+                    if !old_matched.contains(id) {
+                        self.maps.put_affinity_match(f.service_id, *id)?;
+                        matched.push(*id);
+                    }
+                }
+            }
+            if policy.algorithm == Algorithm::Maglev {
+                let weighted: Vec<(Backend, u32)> = ids.iter().map(|(_, b)| (*b, 1)).collect();
+                let table: Vec<u32> = maglev::table(&weighted, self.limits.maglev_table_size)
+                    .into_iter()
+                    .map(|i| ids[i as usize].0)
+                    .collect();
+                self.maps.put_maglev(f.service_id, &table)?;
+            }
             for (i, (id, _)) in ids.iter().enumerate() {
                 if plan.write_count == 0 {
                     master.inline[i] = *id;
@@ -576,6 +650,21 @@ impl<M: LbMaps> Lb<M> {
             self.maps.put_slot(&SlotKey::master(*k), &master)
         })();
         if let Err(e) = r {
+            for id in matched {
+                let _ = self.maps.delete_affinity_match(f.service_id, id);
+            }
+            if f.policy.algorithm == Algorithm::Maglev {
+                // The table went with the write: rebuild the old one.
+                let weighted: Vec<(Backend, u32)> =
+                    f.backends.iter().map(|(_, b)| (*b, 1)).collect();
+                let table: Vec<u32> = maglev::table(&weighted, self.limits.maglev_table_size)
+                    .into_iter()
+                    .map(|i| f.backends[i as usize].0)
+                    .collect();
+                let _ = self.maps.put_maglev(f.service_id, &table);
+            } else if policy.algorithm == Algorithm::Maglev {
+                let _ = self.maps.delete_maglev(f.service_id);
+            }
             for i in 1..=written {
                 let _ = self.maps.delete_slot(&SlotKey::slot(*k, plan.write_gen, i));
             }
@@ -593,9 +682,25 @@ impl<M: LbMaps> Lb<M> {
             .filter(|(id, _)| !ids.iter().any(|(n, _)| n == id))
             .copied()
             .collect();
+        let keep_match: Vec<u32> = match policy.affinity_timeout {
+            Some(_) => ids.iter().map(|(id, _)| *id).collect(),
+            None => Vec::new(),
+        };
+        for id in old_matched.iter().filter(|id| !keep_match.contains(id)) {
+            if let Err(e) = self.maps.delete_affinity_match(f.service_id, *id) {
+                warn!(frontend = %k, error = %e, "stale affinity match not deleted");
+            }
+        }
+        if f.policy.algorithm == Algorithm::Maglev
+            && policy.algorithm != Algorithm::Maglev
+            && let Err(e) = self.maps.delete_maglev(f.service_id)
+        {
+            warn!(frontend = %k, error = %e, "old Maglev table not deleted");
+        }
         let entry = self.frontends.get_mut(k).expect("frontend exists");
         entry.gen_ = plan.write_gen;
         entry.backends = ids;
+        entry.policy = policy;
         for i in 1..=plan.delete_count {
             if let Err(e) = self
                 .maps
@@ -628,10 +733,34 @@ impl<M: LbMaps> Lb<M> {
                 });
             }
         }
-        if self.is_new(&svc.name, &desired) {
+        if svc.policy == Policy::default() && self.is_new(&svc.name, &desired) {
             return self.create_new(vec![(svc.name.as_str(), desired)]);
         }
         self.check_capacity(&desired)?;
+        if svc.policy.algorithm == Algorithm::Maglev {
+            let have = self
+                .frontends
+                .values()
+                .filter(|f| f.policy.algorithm == Algorithm::Maglev)
+                .count() as u64;
+            let more = desired
+                .keys()
+                .filter(|k| {
+                    self.frontends
+                        .get(k)
+                        .is_none_or(|f| f.policy.algorithm != Algorithm::Maglev)
+                })
+                .count() as u64;
+            let cap = u64::from(self.limits.maglev_frontends);
+            if have + more > cap {
+                return Err(Error::Full {
+                    what: "Maglev frontend",
+                    needed: more,
+                    free: cap.saturating_sub(have),
+                    capacity: cap,
+                });
+            }
+        }
         let mut created = Vec::new();
         let map_err = |source| Error::Map {
             service: svc.name.clone(),
@@ -642,11 +771,11 @@ impl<M: LbMaps> Lb<M> {
             let step = if let Some(f) = self.frontends.get_mut(k) {
                 f.owner = Some(Arc::from(svc.name.as_str()));
                 let old = f.backends.len() as u16;
-                self.write_backends(k, backends, old, false)
+                self.write_backends(k, backends, svc.policy, old, false)
             } else {
                 self.create_frontend(k, &svc.name).and_then(|()| {
                     created.push(*k);
-                    self.write_backends(k, backends, 0, false)
+                    self.write_backends(k, backends, svc.policy, 0, true)
                 })
             };
             if let Err(e) = step {
@@ -698,6 +827,7 @@ fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desired>, Error
     let mut names = BTreeSet::new();
     let mut claimed: BTreeMap<FrontendKey, &str> = BTreeMap::new();
     let mut backends = 0u64;
+    let mut maglev = 0u64;
     for (i, svc) in desired.iter().enumerate() {
         let prefix = format!("services[{i}]");
         let frontends = validate(svc, limits).map_err(|e| e.within(&prefix))?;
@@ -707,6 +837,9 @@ fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desired>, Error
                 &svc.name,
                 "duplicate service name",
             ));
+        }
+        if svc.policy.algorithm == Algorithm::Maglev {
+            maglev += frontends.len() as u64;
         }
         for (k, (field, bes)) in &frontends {
             backends += bes.len() as u64;
@@ -735,6 +868,14 @@ fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desired>, Error
             needed: backends,
             free: u64::from(limits.backends),
             capacity: u64::from(limits.backends),
+        });
+    }
+    if maglev > u64::from(limits.maglev_frontends) {
+        return Err(Error::Full {
+            what: "Maglev frontend",
+            needed: maglev,
+            free: u64::from(limits.maglev_frontends),
+            capacity: u64::from(limits.maglev_frontends),
         });
     }
     Ok(all)
@@ -787,10 +928,16 @@ impl<M: LbMaps> Dataplane for Lb<M> {
                 backends,
             });
         }
+        let policy = keys
+            .iter()
+            .next()
+            .map(|k| self.frontends[k].policy)
+            .unwrap_or_default();
         let svc = Service {
             name: service.to_string(),
             vips,
             ports,
+            policy,
         };
         let desired = validate(&svc, &self.limits)?;
         self.upsert(&svc, desired)
@@ -833,6 +980,7 @@ impl<M: LbMaps> Dataplane for Lb<M> {
                 frontend: *k,
                 service: f.owner.as_deref().map(str::to_string),
                 service_id: f.service_id,
+                policy: f.policy,
                 translated: stats.translated,
                 refused: stats.refused,
                 backends,

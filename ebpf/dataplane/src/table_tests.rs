@@ -5,8 +5,8 @@ use std::{collections::BTreeSet, net::IpAddr};
 use berth_ebpf_common::lb::{INLINE_BACKENDS, ServiceStats, ServiceValue};
 
 use crate::{
-    Backend, Dataplane, Dump, Error, FrontendKey, LbMaps, Limits, MapError, MemMaps, Protocol,
-    Service, ServicePort, SlotKey, table::Lb,
+    Backend, Dataplane, Dump, Error, FrontendKey, LbMaps, Limits, MapError, MemMaps, Policy,
+    Protocol, Service, ServicePort, SlotKey, table::Lb,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -27,6 +27,7 @@ fn web(backends: &[&str]) -> Service {
             protocol: Protocol::Tcp,
             backends: backends.iter().map(|b| be(b)).collect(),
         }],
+        policy: Policy::default(),
     }
 }
 
@@ -115,6 +116,18 @@ impl LbMaps for Checking {
     }
     fn backend_stats(&self, id: u32) -> Result<u64, MapError> {
         self.0.backend_stats(id)
+    }
+    fn put_affinity_match(&mut self, s: u32, b: u32) -> Result<(), MapError> {
+        self.0.put_affinity_match(s, b)
+    }
+    fn delete_affinity_match(&mut self, s: u32, b: u32) -> Result<(), MapError> {
+        self.0.delete_affinity_match(s, b)
+    }
+    fn put_maglev(&mut self, s: u32, t: &[u32]) -> Result<(), MapError> {
+        self.0.put_maglev(s, t)
+    }
+    fn delete_maglev(&mut self, s: u32) -> Result<(), MapError> {
+        self.0.delete_maglev(s)
     }
 }
 
@@ -221,6 +234,7 @@ fn full_maps_refuse_the_whole_service_and_change_nothing() {
         frontends: 3,
         backends: 4,
         backends_per_frontend: 4,
+        ..Limits::default()
     };
     let mut lb = Lb::new(MemMaps::new(&limits), limits);
     lb.upsert_service(&web(&["10.244.1.2:8080", "10.244.1.3:8080"]))
@@ -449,4 +463,158 @@ fn a_shared_backend_stays_while_another_frontend_uses_it() {
     lb.set_backends("default/other", 80, Protocol::Tcp, &[])
         .unwrap();
     assert!(lb.maps().backends.is_empty());
+}
+
+fn with_policy(mut s: Service, policy: Policy) -> Service {
+    s.policy = policy;
+    s
+}
+
+/// (service id, backend id) pairs the match map should hold for `lb`.
+fn expected_matches(lb: &Lb<MemMaps>) -> std::collections::BTreeSet<(u32, u32)> {
+    lb.list()
+        .unwrap()
+        .iter()
+        .filter(|f| f.policy.affinity_timeout.is_some())
+        .flat_map(|f| f.backends.iter().map(move |b| (f.service_id, b.id)))
+        .collect()
+}
+
+#[test]
+fn affinity_frontends_mark_exactly_their_backends() {
+    let mut lb = lb();
+    let three = ["10.244.1.2:8080", "10.244.1.3:8080", "10.244.1.4:8080"];
+    lb.upsert_service(&with_policy(web(&three), Policy::client_ip()))
+        .unwrap();
+    let m = lb.maps();
+    let master = m
+        .slots
+        .iter()
+        .find(|(k, _)| k.slot == 0 && k.frontend.vip.is_ipv4())
+        .unwrap()
+        .1;
+    assert_eq!(master.flags & berth_ebpf_common::lb::SVC_F_AFFINITY, 1);
+    assert_eq!(master.affinity_timeout, 10_800);
+    assert_eq!(m.affinity_match.len(), 3);
+    assert_eq!(m.affinity_match, expected_matches(&lb));
+    // A removed backend is no longer handed out by affinity.
+    lb.upsert_service(&with_policy(web(&three[..2]), Policy::client_ip()))
+        .unwrap();
+    assert_eq!(lb.maps().affinity_match.len(), 2);
+    assert_eq!(lb.maps().affinity_match, expected_matches(&lb));
+    // Affinity switched off: nothing marked, the flag gone.
+    lb.upsert_service(&web(&three[..2])).unwrap();
+    assert!(lb.maps().affinity_match.is_empty());
+    assert!(lb.maps().slots.values().all(|v| v.flags == 0));
+    lb.upsert_service(&with_policy(web(&three), Policy::client_ip()))
+        .unwrap();
+    assert_eq!(lb.maps().affinity_match.len(), 3);
+    lb.delete_service("default/web").unwrap();
+    assert!(lb.maps().affinity_match.is_empty());
+    assert!(lb.maps().slots.is_empty());
+}
+
+fn maglev() -> Policy {
+    Policy {
+        affinity_timeout: None,
+        algorithm: crate::model::Algorithm::Maglev,
+    }
+}
+
+#[test]
+fn maglev_frontends_get_a_table_of_their_backends() {
+    let limits = Limits::default();
+    let mut lb = Lb::new(MemMaps::new(&limits), limits);
+    let backends = many(10, 8080);
+    let refs: Vec<&str> = backends.iter().map(String::as_str).collect();
+    lb.upsert_service(&with_policy(web(&refs), maglev()))
+        .unwrap();
+    let listed = lb.list().unwrap();
+    let v4 = listed.iter().find(|f| f.frontend.vip.is_ipv4()).unwrap();
+    let table = &lb.maps().maglev[&v4.service_id];
+    assert_eq!(table.len(), 16_381);
+    let ids: std::collections::BTreeSet<u32> = v4.backends.iter().map(|b| b.id).collect();
+    assert_eq!(
+        table
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        ids
+    );
+    // The v6 frontend has no backend: an empty table, and its master says
+    // count 0 (refused).
+    assert_eq!(lb.maps().maglev.len(), 2);
+    let before = table.clone();
+    lb.upsert_service(&with_policy(web(&refs[1..]), maglev()))
+        .unwrap();
+    let after = &lb.maps().maglev[&v4.service_id];
+    let removed = v4.backends[0].id;
+    assert!(!after.contains(&removed));
+    let moved = before.iter().zip(after).filter(|(a, b)| a != b).count();
+    assert!(moved < 16_381 * 15 / 100, "moved {moved} of 16381");
+    lb.upsert_service(&web(&refs[1..])).unwrap();
+    assert!(lb.maps().maglev.is_empty(), "random again: tables gone");
+}
+
+#[test]
+fn maglev_frontends_are_capped_and_a_refused_one_changes_nothing() {
+    let limits = Limits {
+        maglev_frontends: 2,
+        maglev_table_size: 251,
+        ..Limits::default()
+    };
+    let mut lb = Lb::new(MemMaps::new(&limits), limits);
+    lb.upsert_service(&with_policy(web(&["10.244.1.2:8080"]), maglev()))
+        .unwrap();
+    let before = format!("{:?}", lb.maps().dump().unwrap());
+    let mut other = with_policy(web(&["10.244.1.3:8080"]), maglev());
+    other.name = "default/other".into();
+    other.vips = vec![ip("10.96.0.30")];
+    let e = lb.upsert_service(&other).unwrap_err().to_string();
+    assert!(
+        e.contains("Maglev frontend capacity exceeded: 1 needed, 0 free of 2"),
+        "{e}"
+    );
+    assert_eq!(format!("{:?}", lb.maps().dump().unwrap()), before);
+    assert_eq!(lb.maps().maglev.len(), 2);
+    // The same through reconcile: refused before anything is written.
+    let e = lb.reconcile(&[with_policy(web(&["10.244.1.2:8080"]), maglev()), other]);
+    assert!(
+        e.unwrap_err()
+            .to_string()
+            .contains("Maglev frontend capacity exceeded")
+    );
+}
+
+#[test]
+fn bad_policies_name_the_field() {
+    let mut lb = lb();
+    let e = lb
+        .upsert_service(&with_policy(
+            web(&["10.244.1.2:8080"]),
+            Policy {
+                affinity_timeout: Some(0),
+                ..Policy::default()
+            },
+        ))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "policy.affinity_timeout: invalid value \"0\": must be 1-86400 seconds"
+    );
+}
+
+#[test]
+fn adoption_keeps_the_policy() {
+    let mut lb = lb();
+    lb.upsert_service(&with_policy(web(&["10.244.1.2:8080"]), Policy::client_ip()))
+        .unwrap();
+    let maps = std::mem::take(lb.maps_mut());
+    let adopted = Lb::adopt(maps, Limits::default()).unwrap();
+    let listed = adopted.list().unwrap();
+    assert!(
+        listed.iter().all(|f| f.policy == Policy::client_ip()),
+        "{listed:?}"
+    );
 }

@@ -8,7 +8,7 @@ use std::{
 
 use crate::{
     error::Error,
-    model::{Backend, FrontendKey, Limits, Service},
+    model::{Algorithm, Backend, FrontendKey, Limits, MAX_AFFINITY_TIMEOUT, Service},
 };
 
 /// Longest service name accepted (a DNS name's length).
@@ -36,6 +36,15 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
             "name",
             &svc.name,
             "must not contain white space",
+        ));
+    }
+    if let Some(t) = svc.policy.affinity_timeout
+        && !(1..=MAX_AFFINITY_TIMEOUT).contains(&t)
+    {
+        return Err(Error::invalid(
+            "policy.affinity_timeout",
+            t,
+            format!("must be 1-{MAX_AFFINITY_TIMEOUT} seconds"),
         ));
     }
     if svc.vips.is_empty() {
@@ -95,6 +104,16 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
             }
         }
         let most = v4.max(v6);
+        if svc.policy.algorithm == Algorithm::Maglev && most >= limits.maglev_table_size as usize {
+            return Err(Error::invalid(
+                format!("ports[{j}].backends"),
+                format!("{most} backends"),
+                format!(
+                    "a Maglev frontend needs fewer backends than its table has entries ({})",
+                    limits.maglev_table_size
+                ),
+            ));
+        }
         if most > limits.backends_per_frontend as usize {
             return Err(Error::invalid(
                 format!("ports[{j}].backends"),
@@ -170,6 +189,7 @@ mod tests {
                     Backend::new("10.244.1.3".parse().unwrap(), 8080),
                 ],
             }],
+            policy: Default::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Helpers around `bpf_sock_addr` shared by the v4 and v6 hooks.
 
 use aya_ebpf::{
-    helpers::{bpf_get_prandom_u32, bpf_get_socket_cookie},
+    helpers::{bpf_get_netns_cookie, bpf_get_prandom_u32, bpf_get_socket_cookie, bpf_ktime_get_ns},
     programs::SockAddrContext,
 };
 use berth_ebpf_common::{ECONNREFUSED, PROTO_TCP, PROTO_UDP};
@@ -49,6 +49,21 @@ pub fn set_user_port(ctx: &SockAddrContext, port: u16) {
 pub fn cookie(ctx: &SockAddrContext) -> u64 {
     // SAFETY: the helper takes the context pointer of a sock_addr program.
     unsafe { bpf_get_socket_cookie(ctx.sock_addr.cast()) }
+}
+
+/// The client of a connection: the cookie of its socket's network
+/// namespace (the pod), what affinity and Maglev key on.
+#[inline(always)]
+pub fn client(ctx: &SockAddrContext) -> u64 {
+    // SAFETY: sock_addr programs may call this helper (5.7+) with their
+    // context pointer.
+    unsafe { bpf_get_netns_cookie(ctx.sock_addr.cast()) }
+}
+
+#[inline(always)]
+pub fn now_ns() -> u64 {
+    // SAFETY: a helper without arguments or side effects on memory.
+    unsafe { bpf_ktime_get_ns() }
 }
 
 #[inline(always)]

@@ -6,7 +6,9 @@
 #![no_std]
 #![no_main]
 
+mod affinity;
 mod ctx;
+mod maglev;
 mod maps;
 mod sock4;
 mod sock6;

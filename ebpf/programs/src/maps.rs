@@ -8,8 +8,8 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray},
 };
 use berth_ebpf_common::lb::{
-    Backend4, Backend6, RevNat4Key, RevNat4Value, RevNat6Key, RevNat6Value, Service4Key,
-    Service6Key, ServiceStats, ServiceValue,
+    AffinityKey, AffinityMatchKey, AffinityValue, Backend4, Backend6, RevNat4Key, RevNat4Value,
+    RevNat6Key, RevNat6Value, Service4Key, Service6Key, ServiceStats, ServiceValue,
 };
 
 // Backend sets are replaced by a single master update; NO_PREALLOC makes
@@ -32,6 +32,11 @@ pub static VIP6: HashMap<[u32; 4], u32> = HashMap::pinned(65536, BPF_F_NO_PREALL
 pub static REVNAT4: LruHashMap<RevNat4Key, RevNat4Value> = LruHashMap::pinned(65536, 0);
 #[map]
 pub static REVNAT6: LruHashMap<RevNat6Key, RevNat6Value> = LruHashMap::pinned(65536, 0);
+#[map]
+pub static AFFINITY: LruHashMap<AffinityKey, AffinityValue> = LruHashMap::pinned(65536, 0);
+#[map]
+pub static AFFINITY_MATCH: HashMap<AffinityMatchKey, u32> =
+    HashMap::pinned(65536, BPF_F_NO_PREALLOC);
 #[map]
 pub static SVC_STATS: PerCpuArray<ServiceStats> = PerCpuArray::pinned(65536, 0);
 #[map]

@@ -8,7 +8,8 @@ use berth_ebpf_common::{
 };
 
 use crate::{
-    ctx::{ALLOW, Skip, cookie, l4_proto, random, set_user_port, user_port, verdict},
+    ctx::{ALLOW, Skip, client, cookie, l4_proto, random, set_user_port, user_port, verdict},
+    affinity, maglev,
     maps::{BACKEND4, REVNAT4, SVC4, VIP4, count_refused, count_translated},
 };
 
@@ -50,7 +51,7 @@ fn try_xlate4(ctx: &SockAddrContext) -> Result<(), Skip> {
     let proto = l4_proto(ctx).ok_or(Skip::NotService)?;
     let vip = user_ip4(ctx);
     let port = user_port(ctx);
-    let (service_id, backend_id, be) = select4(vip, port, proto)?;
+    let (service_id, backend_id, be) = select4(vip, port, proto, client(ctx))?;
     let key = RevNat4Key {
         cookie: cookie(ctx),
         addr: be.addr,
@@ -71,9 +72,12 @@ fn try_xlate4(ctx: &SockAddrContext) -> Result<(), Skip> {
     Ok(())
 }
 
-/// Picks a backend of frontend (vip, port, proto): (service id, backend id, backend).
+/// Picks a backend of frontend (vip, port, proto) for `client`:
+/// (service id, backend id, backend). An affinity frontend first offers
+/// the client's backend; otherwise the frontend's Maglev table or a random
+/// slot decides.
 #[inline(always)]
-fn select4(vip: u32, port: u16, proto: u8) -> Result<(u32, u32, Backend4), Skip> {
+fn select4(vip: u32, port: u16, proto: u8, client: u64) -> Result<(u32, u32, Backend4), Skip> {
     let master_key = Service4Key::master(vip, port, proto);
     // SAFETY: SVC4 is BPF_F_NO_PREALLOC, so the value is RCU-protected and
     // never reused under us; it is copied out at once.
@@ -84,17 +88,31 @@ fn select4(vip: u32, port: u16, proto: u8) -> Result<(u32, u32, Backend4), Skip>
             None => Err(Skip::NotService),
         };
     };
-    if let Some(found) = slot4(vip, port, proto, &master) {
-        return Ok((master.service_id, found.0, found.1));
+    if affinity::wanted(&master)
+        && let Some(id) = affinity::lookup(client, &master)
+        // SAFETY: NO_PREALLOC map; the value is copied out at once.
+        && let Some(be) = unsafe { BACKEND4.get(&id) }.copied()
+    {
+        affinity::store(client, &master, id);
+        return Ok((master.service_id, id, be));
     }
-    // The backend set was replaced between the two lookups: the master has
-    // flipped to the other generation. Read it once more.
-    // SAFETY: as above.
-    let Some(master) = (unsafe { SVC4.get(&master_key) }).copied() else {
-        return Err(Skip::Refuse);
+    let found = match pick4(vip, port, proto, &master, client) {
+        Some(found) => Some((master, found)),
+        // The backend set was replaced between the two lookups: the master
+        // has flipped to the other generation. Read it once more.
+        // SAFETY: as above.
+        None => match unsafe { SVC4.get(&master_key) }.copied() {
+            Some(m) => pick4(vip, port, proto, &m, client).map(|f| (m, f)),
+            None => return Err(Skip::Refuse),
+        },
     };
-    match slot4(vip, port, proto, &master) {
-        Some(found) => Ok((master.service_id, found.0, found.1)),
+    match found {
+        Some((m, (id, be))) => {
+            if affinity::wanted(&m) {
+                affinity::store(client, &m, id);
+            }
+            Ok((m.service_id, id, be))
+        }
         None => {
             count_refused(master.service_id);
             Err(Skip::Refuse)
@@ -103,19 +121,27 @@ fn select4(vip: u32, port: u16, proto: u8) -> Result<(u32, u32, Backend4), Skip>
 }
 
 #[inline(always)]
-fn slot4(
+fn pick4(
     vip: u32,
     port: u16,
     proto: u8,
     master: &ServiceValue,
+    client: u64,
 ) -> Option<(u32, Backend4)> {
-    let slot = pick_slot(master.count, random())?;
-    let backend_id = match place(master.count, slot) {
-        Place::Inline(i) => *master.inline.get(i)?,
-        Place::Slot(slot) => {
-            let key = Service4Key::slot(vip, port, proto, master.gen_, slot);
-            // SAFETY: NO_PREALLOC map; the value is copied out at once.
-            unsafe { SVC4.get(&key) }?.backend_id
+    let backend_id = if maglev::wanted(master) {
+        if master.count == 0 {
+            return None;
+        }
+        maglev::pick(master, client)?
+    } else {
+        let slot = pick_slot(master.count, random())?;
+        match place(master.count, slot) {
+            Place::Inline(i) => *master.inline.get(i)?,
+            Place::Slot(slot) => {
+                let key = Service4Key::slot(vip, port, proto, master.gen_, slot);
+                // SAFETY: NO_PREALLOC map; the value is copied out at once.
+                unsafe { SVC4.get(&key) }?.backend_id
+            }
         }
     };
     // SAFETY: as above.

@@ -8,7 +8,8 @@ use berth_ebpf_common::{
 };
 
 use crate::{
-    ctx::{ALLOW, Skip, cookie, l4_proto, random, set_user_port, user_port, verdict},
+    ctx::{ALLOW, Skip, client, cookie, l4_proto, random, set_user_port, user_port, verdict},
+    affinity, maglev,
     maps::{BACKEND6, REVNAT6, SVC6, VIP6, count_refused, count_translated},
 };
 
@@ -60,7 +61,7 @@ fn try_xlate6(ctx: &SockAddrContext) -> Result<(), Skip> {
     let proto = l4_proto(ctx).ok_or(Skip::NotService)?;
     let vip = user_ip6(ctx);
     let port = user_port(ctx);
-    let (service_id, backend_id, be) = select6(vip, port, proto)?;
+    let (service_id, backend_id, be) = select6(vip, port, proto, client(ctx))?;
     let key = RevNat6Key {
         cookie: cookie(ctx),
         addr: be.addr,
@@ -81,9 +82,12 @@ fn try_xlate6(ctx: &SockAddrContext) -> Result<(), Skip> {
     Ok(())
 }
 
-/// Picks a backend of frontend (vip, port, proto): (service id, backend id, backend).
+/// Picks a backend of frontend (vip, port, proto) for `client`:
+/// (service id, backend id, backend). An affinity frontend first offers
+/// the client's backend; otherwise the frontend's Maglev table or a random
+/// slot decides.
 #[inline(always)]
-fn select6(vip: [u32; 4], port: u16, proto: u8) -> Result<(u32, u32, Backend6), Skip> {
+fn select6(vip: [u32; 4], port: u16, proto: u8, client: u64) -> Result<(u32, u32, Backend6), Skip> {
     let master_key = Service6Key::master(vip, port, proto);
     // SAFETY: SVC6 is BPF_F_NO_PREALLOC, so the value is RCU-protected and
     // never reused under us; it is copied out at once.
@@ -94,17 +98,31 @@ fn select6(vip: [u32; 4], port: u16, proto: u8) -> Result<(u32, u32, Backend6), 
             None => Err(Skip::NotService),
         };
     };
-    if let Some(found) = slot6(vip, port, proto, &master) {
-        return Ok((master.service_id, found.0, found.1));
+    if affinity::wanted(&master)
+        && let Some(id) = affinity::lookup(client, &master)
+        // SAFETY: NO_PREALLOC map; the value is copied out at once.
+        && let Some(be) = unsafe { BACKEND6.get(&id) }.copied()
+    {
+        affinity::store(client, &master, id);
+        return Ok((master.service_id, id, be));
     }
-    // The backend set was replaced between the two lookups: the master has
-    // flipped to the other generation. Read it once more.
-    // SAFETY: as above.
-    let Some(master) = (unsafe { SVC6.get(&master_key) }).copied() else {
-        return Err(Skip::Refuse);
+    let found = match pick6(vip, port, proto, &master, client) {
+        Some(found) => Some((master, found)),
+        // The backend set was replaced between the two lookups: the master
+        // has flipped to the other generation. Read it once more.
+        // SAFETY: as above.
+        None => match unsafe { SVC6.get(&master_key) }.copied() {
+            Some(m) => pick6(vip, port, proto, &m, client).map(|f| (m, f)),
+            None => return Err(Skip::Refuse),
+        },
     };
-    match slot6(vip, port, proto, &master) {
-        Some(found) => Ok((master.service_id, found.0, found.1)),
+    match found {
+        Some((m, (id, be))) => {
+            if affinity::wanted(&m) {
+                affinity::store(client, &m, id);
+            }
+            Ok((m.service_id, id, be))
+        }
         None => {
             count_refused(master.service_id);
             Err(Skip::Refuse)
@@ -113,19 +131,27 @@ fn select6(vip: [u32; 4], port: u16, proto: u8) -> Result<(u32, u32, Backend6), 
 }
 
 #[inline(always)]
-fn slot6(
+fn pick6(
     vip: [u32; 4],
     port: u16,
     proto: u8,
     master: &ServiceValue,
+    client: u64,
 ) -> Option<(u32, Backend6)> {
-    let slot = pick_slot(master.count, random())?;
-    let backend_id = match place(master.count, slot) {
-        Place::Inline(i) => *master.inline.get(i)?,
-        Place::Slot(slot) => {
-            let key = Service6Key::slot(vip, port, proto, master.gen_, slot);
-            // SAFETY: NO_PREALLOC map; the value is copied out at once.
-            unsafe { SVC6.get(&key) }?.backend_id
+    let backend_id = if maglev::wanted(master) {
+        if master.count == 0 {
+            return None;
+        }
+        maglev::pick(master, client)?
+    } else {
+        let slot = pick_slot(master.count, random())?;
+        match place(master.count, slot) {
+            Place::Inline(i) => *master.inline.get(i)?,
+            Place::Slot(slot) => {
+                let key = Service6Key::slot(vip, port, proto, master.gen_, slot);
+                // SAFETY: NO_PREALLOC map; the value is copied out at once.
+                unsafe { SVC6.get(&key) }?.backend_id
+            }
         }
     };
     // SAFETY: as above.

@@ -127,6 +127,7 @@ fn service(bed: &Bed) -> Service {
                 backends: Vec::new(),
             },
         ],
+        policy: Default::default(),
     }
 }
 
@@ -230,6 +231,7 @@ pub fn run() -> anyhow::Result<()> {
         frontends: 64,
         backends: 256,
         backends_per_frontend: 64,
+        ..Limits::default()
     })?;
     println!(
         "  data plane: in this process, attached to cgroup {}",

@@ -176,6 +176,7 @@ fn run_all(cfg: &LbConfig, peer_counts: &[usize], res: &mut Results) -> anyhow::
         frontends: u32::try_from(max_n + 16)?,
         backends: u32::try_from(max_n * k + 64)?,
         backends_per_frontend: 64,
+        ..Limits::default()
     };
     progress(format_args!(
         "starting the data plane in-process (limits: {} frontends, {} backends)",

@@ -51,6 +51,7 @@ pub fn berth_service(i: usize, backends: &[SocketAddr]) -> Service {
             protocol: Protocol::Tcp,
             backends: backends.iter().copied().map(Backend::from).collect(),
         }],
+        policy: Default::default(),
     }
 }
 

@@ -290,7 +290,8 @@ fn a_full_map_refuses_the_new_service_and_keeps_the_rest() {
         !text.contains("10.96.0.22"),
         "no part of the refused service: {text}"
     );
-    assert_eq!(text.lines().count(), 1 + 6, "{text}");
+    // Header, six frontends, the Maglev footer.
+    assert_eq!(text.lines().count(), 1 + 6 + 1, "{text}");
     let p = f.probe(&["tcp", &addr(VIP4, 80), "30"]);
     assert_eq!(p.num("failed"), 0);
 }

@@ -6,9 +6,11 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd},
 };
 
-use aya::maps::{HashMap, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues};
+use aya::maps::{
+    Array, HashMap, HashOfMaps, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues,
+};
 use berth_ebpf_common::lb::{
-    Backend4, Backend6, Service4Key, Service6Key, ServiceStats, ServiceValue,
+    AffinityMatchKey, Backend4, Backend6, Service4Key, Service6Key, ServiceStats, ServiceValue,
 };
 
 use super::sys;
@@ -29,9 +31,16 @@ pub(crate) const REVNAT4: &str = "REVNAT4";
 pub(crate) const REVNAT6: &str = "REVNAT6";
 pub(crate) const SVC_STATS: &str = "SVC_STATS";
 pub(crate) const BACKEND_STATS: &str = "BACKEND_STATS";
+pub(crate) const AFFINITY: &str = "AFFINITY";
+pub(crate) const AFFINITY_MATCH: &str = "AFFINITY_MATCH";
+/// The outer map of the Maglev tables (a BTF map, pinned by path).
+pub(crate) const MAGLEV: &str = "MAGLEV";
+
+/// `BPF_F_INNER_MAP`: inner maps of any size fit the outer map.
+const BPF_F_INNER_MAP: u32 = 1 << 12;
 
 /// Every map, for pinning and removal.
-pub(crate) const ALL: [&str; 10] = [
+pub(crate) const ALL: [&str; 13] = [
     SVC4,
     SVC6,
     BACKEND4,
@@ -42,6 +51,9 @@ pub(crate) const ALL: [&str; 10] = [
     REVNAT6,
     SVC_STATS,
     BACKEND_STATS,
+    AFFINITY,
+    AFFINITY_MATCH,
+    MAGLEV,
 ];
 
 /// The load balancer's maps in the kernel.
@@ -54,6 +66,8 @@ pub struct BpfMaps {
     vip6: HashMap<MapData, [u32; 4], u32>,
     svc_stats: PerCpuArray<MapData, ServiceStats>,
     be_stats: PerCpuArray<MapData, u64>,
+    affinity_match: HashMap<MapData, AffinityMatchKey, u32>,
+    maglev: HashOfMaps<MapData, u32, Array<MapData, u32>>,
     cpus: usize,
     /// Raw fds of the hash maps, for batch updates; owned by the maps above.
     fds: Fds,
@@ -246,6 +260,8 @@ impl BpfMaps {
             vip6: take(get, VIP6, Some(&mut fds.vip6))?,
             svc_stats: take(get, SVC_STATS, None)?,
             be_stats: take(get, BACKEND_STATS, None)?,
+            affinity_match: take(get, AFFINITY_MATCH, None)?,
+            maglev: take(get, MAGLEV, None)?,
             cpus,
             fds,
         })
@@ -460,6 +476,44 @@ impl LbMaps for BpfMaps {
             d.vips.push((from_v6(a), n));
         }
         Ok(d)
+    }
+
+    fn put_affinity_match(&mut self, service_id: u32, backend_id: u32) -> Result<(), MapError> {
+        let k = AffinityMatchKey {
+            service_id,
+            backend_id,
+        };
+        self.affinity_match
+            .insert(k, 1, 0)
+            .map_err(conv(AFFINITY_MATCH, "update"))
+    }
+
+    fn delete_affinity_match(&mut self, service_id: u32, backend_id: u32) -> Result<(), MapError> {
+        let k = AffinityMatchKey {
+            service_id,
+            backend_id,
+        };
+        ignore_missing(self.affinity_match.remove(&k)).map_err(conv(AFFINITY_MATCH, "delete"))
+    }
+
+    fn put_maglev(&mut self, service_id: u32, table: &[u32]) -> Result<(), MapError> {
+        // A new inner map, filled, then swapped in by one outer update: a
+        // reader sees the old table or the new one, never a mixture.
+        let size = u32::try_from(table.len()).unwrap_or(u32::MAX).max(1);
+        let mut inner = Array::<MapData, u32>::create(size, BPF_F_INNER_MAP)
+            .map_err(conv(MAGLEV, "create table"))?;
+        for (i, id) in table.iter().enumerate() {
+            inner
+                .set(i as u32, *id, 0)
+                .map_err(conv(MAGLEV, "fill table"))?;
+        }
+        self.maglev
+            .insert(service_id, &inner, 0)
+            .map_err(conv(MAGLEV, "update"))
+    }
+
+    fn delete_maglev(&mut self, service_id: u32) -> Result<(), MapError> {
+        ignore_missing(self.maglev.remove(&service_id)).map_err(conv(MAGLEV, "delete"))
     }
 
     fn service_stats(&self, id: u32) -> Result<ServiceStats, MapError> {

@@ -47,6 +47,9 @@ pub const PROGRAMS: [&str; 8] = [
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/berth";
 /// Reverse-NAT (socket) entries kept, per family.
 pub const REVNAT_ENTRIES: u32 = 65_536;
+/// Affinity entries kept (clients × affinity frontends), least recently
+/// used first out.
+pub const AFFINITY_ENTRIES: u32 = 65_536;
 
 /// Errors of the kernel side.
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +151,7 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
     // Pinned maps keep the sizes they were created with: a restart with
     // other limits adopts them as they are (a resize is a `down` + start).
     let l = if maps_dir.join(bpf_maps::SVC4).exists() {
-        let pinned = pinned_limits(&maps_dir)?;
+        let pinned = pinned_limits(&maps_dir, cfg.limits.maglev_table_size)?;
         if pinned != cfg.limits {
             tracing::warn!(?pinned, requested = ?cfg.limits, "pinned maps keep their sizes");
         }
@@ -167,6 +170,10 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
         .map_max_entries(bpf_maps::VIP6, l.frontends)
         .map_max_entries(bpf_maps::REVNAT4, REVNAT_ENTRIES)
         .map_max_entries(bpf_maps::REVNAT6, REVNAT_ENTRIES)
+        .map_max_entries(bpf_maps::AFFINITY, AFFINITY_ENTRIES)
+        .map_max_entries(bpf_maps::AFFINITY_MATCH, l.backends)
+        .map_max_entries(bpf_maps::MAGLEV, l.maglev_frontends.max(1))
+        .map_pin_path(bpf_maps::MAGLEV, maps_dir.join(bpf_maps::MAGLEV))
         .map_max_entries(bpf_maps::SVC_STATS, l.frontends + 1)
         .map_max_entries(bpf_maps::BACKEND_STATS, l.backends + 1);
     let mut ebpf = loader.load(OBJECT).map_err(|e| KernelError::Load {
@@ -223,7 +230,9 @@ fn open_pin(dir: &Path, name: &'static str) -> Option<Map> {
 }
 
 /// The limits the pinned maps were created with.
-fn pinned_limits(dir: &Path) -> Result<Limits, KernelError> {
+/// The Maglev table size is not a property of the maps (each master says
+/// its table's size): `maglev_table_size` is what new tables get.
+fn pinned_limits(dir: &Path, maglev_table_size: u32) -> Result<Limits, KernelError> {
     let max = |name: &'static str| -> Result<u32, KernelError> {
         let data = MapData::from_pin(dir.join(name)).map_err(|e| KernelError::Program {
             program: name,
@@ -240,7 +249,10 @@ fn pinned_limits(dir: &Path) -> Result<Limits, KernelError> {
     let frontends = max(bpf_maps::VIP4)?;
     let backends = max(bpf_maps::BACKEND4)?;
     let svc = max(bpf_maps::SVC4)?;
+    let maglev_frontends = max(bpf_maps::MAGLEV)?;
     Ok(Limits {
+        maglev_frontends,
+        maglev_table_size,
         frontends,
         backends,
         backends_per_frontend: svc
@@ -256,7 +268,7 @@ pub fn open_pinned(bpffs: &Path) -> Result<Lb<BpfMaps>, KernelError> {
     if !dir.join(bpf_maps::SVC4).exists() {
         return Err(KernelError::NotPinned { path: dir });
     }
-    let limits = pinned_limits(&dir)?;
+    let limits = pinned_limits(&dir, Limits::default().maglev_table_size)?;
     let maps = BpfMaps::from_maps(|name| open_pin(&dir, name))
         .map_err(|source| KernelError::Maps { source })?;
     Lb::adopt(maps, limits).map_err(|source| KernelError::Maps { source })
@@ -287,6 +299,58 @@ pub fn map_memory(bpffs: &Path) -> Result<u64, KernelError> {
             .unwrap_or(0);
     }
     Ok(total)
+}
+
+/// Kernel memory (`memlock`) of the map behind `fd`.
+fn memlock(fd: std::os::fd::BorrowedFd<'_>) -> Result<u64, KernelError> {
+    use std::os::fd::AsRawFd;
+    let path = PathBuf::from(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()));
+    let text = fs::read_to_string(&path).map_err(io_err("reading", &path))?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("memlock:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
+/// The Maglev tables a data plane holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaglevMemory {
+    /// Tables in use.
+    pub tables: u64,
+    /// At most this many (`--max-maglev-frontends`).
+    pub cap: u32,
+    /// Kernel memory of the tables, in bytes.
+    pub bytes: u64,
+}
+
+/// Counts the pinned Maglev tables and their kernel memory.
+pub fn maglev_memory(bpffs: &Path) -> Result<MaglevMemory, KernelError> {
+    use aya::maps::HashOfMaps;
+    let path = maps_dir(bpffs).join(bpf_maps::MAGLEV);
+    let perr = |what: &'static str| {
+        move |e: aya::maps::MapError| KernelError::Program {
+            program: bpf_maps::MAGLEV,
+            what,
+            source: Box::new(e),
+        }
+    };
+    let data = MapData::from_pin(&path).map_err(perr("open pinned map"))?;
+    let cap = data.info().map_err(perr("map info"))?.max_entries();
+    let map = Map::from_map_data(data).map_err(perr("open"))?;
+    let outer: HashOfMaps<MapData, u32, MapData> = map.try_into().map_err(perr("open"))?;
+    let mut m = MaglevMemory {
+        tables: 0,
+        cap,
+        bytes: 0,
+    };
+    for key in outer.keys() {
+        let key = key.map_err(perr("keys"))?;
+        let inner = outer.get(&key, 0).map_err(perr("inner map"))?;
+        m.tables += 1;
+        m.bytes += memlock(inner.fd().as_fd())?;
+    }
+    Ok(m)
 }
 
 /// Detaches every program and removes every pin (`berth dataplane down`).

@@ -55,6 +55,14 @@ pub struct RunArgs {
     /// Backends one frontend can have.
     #[arg(long, default_value_t = Limits::default().backends_per_frontend)]
     pub max_backends_per_frontend: u16,
+    /// Frontends with a Maglev table (each table is locked kernel memory:
+    /// --maglev-table-size x 4 bytes).
+    #[arg(long, default_value_t = Limits::default().maglev_frontends)]
+    pub max_maglev_frontends: u32,
+    /// Entries of each Maglev table: a prime well above the backends of a
+    /// frontend.
+    #[arg(long, default_value_t = Limits::default().maglev_table_size, value_parser = maglev_size)]
+    pub maglev_table_size: u32,
     /// How often the file is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 300)]
     pub poll_ms: u64,
@@ -66,6 +74,11 @@ pub fn run(cmd: DataplaneCmd) -> anyhow::Result<()> {
         DataplaneCmd::List(a) => {
             let lb = kernel::open_pinned(&a.bpffs)?;
             print!("{}", status::render(&lb.list()?));
+            let m = kernel::maglev_memory(&a.bpffs)?;
+            println!(
+                "maglev tables: {} of at most {}, {} bytes of kernel memory",
+                m.tables, m.cap, m.bytes
+            );
             Ok(())
         }
         DataplaneCmd::Down(a) => {
@@ -74,6 +87,17 @@ pub fn run(cmd: DataplaneCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A Maglev table size: a prime from 3 to 1,000,003.
+pub fn maglev_size(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(3..=1_000_003).contains(&n) || !berth_dataplane::maglev::is_prime(n) {
+        return Err(format!(
+            "{n} must be a prime from 3 to 1000003 (e.g. 16381)"
+        ));
+    }
+    Ok(n)
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
@@ -95,6 +119,8 @@ fn run_static(a: RunArgs) -> anyhow::Result<()> {
             frontends: a.max_frontends,
             backends: a.max_backends,
             backends_per_frontend: a.max_backends_per_frontend,
+            maglev_frontends: a.max_maglev_frontends,
+            maglev_table_size: a.maglev_table_size,
         },
     };
     // The whole desired state is checked before anything is loaded or

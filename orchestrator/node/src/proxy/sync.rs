@@ -171,6 +171,7 @@ mod tests {
             frontends: 64,
             backends: 256,
             backends_per_frontend: 32,
+            ..Limits::default()
         }
     }
 

@@ -14,6 +14,10 @@ use berth_api::service::ServiceType;
 use berth_api::{EndpointSlice, Service};
 use berth_dataplane as dp;
 
+/// Annotation choosing how a Service's backends are picked: `maglev`
+/// (consistent hashing of the client pod) or `random` (the default).
+pub const LB_ALGORITHM_ANNOTATION: &str = "service.berth.io/lb-algorithm";
+
 /// The data plane's name of a Service.
 pub fn service_name(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
@@ -146,7 +150,26 @@ pub fn translate<'a>(
         name: service_name(ns, name),
         vips,
         ports,
+        policy: policy(svc),
     })
+}
+
+/// sessionAffinity ClientIP with its timeout, and the algorithm annotation
+/// (anything but `maglev` is the default, random).
+fn policy(svc: &Service) -> dp::Policy {
+    let affinity_timeout = svc
+        .spec
+        .client_ip_timeout_seconds()
+        .and_then(|t| u32::try_from(t).ok())
+        .filter(|t| (1..=dp::MAX_AFFINITY_TIMEOUT).contains(t));
+    let algorithm = match svc.metadata.annotation(LB_ALGORITHM_ANNOTATION) {
+        Some(a) if a.eq_ignore_ascii_case("maglev") => dp::Algorithm::Maglev,
+        _ => dp::Algorithm::Random,
+    };
+    dp::Policy {
+        affinity_timeout,
+        algorithm,
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +181,20 @@ mod tests {
 
     fn b(s: &str) -> dp::Backend {
         dp::Backend::from(s.parse::<std::net::SocketAddr>().unwrap())
+    }
+
+    #[test]
+    fn affinity_and_the_algorithm_annotation_become_the_policy() {
+        let mut svc = service("web", &["10.96.0.20"], &[("http", 80, "web")]);
+        assert_eq!(translate(&svc, []).unwrap().policy, dp::Policy::default());
+        svc.spec.session_affinity = berth_api::service::SessionAffinity::ClientIP;
+        svc.spec.apply_defaults();
+        svc.metadata
+            .annotations
+            .insert(LB_ALGORITHM_ANNOTATION.into(), "Maglev".into());
+        let p = translate(&svc, []).unwrap().policy;
+        assert_eq!(p.affinity_timeout, Some(10_800));
+        assert_eq!(p.algorithm, dp::Algorithm::Maglev);
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub fn require_root() {
 
 pub struct Fixture {
     pub lan: Lan,
+    /// Hosts 0..clients are clients; the others run the echo servers.
+    pub clients: usize,
     pub cgroup: Cgroup,
     pub bpffs: PathBuf,
     pub file: PathBuf,
@@ -65,13 +67,23 @@ impl Fixture {
     /// A LAN with a client and `backends` servers (TCP and UDP echo on
     /// :8080 answering "backend-N", v4 and v6), no data plane yet.
     pub fn new(backends: usize) -> Fixture {
+        Fixture::with_clients(backends, 1)
+    }
+
+    /// The same with `clients` client hosts (0..clients), each its own
+    /// network namespace: what affinity and Maglev see as a client.
+    pub fn with_clients(backends: usize, clients: usize) -> Fixture {
         require_root();
-        let lan =
-            Lan::new(backends + 1, "10.244.50.0/24", Some("fd00:10:244:50::/64")).expect("lan");
+        let lan = Lan::new(
+            backends + clients,
+            "10.244.50.0/24",
+            Some("fd00:10:244:50::/64"),
+        )
+        .expect("lan");
         let mut tcp = Vec::new();
         let mut udp = Vec::new();
-        for (i, h) in lan.hosts().iter().enumerate().skip(1) {
-            let id = format!("backend-{i}");
+        for (i, h) in lan.hosts().iter().enumerate().skip(clients) {
+            let id = format!("backend-{}", i + 1 - clients);
             tcp.push(
                 TcpEcho::start(&h.netns, SocketAddr::new(IpAddr::V4(h.ipv4), 8080), &id)
                     .expect("tcp echo"),
@@ -103,6 +115,7 @@ impl Fixture {
         let file = std::env::temp_dir().join(format!("{}.yaml", name::unique_long("dp")));
         Fixture {
             lan,
+            clients,
             cgroup: Cgroup::new().expect("cgroup"),
             bpffs: name::unique_bpffs_dir(),
             file,
@@ -115,7 +128,7 @@ impl Fixture {
     /// Backend addresses "ip:8080" (IPv4 and IPv6) of hosts 1..
     pub fn backends(&self) -> Vec<String> {
         let mut v = Vec::new();
-        for h in self.lan.hosts().iter().skip(1) {
+        for h in self.lan.hosts().iter().skip(self.clients) {
             v.push(format!("{}:8080", h.ipv4));
             v.push(format!("[{}]:8080", h.ipv6.expect("v6")));
         }
@@ -200,9 +213,22 @@ impl Fixture {
     }
 
     pub fn probe_child(&self, args: &[&str]) -> Command {
+        self.probe_child_from(0, args)
+    }
+
+    /// Runs lbprobe on client host `i`.
+    pub fn probe_from(&self, i: usize, args: &[&str]) -> Probe {
+        let out = self
+            .probe_child_from(i, args)
+            .output()
+            .expect("run lbprobe");
+        Probe::from_output(&out, args)
+    }
+
+    pub fn probe_child_from(&self, i: usize, args: &[&str]) -> Command {
         let mut c = in_netns_and_cgroup(
             env!("CARGO_BIN_EXE_lbprobe"),
-            &self.lan.host(0).netns,
+            &self.lan.host(i).netns,
             Some(&self.cgroup),
         )
         .into_command();
