@@ -13,6 +13,9 @@
 //!         backends:                  # address:port; IPv6 as [addr]:port
 //!           - 10.244.1.2:8080
 //!           - "[fd00:10:244:1::2]:8080"
+//!           - address: 10.244.1.3:8080  # or with a weight (0-100, default
+//!             weight: 2                 # 1; 0 drains) and a state: active
+//!             state: terminating        # (default), terminating, quarantined
 //!   - name: cache
 //!     vips: [10.96.0.21]
 //!     sessionAffinity: ClientIP      # None (default) or ClientIP
@@ -27,15 +30,15 @@
 //! Each VIP is served by the backends of its own address family. Unknown
 //! fields are errors; every error names the field path and the value.
 
-use std::{net::IpAddr, net::SocketAddr, path::Path};
+use std::{collections::BTreeMap, net::IpAddr, net::SocketAddr, path::Path};
 
 use serde::Deserialize;
 
 use crate::{
     error::Error,
     model::{
-        Algorithm, Backend, DEFAULT_AFFINITY_TIMEOUT, MAX_AFFINITY_TIMEOUT, Policy, Protocol,
-        Service, ServicePort,
+        Algorithm, Backend, BackendOptions, BackendState, DEFAULT_AFFINITY_TIMEOUT,
+        MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Policy, Protocol, Service, ServicePort,
     },
 };
 
@@ -83,7 +86,25 @@ struct FilePort {
     #[serde(default)]
     protocol: Option<String>,
     #[serde(default)]
-    backends: Vec<String>,
+    backends: Vec<FileBackend>,
+}
+
+/// A backend: `address:port`, or with a weight and a state.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileBackend {
+    Plain(String),
+    Full(FileBackendFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBackendFull {
+    address: String,
+    #[serde(default)]
+    weight: Option<i64>,
+    #[serde(default)]
+    state: Option<String>,
 }
 
 /// Errors reading a static file.
@@ -241,25 +262,52 @@ fn port(p: FilePort) -> Result<ServicePort, Error> {
         None => Protocol::Tcp,
         Some(s) => s.parse::<Protocol>()?,
     };
-    let backends = p
-        .backends
-        .iter()
-        .enumerate()
-        .map(|(k, b)| {
-            b.parse::<SocketAddr>().map(Backend::from).map_err(|_| {
-                Error::invalid(
-                    format!("backends[{k}]"),
-                    b,
-                    "not an address:port (IPv6 as [addr]:port)",
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let mut backends = Vec::with_capacity(p.backends.len());
+    let mut options = BTreeMap::new();
+    for (k, b) in p.backends.iter().enumerate() {
+        let (address, weight, state) = match b {
+            FileBackend::Plain(a) => (a, None, None),
+            FileBackend::Full(f) => (&f.address, f.weight, f.state.as_deref()),
+        };
+        let field = match b {
+            FileBackend::Plain(_) => format!("backends[{k}]"),
+            FileBackend::Full(_) => format!("backends[{k}].address"),
+        };
+        let backend = address
+            .parse::<SocketAddr>()
+            .map(Backend::from)
+            .map_err(|_| {
+                Error::invalid(field, address, "not an address:port (IPv6 as [addr]:port)")
+            })?;
+        let mut o = BackendOptions::default();
+        if let Some(w) = weight {
+            o.weight = u16::try_from(w)
+                .ok()
+                .filter(|w| *w <= MAX_WEIGHT)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        format!("backends[{k}].weight"),
+                        w,
+                        format!("must be 0-{MAX_WEIGHT}"),
+                    )
+                })?;
+        }
+        if let Some(st) = state {
+            o.state = st
+                .parse::<BackendState>()
+                .map_err(|e| e.within(&format!("backends[{k}]")))?;
+        }
+        if o != BackendOptions::default() {
+            options.insert(backend, o);
+        }
+        backends.push(backend);
+    }
     Ok(ServicePort {
         name: p.name,
         port: number,
         protocol,
         backends,
+        options,
     })
 }
 
@@ -346,6 +394,40 @@ services:
         assert_eq!(
             err(&format!("{base}  algorithm: ring\n")),
             "services[0].algorithm: invalid value \"ring\": must be random or maglev"
+        );
+    }
+
+    #[test]
+    fn weights_and_states_are_read_and_checked() {
+        let s = parse(
+            "services:\n- name: a\n  vips: [10.96.0.3]\n  ports:\n  - port: 80\n    backends:\n    - 10.0.0.1:80\n    - {address: 10.0.0.2:80, weight: 3}\n    - {address: 10.0.0.3:80, state: Terminating}\n",
+        )
+        .unwrap();
+        let p = &s[0].ports[0];
+        assert_eq!(p.backends.len(), 3);
+        assert_eq!(p.options_of(&p.backends[0]), BackendOptions::default());
+        assert_eq!(p.options_of(&p.backends[1]).weight, 3);
+        assert_eq!(
+            p.options_of(&p.backends[2]).state,
+            BackendState::Terminating
+        );
+        let base =
+            "services:\n- name: a\n  vips: [10.96.0.3]\n  ports:\n  - port: 80\n    backends:\n";
+        assert_eq!(
+            err(&format!(
+                "{base}    - {{address: 10.0.0.2:80, weight: 101}}\n"
+            )),
+            "services[0].ports[0].backends[0].weight: invalid value \"101\": must be 0-100"
+        );
+        assert_eq!(
+            err(&format!(
+                "{base}    - {{address: 10.0.0.2:80, state: gone}}\n"
+            )),
+            "services[0].ports[0].backends[0].state: invalid value \"gone\": must be active, terminating or quarantined"
+        );
+        assert_eq!(
+            err(&format!("{base}    - {{address: 10.0.0.2}}\n")),
+            "services[0].ports[0].backends[0].address: invalid value \"10.0.0.2\": not an address:port (IPv6 as [addr]:port)"
         );
     }
 

@@ -31,8 +31,9 @@ pub use error::{Error, MapError};
 pub use maps::{Dump, LbMaps, SlotKey};
 pub use mem::MemMaps;
 pub use model::{
-    Algorithm, Backend, DEFAULT_AFFINITY_TIMEOUT, DEFAULT_MAGLEV_TABLE_SIZE, FrontendKey, Limits,
-    MAX_AFFINITY_TIMEOUT, Policy, Protocol, Service, ServicePort,
+    Algorithm, Backend, BackendOptions, BackendState, DEFAULT_AFFINITY_TIMEOUT,
+    DEFAULT_MAGLEV_TABLE_SIZE, FrontendKey, Limits, MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Policy,
+    Protocol, Service, ServicePort,
 };
 pub use status::{BackendStatus, FrontendStatus};
 pub use table::{Lb, check};

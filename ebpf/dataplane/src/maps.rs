@@ -62,6 +62,11 @@ pub trait LbMaps {
     /// Replaces a Maglev frontend's whole table (backend ids) in one step.
     fn put_maglev(&mut self, service_id: u32, table: &[u32]) -> Result<(), MapError>;
     fn delete_maglev(&mut self, service_id: u32) -> Result<(), MapError>;
+    /// Ends every connected socket (TCP, and connected UDP) that went
+    /// through a frontend's VIP to one of its removed backends, in every
+    /// network namespace: its owner gets ECONNABORTED at once and its next
+    /// attempt reaches a live backend. Returns how many were ended.
+    fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<usize, MapError>;
 
     /// Many slot writes at once (the kernel maps batch them); no order
     /// among them is promised.

@@ -24,6 +24,8 @@ pub struct MemMaps {
     /// `MAGLEV`: service id -> table.
     pub maglev: BTreeMap<u32, Vec<u32>>,
     maglev_capacity: usize,
+    /// Every (frontend, backend) whose connections were to be ended.
+    pub terminated: Vec<(crate::FrontendKey, Backend)>,
     slot_capacity: usize,
     backend_capacity: usize,
     vip_capacity: usize,
@@ -167,6 +169,14 @@ impl LbMaps for MemMaps {
         self.write("MAGLEV", "delete")?;
         self.maglev.remove(&service_id);
         Ok(())
+    }
+
+    fn terminate_sockets(
+        &mut self,
+        removed: &[(crate::FrontendKey, Backend)],
+    ) -> Result<usize, MapError> {
+        self.terminated.extend_from_slice(removed);
+        Ok(0)
     }
 
     fn service_stats(&self, service_id: u32) -> Result<ServiceStats, MapError> {

@@ -3,6 +3,7 @@
 //! EndpointSlices into these.
 
 use std::{
+    collections::BTreeMap,
     fmt,
     net::{IpAddr, SocketAddr},
     str::FromStr,
@@ -89,6 +90,70 @@ impl fmt::Display for Backend {
     }
 }
 
+/// What a backend takes, beyond its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum BackendState {
+    /// Takes new connections.
+    #[default]
+    Active,
+    /// Going away (its pod is terminating): its connections stay, new ones
+    /// never pick it, unless no active backend is left (then the
+    /// terminating ones serve, as kube-proxy's ProxyTerminatingEndpoints).
+    Terminating,
+    /// Taken out by health (not ready): its connections stay, new ones
+    /// never pick it; it comes back as Active when healthy.
+    Quarantined,
+}
+
+impl fmt::Display for BackendState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendState::Active => "active",
+            BackendState::Terminating => "terminating",
+            BackendState::Quarantined => "quarantined",
+        })
+    }
+}
+
+impl FromStr for BackendState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "active" => Ok(BackendState::Active),
+            "terminating" => Ok(BackendState::Terminating),
+            "quarantined" => Ok(BackendState::Quarantined),
+            _ => Err(Error::invalid(
+                "state",
+                s,
+                "must be active, terminating or quarantined",
+            )),
+        }
+    }
+}
+
+/// Heaviest weight a backend may have.
+pub const MAX_WEIGHT: u16 = 100;
+
+/// A backend's state and weight. Backends without options are active with
+/// weight 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BackendOptions {
+    pub state: BackendState,
+    /// Share of new connections relative to the others (0 = drain: like
+    /// terminating, its connections stay and it gets no new one).
+    pub weight: u16,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        Self {
+            state: BackendState::Active,
+            weight: 1,
+        }
+    }
+}
+
 /// A port of a service with its backends. For a dual-stack service each
 /// VIP is served by the backends of its own address family.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -97,7 +162,18 @@ pub struct ServicePort {
     pub name: String,
     pub port: u16,
     pub protocol: Protocol,
+    /// Every backend, whatever its state: a backend missing from the list
+    /// is removed, and connections through the VIP to it are terminated.
     pub backends: Vec<Backend>,
+    /// State and weight of backends that are not active with weight 1.
+    pub options: BTreeMap<Backend, BackendOptions>,
+}
+
+impl ServicePort {
+    /// The options of one of its backends.
+    pub fn options_of(&self, b: &Backend) -> BackendOptions {
+        self.options.get(b).copied().unwrap_or_default()
+    }
 }
 
 /// A service: one or more VIPs (dual-stack) and its ports.

@@ -3,13 +3,19 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Backend, FrontendKey, Policy};
+use crate::model::{Backend, BackendState, FrontendKey, Policy};
 
 /// One backend of a frontend and its connection counter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendStatus {
-    pub id: u32,
+    /// Its id, when new connections may pick it.
+    pub id: Option<u32>,
     pub backend: Backend,
+    pub state: BackendState,
+    pub weight: u16,
+    /// Whether new connections may pick it (active with a weight, or the
+    /// terminating fallback).
+    pub selected: bool,
     /// Connections (TCP) and datagrams sent (unconnected UDP) to it.
     pub connections: u64,
 }
@@ -34,7 +40,7 @@ pub fn render(frontends: &[FrontendStatus]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<44} {:>6} {:>10} {:>8} {:>9} {:>8}  BACKENDS (id addr:port connections)",
+        "{:<44} {:>6} {:>10} {:>8} {:>9} {:>8}  BACKENDS (id addr:port connections [weight] [state])",
         "FRONTEND", "ID", "TRANSLATED", "REFUSED", "AFFINITY", "ALGO"
     );
     for f in frontends {
@@ -43,7 +49,19 @@ pub fn render(frontends: &[FrontendStatus]) -> String {
         } else {
             f.backends
                 .iter()
-                .map(|b| format!("#{} {} {}", b.id, b.backend, b.connections))
+                .map(|b| {
+                    let mut t = match b.id {
+                        Some(id) => format!("#{id} {} {}", b.backend, b.connections),
+                        None => format!("- {}", b.backend),
+                    };
+                    if b.weight != 1 {
+                        t.push_str(&format!(" w{}", b.weight));
+                    }
+                    if b.state != BackendState::Active {
+                        t.push_str(&format!(" {}", b.state));
+                    }
+                    t
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };

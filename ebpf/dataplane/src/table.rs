@@ -21,9 +21,9 @@ use crate::{
     ids::IdAlloc,
     maglev,
     maps::{LbMaps, SlotKey},
-    model::{Algorithm, Backend, FrontendKey, Limits, Policy, Protocol, Service},
+    model::{Algorithm, Backend, BackendOptions, FrontendKey, Limits, Policy, Protocol, Service},
     status::{BackendStatus, FrontendStatus},
-    validate::{Desired, validate},
+    validate::{Desired, Wanted, selectable, validate},
 };
 
 #[derive(Debug, Clone)]
@@ -31,8 +31,20 @@ struct Frontend {
     owner: Option<Arc<str>>,
     service_id: u32,
     gen_: u8,
+    /// The slots: backend ids new connections pick from (a backend
+    /// appears once per unit of its reduced weight).
     backends: Vec<(u32, Backend)>,
+    /// Every backend with its state and weight (what a removal is judged
+    /// against: a backend leaving this list has its connections ended).
+    members: Vec<(Backend, BackendOptions)>,
     policy: Policy,
+}
+
+impl Frontend {
+    /// The distinct backends of the slots with their ids.
+    fn ids(&self) -> BTreeMap<Backend, u32> {
+        self.backends.iter().map(|(id, b)| (*b, *id)).collect()
+    }
 }
 
 /// A master entry: the backend count, live generation and how to pick.
@@ -85,6 +97,9 @@ pub struct Lb<M> {
     /// Entries found on adoption that no live frontend uses.
     stale_slots: Vec<SlotKey>,
     stale_backends: Vec<(u32, bool)>,
+    /// Backends removed from frontends whose connections are still to be
+    /// ended (at the end of the public call that removed them).
+    removed: Vec<(FrontendKey, Backend)>,
 }
 
 impl<M: LbMaps> Lb<M> {
@@ -100,6 +115,7 @@ impl<M: LbMaps> Lb<M> {
             backends: BackendTable::new(limits.backends),
             stale_slots: Vec::new(),
             stale_backends: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -132,6 +148,7 @@ impl<M: LbMaps> Lb<M> {
                         service_id: v.service_id,
                         gen_: v.gen_,
                         backends: Vec::new(),
+                        members: Vec::new(),
                         policy: policy_of(v),
                     },
                 );
@@ -171,11 +188,33 @@ impl<M: LbMaps> Lb<M> {
         for (fk, mut slots) in live {
             slots.sort_unstable();
             let f = frontends.get_mut(&fk).expect("frontend of a live slot");
+            let mut seen = BTreeSet::new();
             for (_, id) in slots {
                 used_backends.insert(id);
                 f.backends.push((id, backends[&id]));
-                references.push((id, backends[&id], fk.protocol));
+                if seen.insert(id) {
+                    references.push((id, backends[&id], fk.protocol));
+                }
             }
+            // States and weights are not in the maps: what the slots say
+            // (each backend active, weighted by its share of the slots) until
+            // the owner's next upsert brings the full picture.
+            let mut weights: BTreeMap<Backend, u16> = BTreeMap::new();
+            for (_, b) in &f.backends {
+                *weights.entry(*b).or_default() += 1;
+            }
+            f.members = weights
+                .into_iter()
+                .map(|(b, w)| {
+                    (
+                        b,
+                        BackendOptions {
+                            weight: w,
+                            ..BackendOptions::default()
+                        },
+                    )
+                })
+                .collect();
         }
         let stale_backends = dump
             .backends
@@ -200,6 +239,7 @@ impl<M: LbMaps> Lb<M> {
             backends: backend_table,
             stale_slots,
             stale_backends,
+            removed: Vec::new(),
         })
     }
 
@@ -243,10 +283,14 @@ impl<M: LbMaps> Lb<M> {
             .collect();
         for k in broken {
             let f = &self.frontends[&k];
-            let backends: Vec<Backend> = f.backends.iter().map(|(_, b)| *b).collect();
+            let want = Wanted {
+                field: 0,
+                slots: f.backends.iter().map(|(_, b)| *b).collect(),
+                members: f.members.clone(),
+            };
             let old_count = counts.get(&k).copied().unwrap_or(0) as u16;
             let policy = f.policy;
-            self.write_backends(&k, &backends, policy, old_count, true)?;
+            self.write_backends(&k, &want, policy, old_count, true)?;
             n += 1;
         }
         if n > 0 {
@@ -275,13 +319,15 @@ impl<M: LbMaps> Lb<M> {
         // updates); the others one by one, touching only what changed.
         let mut fresh = Vec::new();
         for (svc, frontends) in desired.iter().zip(expanded) {
-            if svc.policy == Policy::default() && self.is_new(&svc.name, &frontends) {
+            if simple(svc) && self.is_new(&svc.name, &frontends) {
                 fresh.push((svc.name.as_str(), frontends));
             } else {
                 self.upsert(svc, frontends)?;
             }
         }
-        self.create_new(fresh)?;
+        let created = self.create_new(fresh);
+        self.end_removed();
+        created?;
         let orphans: Vec<FrontendKey> = self
             .frontends
             .iter()
@@ -294,7 +340,28 @@ impl<M: LbMaps> Lb<M> {
                 source,
             })?;
         }
+        self.end_removed();
         Ok(())
+    }
+
+    /// Ends the connections through the VIP to backends removed by this
+    /// call: the maps already send no new one there. A failure is logged
+    /// (what is programmed is right either way).
+    fn end_removed(&mut self) {
+        if self.removed.is_empty() {
+            return;
+        }
+        let targets = std::mem::take(&mut self.removed);
+        match self.maps.terminate_sockets(&targets) {
+            Ok(n) => debug!(
+                backends = targets.len(),
+                sockets = n,
+                "ended connections to removed backends"
+            ),
+            Err(e) => {
+                warn!(backends = targets.len(), error = %e, "connections to removed backends not ended")
+            }
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -328,14 +395,13 @@ impl<M: LbMaps> Lb<M> {
                 capacity: self.service_ids.capacity(),
             });
         }
-        let new_backends = self
-            .backends
-            .needed(desired.iter().flat_map(|(k, (_, bes))| {
-                let current = self.frontends.get(k).map(|f| &f.backends);
-                bes.iter()
-                    .filter(move |b| current.is_none_or(|c| !c.iter().any(|(_, x)| x == *b)))
-                    .map(move |b| (b, k.protocol))
-            }));
+        let new_backends = self.backends.needed(desired.iter().flat_map(|(k, w)| {
+            let current = self.frontends.get(k).map(|f| &f.backends);
+            w.slots
+                .iter()
+                .filter(move |b| current.is_none_or(|c| !c.iter().any(|(_, x)| x == *b)))
+                .map(move |b| (b, k.protocol))
+        }));
         if new_backends > self.backends.available() {
             return Err(Error::Full {
                 what: "backend",
@@ -365,7 +431,7 @@ impl<M: LbMaps> Lb<M> {
             batch
                 .iter()
                 .flat_map(|(_, d)| d.iter())
-                .flat_map(|(k, (_, bes))| bes.iter().map(move |b| (b, k.protocol))),
+                .flat_map(|(k, w)| w.slots.iter().map(move |b| (b, k.protocol))),
         );
         if nf > self.service_ids.available() {
             return Err(Error::Full {
@@ -390,7 +456,8 @@ impl<M: LbMaps> Lb<M> {
         let mut made = Vec::with_capacity(nf as usize);
         for (name, d) in &batch {
             let owner: Arc<str> = Arc::from(*name);
-            for (k, (_, bes)) in d {
+            for (k, w) in d {
+                let bes = &w.slots;
                 let service_id = self.service_ids.alloc().expect("capacity checked");
                 let mut fb = Vec::with_capacity(bes.len());
                 let mut m = ServiceValue {
@@ -428,6 +495,7 @@ impl<M: LbMaps> Lb<M> {
                     service_id,
                     gen_: 0,
                     backends: fb,
+                    members: w.members.clone(),
                     policy: Policy::default(),
                 };
                 made.push((*name, *k, f));
@@ -517,6 +585,7 @@ impl<M: LbMaps> Lb<M> {
                 service_id: id,
                 gen_: 0,
                 backends: Vec::new(),
+                members: Vec::new(),
                 policy: Policy::default(),
             },
         );
@@ -534,7 +603,7 @@ impl<M: LbMaps> Lb<M> {
             self.maps.delete_maglev(f.service_id)?;
         }
         if f.policy.affinity_timeout.is_some() {
-            for (id, _) in &f.backends {
+            for id in f.ids().values() {
                 self.maps.delete_affinity_match(f.service_id, *id)?;
             }
         }
@@ -543,16 +612,19 @@ impl<M: LbMaps> Lb<M> {
         self.maps.reset_service_stats(f.service_id)?;
         self.service_ids.release(f.service_id);
         let has_slots = f.backends.len() as u32 > INLINE_BACKENDS;
-        for (i, (id, b)) in f.backends.iter().enumerate() {
-            if has_slots {
+        if has_slots {
+            for i in 0..f.backends.len() {
                 self.maps
                     .delete_slot(&SlotKey::slot(*k, f.gen_, i as u16 + 1))?;
             }
-            if self.backends.release(*id, *b, k.protocol) {
-                self.maps.delete_backend(*id, b.addr.is_ipv6())?;
-                self.maps.reset_backend_stats(*id)?;
+        }
+        for (b, id) in f.ids() {
+            if self.backends.release(id, b, k.protocol) {
+                self.maps.delete_backend(id, b.addr.is_ipv6())?;
+                self.maps.reset_backend_stats(id)?;
             }
         }
+        self.removed.extend(f.members.iter().map(|(b, _)| (*k, *b)));
         let count = self.vips.get(&k.vip).copied().unwrap_or(1) - 1;
         if count == 0 {
             self.vips.remove(&k.vip);
@@ -565,36 +637,51 @@ impl<M: LbMaps> Lb<M> {
     }
 
     /// Replaces a frontend's backend set: new backends and the other
-    /// generation's slots are written first, then the master flips in one
-    /// update, then the old slots and removed backends go. On a failure
-    /// before the flip, everything written is removed again.
+    /// generation's slots are written first (with the affinity marks and
+    /// Maglev table of the new set), then the master flips in one update,
+    /// then the old slots, marks and removed backends go, and connections
+    /// to backends that left the frontend are queued to be ended. On a
+    /// failure before the flip, everything written is removed again.
     fn write_backends(
         &mut self,
         k: &FrontendKey,
-        new: &[Backend],
+        want: &Wanted,
         policy: Policy,
         old_count: u16,
         force: bool,
     ) -> Result<(), MapError> {
         let f = self.frontends.get(k).expect("frontend exists").clone();
+        let new = &want.slots;
+        let left: Vec<Backend> = f
+            .members
+            .iter()
+            .map(|(b, _)| *b)
+            .filter(|b| !want.members.iter().any(|(x, _)| x == b))
+            .collect();
         if !force && f.policy == policy && f.backends.iter().map(|(_, b)| b).eq(new.iter()) {
+            // Only states or weights of unselected backends changed: nothing
+            // to write.
+            self.frontends.get_mut(k).expect("frontend exists").members = want.members.clone();
+            self.removed.extend(left.into_iter().map(|b| (*k, b)));
             return Ok(());
         }
+        let old_ids = f.ids();
         let old_matched: Vec<u32> = match f.policy.affinity_timeout {
-            Some(_) => f.backends.iter().map(|(id, _)| *id).collect(),
+            Some(_) => old_ids.values().copied().collect(),
             None => Vec::new(),
         };
         let mut matched = Vec::new();
         let proto = k.protocol;
         let mut ids = Vec::with_capacity(new.len());
+        let mut new_ids: BTreeMap<Backend, u32> = BTreeMap::new();
         // References taken by this call: (id, backend, whether its entry is new).
         let mut acquired = Vec::new();
         let plan = plan_replace(f.gen_, old_count, new.len() as u16);
         let mut written = 0u16;
         let r = (|| {
             for b in new {
-                let id = match f.backends.iter().find(|(_, x)| x == b) {
-                    Some((id, _)) => *id,
+                let id = match new_ids.get(b).or(old_ids.get(b)) {
+                    Some(id) => *id,
                     None => {
                         let (id, fresh) =
                             self.backends.acquire(*b, proto).ok_or(MapError::Full {
@@ -608,6 +695,7 @@ impl<M: LbMaps> Lb<M> {
                         id
                     }
                 };
+                new_ids.insert(*b, id);
                 ids.push((id, *b));
             }
             let mut master = master_value(
@@ -618,7 +706,7 @@ impl<M: LbMaps> Lb<M> {
                 &self.limits,
             );
             if policy.affinity_timeout.is_some() {
-                for (id, _) in &ids {
+                for id in new_ids.values() {
                     if !old_matched.contains(id) {
                         self.maps.put_affinity_match(f.service_id, *id)?;
                         matched.push(*id);
@@ -626,11 +714,7 @@ impl<M: LbMaps> Lb<M> {
                 }
             }
             if policy.algorithm == Algorithm::Maglev {
-                let weighted: Vec<(Backend, u32)> = ids.iter().map(|(_, b)| (*b, 1)).collect();
-                let table: Vec<u32> = maglev::table(&weighted, self.limits.maglev_table_size)
-                    .into_iter()
-                    .map(|i| ids[i as usize].0)
-                    .collect();
+                let table = self.maglev_table(&want.members, &new_ids);
                 self.maps.put_maglev(f.service_id, &table)?;
             }
             for (i, (id, _)) in ids.iter().enumerate() {
@@ -654,13 +738,8 @@ impl<M: LbMaps> Lb<M> {
                 let _ = self.maps.delete_affinity_match(f.service_id, id);
             }
             if f.policy.algorithm == Algorithm::Maglev {
-                // The table went with the write: rebuild the old one.
-                let weighted: Vec<(Backend, u32)> =
-                    f.backends.iter().map(|(_, b)| (*b, 1)).collect();
-                let table: Vec<u32> = maglev::table(&weighted, self.limits.maglev_table_size)
-                    .into_iter()
-                    .map(|i| f.backends[i as usize].0)
-                    .collect();
+                // The table went with the write: put the old one back.
+                let table = self.maglev_table(&f.members, &old_ids);
                 let _ = self.maps.put_maglev(f.service_id, &table);
             } else if policy.algorithm == Algorithm::Maglev {
                 let _ = self.maps.delete_maglev(f.service_id);
@@ -676,14 +755,8 @@ impl<M: LbMaps> Lb<M> {
             return Err(e);
         }
         // Flipped: the new set is live. Clean up the old generation.
-        let removed: Vec<(u32, Backend)> = f
-            .backends
-            .iter()
-            .filter(|(id, _)| !ids.iter().any(|(n, _)| n == id))
-            .copied()
-            .collect();
         let keep_match: Vec<u32> = match policy.affinity_timeout {
-            Some(_) => ids.iter().map(|(id, _)| *id).collect(),
+            Some(_) => new_ids.values().copied().collect(),
             None => Vec::new(),
         };
         for id in old_matched.iter().filter(|id| !keep_match.contains(id)) {
@@ -700,6 +773,7 @@ impl<M: LbMaps> Lb<M> {
         let entry = self.frontends.get_mut(k).expect("frontend exists");
         entry.gen_ = plan.write_gen;
         entry.backends = ids;
+        entry.members = want.members.clone();
         entry.policy = policy;
         for i in 1..=plan.delete_count {
             if let Err(e) = self
@@ -709,8 +783,8 @@ impl<M: LbMaps> Lb<M> {
                 warn!(frontend = %k, error = %e, "old slot not deleted; repaired on next start");
             }
         }
-        for (id, b) in removed {
-            if !self.backends.release(id, b, proto) {
+        for (b, id) in old_ids {
+            if new_ids.contains_key(&b) || !self.backends.release(id, b, proto) {
                 continue;
             }
             let _ = self.maps.reset_backend_stats(id);
@@ -718,11 +792,30 @@ impl<M: LbMaps> Lb<M> {
                 warn!(frontend = %k, backend = %b, error = %e, "old backend not deleted; repaired on next start");
             }
         }
+        self.removed.extend(left.into_iter().map(|b| (*k, b)));
         Ok(())
     }
 
+    /// The Maglev table (backend ids) of the selectable `members`, whose
+    /// ids are in `ids`.
+    fn maglev_table(
+        &self,
+        members: &[(Backend, BackendOptions)],
+        ids: &BTreeMap<Backend, u32>,
+    ) -> Vec<u32> {
+        let weighted: Vec<(Backend, u32)> = selectable(members)
+            .into_iter()
+            .filter(|(b, _)| ids.contains_key(b))
+            .map(|(b, w)| (b, u32::from(w)))
+            .collect();
+        maglev::table(&weighted, self.limits.maglev_table_size)
+            .into_iter()
+            .map(|i| ids[&weighted[i as usize].0])
+            .collect()
+    }
+
     fn upsert(&mut self, svc: &Service, desired: Desired) -> Result<(), Error> {
-        for (k, (field, _)) in &desired {
+        for (k, Wanted { field, .. }) in &desired {
             if let Some(owner) = self.frontends.get(k).and_then(|f| f.owner.as_ref())
                 && **owner != *svc.name
             {
@@ -733,7 +826,7 @@ impl<M: LbMaps> Lb<M> {
                 });
             }
         }
-        if svc.policy == Policy::default() && self.is_new(&svc.name, &desired) {
+        if simple(svc) && self.is_new(&svc.name, &desired) {
             return self.create_new(vec![(svc.name.as_str(), desired)]);
         }
         self.check_capacity(&desired)?;
@@ -767,7 +860,7 @@ impl<M: LbMaps> Lb<M> {
             source,
         };
         let mut result = Ok(());
-        for (k, (_, backends)) in &desired {
+        for (k, backends) in &desired {
             let step = if let Some(f) = self.frontends.get_mut(k) {
                 f.owner = Some(Arc::from(svc.name.as_str()));
                 let old = f.backends.len() as u16;
@@ -803,6 +896,12 @@ impl<M: LbMaps> Lb<M> {
         }
         Ok(())
     }
+}
+
+/// Whether a service can be written by the batch path: default policy,
+/// every backend active with weight 1.
+fn simple(svc: &Service) -> bool {
+    svc.policy == Policy::default() && svc.ports.iter().all(|p| p.options.is_empty())
 }
 
 /// Backend count of every master in a dump.
@@ -841,8 +940,8 @@ fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desired>, Error
         if svc.policy.algorithm == Algorithm::Maglev {
             maglev += frontends.len() as u64;
         }
-        for (k, (field, bes)) in &frontends {
-            backends += bes.len() as u64;
+        for (k, Wanted { field, slots, .. }) in &frontends {
+            backends += slots.len() as u64;
             if let Some(owner) = claimed.insert(*k, svc.name.as_str()) {
                 return Err(Error::Conflict {
                     field: format!("{prefix}.vips[{field}]"),
@@ -884,7 +983,9 @@ fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desired>, Error
 impl<M: LbMaps> Dataplane for Lb<M> {
     fn upsert_service(&mut self, svc: &Service) -> Result<(), Error> {
         let desired = validate(svc, &self.limits)?;
-        self.upsert(svc, desired)
+        let r = self.upsert(svc, desired);
+        self.end_removed();
+        r
     }
 
     fn set_backends(
@@ -904,13 +1005,14 @@ impl<M: LbMaps> Dataplane for Lb<M> {
             .into_iter()
             .collect();
         let mut ports = Vec::new();
-        let mut by_port: BTreeMap<(u16, Protocol), Vec<Backend>> = BTreeMap::new();
+        let mut by_port: BTreeMap<(u16, Protocol), Vec<(Backend, BackendOptions)>> =
+            BTreeMap::new();
         for k in keys {
             let f = &self.frontends[k];
             by_port
                 .entry((k.port, k.protocol))
                 .or_default()
-                .extend(f.backends.iter().map(|(_, b)| *b));
+                .extend(f.members.iter().copied());
         }
         if !by_port.contains_key(&(port, protocol)) {
             return Err(Error::invalid(
@@ -919,13 +1021,23 @@ impl<M: LbMaps> Dataplane for Lb<M> {
                 format!("service {service:?} has no such port"),
             ));
         }
-        by_port.insert((port, protocol), backends.to_vec());
-        for ((port, protocol), backends) in by_port {
+        by_port.insert(
+            (port, protocol),
+            backends
+                .iter()
+                .map(|b| (*b, BackendOptions::default()))
+                .collect(),
+        );
+        for ((port, protocol), members) in by_port {
             ports.push(crate::model::ServicePort {
                 name: String::new(),
                 port,
                 protocol,
-                backends,
+                backends: members.iter().map(|(b, _)| *b).collect(),
+                options: members
+                    .into_iter()
+                    .filter(|(_, o)| *o != BackendOptions::default())
+                    .collect(),
             });
         }
         let policy = keys
@@ -940,20 +1052,27 @@ impl<M: LbMaps> Dataplane for Lb<M> {
             policy,
         };
         let desired = validate(&svc, &self.limits)?;
-        self.upsert(&svc, desired)
+        let r = self.upsert(&svc, desired);
+        self.end_removed();
+        r
     }
 
     fn delete_service(&mut self, name: &str) -> Result<(), Error> {
         let keys = self.services.remove(name).ok_or_else(|| Error::NotFound {
             name: name.to_string(),
         })?;
+        let mut r = Ok(());
         for k in keys {
-            self.delete_frontend(&k).map_err(|source| Error::Map {
+            r = self.delete_frontend(&k).map_err(|source| Error::Map {
                 service: name.to_string(),
                 source,
-            })?;
+            });
+            if r.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.end_removed();
+        r
     }
 
     fn reconcile(&mut self, desired: &[Service]) -> Result<(), Error> {
@@ -968,12 +1087,20 @@ impl<M: LbMaps> Dataplane for Lb<M> {
         let mut out = Vec::with_capacity(self.frontends.len());
         for (k, f) in &self.frontends {
             let stats = self.maps.service_stats(f.service_id)?;
-            let mut backends = Vec::with_capacity(f.backends.len());
-            for (id, b) in &f.backends {
+            let ids = f.ids();
+            let mut backends = Vec::with_capacity(f.members.len());
+            for (b, o) in &f.members {
+                let id = ids.get(b).copied();
                 backends.push(BackendStatus {
-                    id: *id,
+                    id,
                     backend: *b,
-                    connections: self.maps.backend_stats(*id)?,
+                    state: o.state,
+                    weight: o.weight,
+                    selected: id.is_some(),
+                    connections: match id {
+                        Some(id) => self.maps.backend_stats(id)?,
+                        None => 0,
+                    },
                 });
             }
             out.push(FrontendStatus {

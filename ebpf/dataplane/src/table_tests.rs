@@ -5,8 +5,8 @@ use std::{collections::BTreeSet, net::IpAddr};
 use berth_ebpf_common::lb::{INLINE_BACKENDS, ServiceStats, ServiceValue};
 
 use crate::{
-    Backend, Dataplane, Dump, Error, FrontendKey, LbMaps, Limits, MapError, MemMaps, Policy,
-    Protocol, Service, ServicePort, SlotKey, table::Lb,
+    Backend, BackendOptions, BackendState, Dataplane, Dump, Error, FrontendKey, LbMaps, Limits,
+    MapError, MemMaps, Policy, Protocol, Service, ServicePort, SlotKey, table::Lb,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -26,6 +26,7 @@ fn web(backends: &[&str]) -> Service {
             port: 80,
             protocol: Protocol::Tcp,
             backends: backends.iter().map(|b| be(b)).collect(),
+            options: Default::default(),
         }],
         policy: Policy::default(),
     }
@@ -128,6 +129,9 @@ impl LbMaps for Checking {
     }
     fn delete_maglev(&mut self, s: u32) -> Result<(), MapError> {
         self.0.delete_maglev(s)
+    }
+    fn terminate_sockets(&mut self, r: &[(FrontendKey, Backend)]) -> Result<usize, MapError> {
+        self.0.terminate_sockets(r)
     }
 }
 
@@ -339,7 +343,11 @@ fn ids_stay_unique() {
     // One id per distinct backend, one backend per id.
     let pairs: BTreeSet<(u32, Backend)> = list
         .iter()
-        .flat_map(|f| f.backends.iter().map(|b| (b.id, b.backend)))
+        .flat_map(|f| {
+            f.backends
+                .iter()
+                .map(|b| (b.id.expect("selected"), b.backend))
+        })
         .collect();
     let ids: BTreeSet<u32> = pairs.iter().map(|(i, _)| *i).collect();
     let addrs: BTreeSet<Backend> = pairs.iter().map(|(_, b)| *b).collect();
@@ -476,7 +484,11 @@ fn expected_matches(lb: &Lb<MemMaps>) -> std::collections::BTreeSet<(u32, u32)> 
         .unwrap()
         .iter()
         .filter(|f| f.policy.affinity_timeout.is_some())
-        .flat_map(|f| f.backends.iter().map(move |b| (f.service_id, b.id)))
+        .flat_map(|f| {
+            f.backends
+                .iter()
+                .filter_map(move |b| Some((f.service_id, b.id?)))
+        })
         .collect()
 }
 
@@ -533,7 +545,7 @@ fn maglev_frontends_get_a_table_of_their_backends() {
     let v4 = listed.iter().find(|f| f.frontend.vip.is_ipv4()).unwrap();
     let table = &lb.maps().maglev[&v4.service_id];
     assert_eq!(table.len(), 16_381);
-    let ids: std::collections::BTreeSet<u32> = v4.backends.iter().map(|b| b.id).collect();
+    let ids: std::collections::BTreeSet<u32> = v4.backends.iter().filter_map(|b| b.id).collect();
     assert_eq!(
         table
             .iter()
@@ -548,7 +560,7 @@ fn maglev_frontends_get_a_table_of_their_backends() {
     lb.upsert_service(&with_policy(web(&refs[1..]), maglev()))
         .unwrap();
     let after = &lb.maps().maglev[&v4.service_id];
-    let removed = v4.backends[0].id;
+    let removed = v4.backends[0].id.expect("selected");
     assert!(!after.contains(&removed));
     let moved = before.iter().zip(after).filter(|(a, b)| a != b).count();
     assert!(moved < 16_381 * 15 / 100, "moved {moved} of 16381");
@@ -617,4 +629,87 @@ fn adoption_keeps_the_policy() {
         listed.iter().all(|f| f.policy == Policy::client_ip()),
         "{listed:?}"
     );
+}
+
+fn with_options(mut s: Service, opts: &[(&str, BackendState, u16)]) -> Service {
+    for (b, state, weight) in opts {
+        s.ports[0].options.insert(
+            be(b),
+            BackendOptions {
+                state: *state,
+                weight: *weight,
+            },
+        );
+    }
+    s
+}
+
+#[test]
+fn removed_backends_are_queued_for_termination_and_draining_ones_are_not() {
+    let mut lb = lb();
+    let three = ["10.244.1.2:8080", "10.244.1.3:8080", "10.244.1.4:8080"];
+    lb.upsert_service(&web(&three)).unwrap();
+    assert!(lb.maps().terminated.is_empty());
+    // Terminating, drained (weight 0) and quarantined: out of the
+    // selection, connections kept.
+    lb.upsert_service(&with_options(
+        web(&three),
+        &[
+            ("10.244.1.2:8080", BackendState::Terminating, 1),
+            ("10.244.1.3:8080", BackendState::Active, 0),
+        ],
+    ))
+    .unwrap();
+    assert!(lb.maps().terminated.is_empty());
+    let v4 = lb
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.frontend.vip.is_ipv4())
+        .unwrap();
+    let selected: Vec<_> = v4.backends.iter().filter(|b| b.selected).collect();
+    assert_eq!(selected.len(), 1, "{v4:?}");
+    assert_eq!(selected[0].backend, be("10.244.1.4:8080"));
+    assert_eq!(v4.backends.len(), 3, "members stay listed");
+    // Removed: its connections through the VIP are to end.
+    lb.upsert_service(&with_options(
+        web(&three[1..]),
+        &[("10.244.1.3:8080", BackendState::Active, 0)],
+    ))
+    .unwrap();
+    let ended = &lb.maps().terminated;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].1, be("10.244.1.2:8080"));
+    assert_eq!(ended[0].0.vip, ip("10.96.0.20"));
+    // Deleting the service ends the rest.
+    lb.delete_service("default/web").unwrap();
+    assert_eq!(lb.maps().terminated.len(), 3);
+    assert_consistent(lb.maps());
+}
+
+#[test]
+fn weights_repeat_backends_in_the_slots_and_ids_are_released_once() {
+    let mut lb = lb();
+    let two = ["10.244.1.2:8080", "10.244.1.3:8080"];
+    lb.upsert_service(&with_options(
+        web(&two),
+        &[("10.244.1.2:8080", BackendState::Active, 3)],
+    ))
+    .unwrap();
+    let m = lb.maps();
+    let master = m
+        .slots
+        .iter()
+        .find(|(k, _)| k.slot == 0 && k.frontend.vip.is_ipv4())
+        .unwrap()
+        .1;
+    assert_eq!(master.count, 4, "3 + 1 slots");
+    assert_eq!(m.backends.len(), 2);
+    // Weight down, then the backend goes: its id is freed exactly once.
+    lb.upsert_service(&web(&two)).unwrap();
+    lb.upsert_service(&web(&two[1..])).unwrap();
+    assert_eq!(lb.maps().backends.len(), 1);
+    lb.delete_service("default/web").unwrap();
+    assert!(lb.maps().backends.is_empty());
+    assert_consistent(lb.maps());
 }

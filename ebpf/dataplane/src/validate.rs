@@ -8,15 +8,62 @@ use std::{
 
 use crate::{
     error::Error,
-    model::{Algorithm, Backend, FrontendKey, Limits, MAX_AFFINITY_TIMEOUT, Service},
+    model::{
+        Algorithm, Backend, BackendOptions, BackendState, FrontendKey, Limits,
+        MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Service,
+    },
 };
 
 /// Longest service name accepted (a DNS name's length).
 pub const MAX_NAME_LEN: usize = 253;
 
-/// The frontends a valid service asks for, each with the index of the VIP
-/// that declared it (for error messages: `vips[i]`) and its backends.
-pub(crate) type Desired = BTreeMap<FrontendKey, (usize, Vec<Backend>)>;
+/// What one frontend of a valid service wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    /// Index of the VIP that declared it (for errors: `vips[i]`).
+    pub field: usize,
+    /// The selection: backends new connections may pick, each repeated by
+    /// its weight (reduced by the weights' common divisor).
+    pub slots: Vec<Backend>,
+    /// Every backend of its family, with state and weight.
+    pub members: Vec<(Backend, BackendOptions)>,
+}
+
+/// The frontends a valid service asks for.
+pub(crate) type Desired = BTreeMap<FrontendKey, Wanted>;
+
+/// Backends new connections may pick, with their weights: the active ones
+/// with a weight, or, when there is none, the terminating ones with a
+/// weight (kube-proxy's fallback to serving terminating endpoints).
+/// Quarantined backends never.
+pub(crate) fn selectable(members: &[(Backend, BackendOptions)]) -> Vec<(Backend, u16)> {
+    let pick = |state| -> Vec<(Backend, u16)> {
+        members
+            .iter()
+            .filter(|(_, o)| o.state == state && o.weight > 0)
+            .map(|(b, o)| (*b, o.weight))
+            .collect()
+    };
+    let active = pick(BackendState::Active);
+    if active.is_empty() {
+        pick(BackendState::Terminating)
+    } else {
+        active
+    }
+}
+
+/// The slot list of [`Wanted::slots`].
+pub(crate) fn slots(members: &[(Backend, BackendOptions)]) -> Vec<Backend> {
+    let sel = selectable(members);
+    let g = sel.iter().fold(0u16, |g, (_, w)| gcd(g, *w)).max(1);
+    sel.iter()
+        .flat_map(|(b, w)| std::iter::repeat_n(*b, usize::from(*w / g)))
+        .collect()
+}
+
+const fn gcd(a: u16, b: u16) -> u16 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
 
 /// Checks a service and expands it into frontends.
 pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error> {
@@ -103,6 +150,23 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
                 v6 += 1;
             }
         }
+        for (b, o) in &p.options {
+            if !seen_backends.contains(b) {
+                return Err(Error::invalid(
+                    format!("ports[{j}].options"),
+                    b,
+                    "options for a backend that is not in backends",
+                ));
+            }
+            if o.weight > MAX_WEIGHT {
+                let k = p.backends.iter().position(|x| x == b).unwrap_or(0);
+                return Err(Error::invalid(
+                    format!("ports[{j}].backends[{k}].weight"),
+                    o.weight,
+                    format!("must be 0-{MAX_WEIGHT}"),
+                ));
+            }
+        }
         let most = v4.max(v6);
         if svc.policy.algorithm == Algorithm::Maglev && most >= limits.maglev_table_size as usize {
             return Err(Error::invalid(
@@ -124,19 +188,45 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
                 ),
             ));
         }
+        let family = |v4: bool| -> Vec<(Backend, BackendOptions)> {
+            p.backends
+                .iter()
+                .filter(|b| b.addr.is_ipv4() == v4)
+                .map(|b| (*b, p.options_of(b)))
+                .collect()
+        };
+        let (m4, m6) = (family(true), family(false));
+        let (s4, s6) = (slots(&m4), slots(&m6));
+        let most_slots = s4.len().max(s6.len());
+        if most_slots > limits.backends_per_frontend as usize {
+            return Err(Error::invalid(
+                format!("ports[{j}].backends"),
+                format!("weights needing {most_slots} slots"),
+                format!(
+                    "at most {} slots per VIP and port (use smaller weights)",
+                    limits.backends_per_frontend
+                ),
+            ));
+        }
         for (i, vip) in svc.vips.iter().enumerate() {
             let key = FrontendKey {
                 vip: *vip,
                 port: p.port,
                 protocol: p.protocol,
             };
-            let backends = p
-                .backends
-                .iter()
-                .filter(|b| b.addr.is_ipv4() == vip.is_ipv4())
-                .copied()
-                .collect();
-            desired.insert(key, (i, backends));
+            let (slots, members) = if vip.is_ipv4() {
+                (s4.clone(), m4.clone())
+            } else {
+                (s6.clone(), m6.clone())
+            };
+            desired.insert(
+                key,
+                Wanted {
+                    field: i,
+                    slots,
+                    members,
+                },
+            );
         }
     }
     Ok(desired)
@@ -188,6 +278,7 @@ mod tests {
                     Backend::new("fd00:10:244:1::2".parse().unwrap(), 8080),
                     Backend::new("10.244.1.3".parse().unwrap(), 8080),
                 ],
+                options: Default::default(),
             }],
             policy: Default::default(),
         }
@@ -198,13 +289,48 @@ mod tests {
     }
 
     #[test]
+    fn weights_and_states_shape_the_slots() {
+        let b = |s: &str| Backend::from(s.parse::<std::net::SocketAddr>().unwrap());
+        let o = |state, weight| BackendOptions { state, weight };
+        let m = [
+            (b("10.0.0.1:80"), o(BackendState::Active, 4)),
+            (b("10.0.0.2:80"), o(BackendState::Active, 2)),
+            (b("10.0.0.3:80"), o(BackendState::Active, 0)),
+            (b("10.0.0.4:80"), o(BackendState::Terminating, 1)),
+            (b("10.0.0.5:80"), o(BackendState::Quarantined, 1)),
+        ];
+        // 4:2 is 2:1 slots; drained, terminating, quarantined get none.
+        assert_eq!(
+            slots(&m),
+            [b("10.0.0.1:80"), b("10.0.0.1:80"), b("10.0.0.2:80")]
+        );
+        // No active backend left: the terminating ones serve.
+        assert_eq!(slots(&m[2..]), [b("10.0.0.4:80")]);
+        assert!(slots(&m[4..]).is_empty());
+        let mut s = svc();
+        let first = s.ports[0].backends[0];
+        s.ports[0]
+            .options
+            .insert(first, o(BackendState::Active, 101));
+        assert_eq!(
+            err(&s),
+            "ports[0].backends[0].weight: invalid value \"101\": must be 0-100"
+        );
+        let mut s = svc();
+        s.ports[0]
+            .options
+            .insert(b("10.9.9.9:80"), o(BackendState::Active, 2));
+        assert!(err(&s).starts_with("ports[0].options: invalid value \"10.9.9.9:80\""));
+    }
+
+    #[test]
     fn dual_stack_splits_backends_by_family() {
         let d = validate(&svc(), &Limits::default()).unwrap();
         assert_eq!(d.len(), 2);
         let v4 = d.iter().find(|(k, _)| k.vip.is_ipv4()).unwrap();
-        assert_eq!(v4.1.1.len(), 2);
+        assert_eq!(v4.1.slots.len(), 2);
         let v6 = d.iter().find(|(k, _)| k.vip.is_ipv6()).unwrap();
-        assert_eq!(v6.1.1.len(), 1);
+        assert_eq!(v6.1.slots.len(), 1);
     }
 
     #[test]

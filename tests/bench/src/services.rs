@@ -50,6 +50,7 @@ pub fn berth_service(i: usize, backends: &[SocketAddr]) -> Service {
             port: SERVICE_PORT,
             protocol: Protocol::Tcp,
             backends: backends.iter().copied().map(Backend::from).collect(),
+            options: Default::default(),
         }],
         policy: Default::default(),
     }

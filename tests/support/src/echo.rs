@@ -4,6 +4,7 @@
 //! - 1 byte: reply with exactly one byte, `b'x'` (request/response benchmark);
 //!   the connection stays open for more requests;
 //! - `b"who\n"`: reply `<id>\n` and close;
+//! - `b"id?\n"`: reply `<id>\n` and stay open (a long-lived client);
 //! - anything else: echoed back.
 //!
 //! UDP protocol: every datagram is answered, to its sender, with `<id>`.
@@ -33,6 +34,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Request of [`tcp_who`] / [`udp_who`].
 pub const WHO: &[u8] = b"who\n";
+/// Asks the id and keeps the connection open.
+pub const ID: &[u8] = b"id?\n";
 
 /// Reply to a 1-byte TCP request.
 pub const RR_REPLY: u8 = b'x';
@@ -200,6 +203,7 @@ fn serve_conn(mut stream: TcpStream, who_reply: &[u8], stop: &AtomicBool) {
                 let _ = stream.write_all(who_reply);
                 return;
             }
+            chunk if chunk == ID => stream.write_all(who_reply),
             chunk => stream.write_all(chunk),
         };
         if written.is_err() {

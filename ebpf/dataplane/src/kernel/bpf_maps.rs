@@ -10,10 +10,11 @@ use aya::maps::{
     Array, HashMap, HashOfMaps, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues,
 };
 use berth_ebpf_common::lb::{
-    AffinityMatchKey, Backend4, Backend6, Service4Key, Service6Key, ServiceStats, ServiceValue,
+    AffinityMatchKey, Backend4, Backend6, RevNat4Key, RevNat4Value, RevNat6Key, RevNat6Value,
+    Service4Key, Service6Key, ServiceStats, ServiceValue,
 };
 
-use super::sys;
+use super::{sys, terminate};
 use crate::{
     error::MapError,
     maps::{Dump, LbMaps, SlotKey},
@@ -67,6 +68,8 @@ pub struct BpfMaps {
     svc_stats: PerCpuArray<MapData, ServiceStats>,
     be_stats: PerCpuArray<MapData, u64>,
     affinity_match: HashMap<MapData, AffinityMatchKey, u32>,
+    revnat4: HashMap<MapData, RevNat4Key, RevNat4Value>,
+    revnat6: HashMap<MapData, RevNat6Key, RevNat6Value>,
     maglev: HashOfMaps<MapData, u32, Array<MapData, u32>>,
     cpus: usize,
     /// Raw fds of the hash maps, for batch updates; owned by the maps above.
@@ -261,6 +264,8 @@ impl BpfMaps {
             svc_stats: take(get, SVC_STATS, None)?,
             be_stats: take(get, BACKEND_STATS, None)?,
             affinity_match: take(get, AFFINITY_MATCH, None)?,
+            revnat4: take(get, REVNAT4, None)?,
+            revnat6: take(get, REVNAT6, None)?,
             maglev: take(get, MAGLEV, None)?,
             cpus,
             fds,
@@ -268,7 +273,49 @@ impl BpfMaps {
     }
 }
 
+impl terminate::RevNat for BpfMaps {
+    fn vip_of(&self, cookie: u64, b: &Backend) -> Option<(IpAddr, u16)> {
+        match b.addr {
+            IpAddr::V4(a) => {
+                let k = RevNat4Key {
+                    cookie,
+                    addr: v4(a),
+                    port: port_be(b.port),
+                    _pad: 0,
+                };
+                let v = self.revnat4.get(&k, 0).ok()?;
+                Some((from_v4(v.addr), u16::from_be(v.port)))
+            }
+            IpAddr::V6(a) => {
+                let k = RevNat6Key {
+                    cookie,
+                    addr: v6(a),
+                    port: port_be(b.port),
+                    _pad: [0; 6],
+                };
+                let v = self.revnat6.get(&k, 0).ok()?;
+                Some((from_v6(v.addr), u16::from_be(v.port)))
+            }
+        }
+    }
+}
+
 impl LbMaps for BpfMaps {
+    fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<usize, MapError> {
+        let targets: Vec<terminate::Target> = removed
+            .iter()
+            .map(|(frontend, backend)| terminate::Target {
+                frontend: *frontend,
+                backend: *backend,
+            })
+            .collect();
+        terminate::terminate(&targets, self).map_err(|source| MapError::Os {
+            map: REVNAT4,
+            op: "end connections (sock_diag)",
+            source,
+        })
+    }
+
     fn put_slot(&mut self, key: &SlotKey, value: &ServiceValue) -> Result<(), MapError> {
         match key.frontend.vip {
             IpAddr::V4(a) => self

@@ -8,7 +8,9 @@
 //! without translation.
 
 mod bpf_maps;
+mod sockdiag;
 mod sys;
+mod terminate;
 
 use std::{
     fs, io,

@@ -5,7 +5,7 @@
 //! slice resolved for that port's name (so a named `targetPort` that pods
 //! resolve differently gives each group of pods its own number).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use berth_api::container::Protocol as ApiProtocol;
@@ -55,23 +55,33 @@ fn protocol(p: ApiProtocol) -> Option<dp::Protocol> {
     }
 }
 
-/// Whether an endpoint takes new connections: ready (unknown counts as
-/// ready, as for every consumer) and not terminating.
-fn usable(c: &berth_api::endpointslice::EndpointConditions) -> bool {
-    c.is_ready() && c.terminating != Some(true)
+/// The data plane state of an endpoint: ready (unknown counts as ready,
+/// as for every consumer) and not terminating is active; terminating and
+/// still serving is terminating (its connections stay; it serves new ones
+/// only when no endpoint is ready); not ready, or terminating and no longer
+/// serving, is quarantined (its connections stay; never picked).
+fn state(c: &berth_api::endpointslice::EndpointConditions) -> dp::BackendState {
+    let terminating = c.terminating == Some(true);
+    let serving = c.serving.unwrap_or(c.is_ready());
+    match (terminating, c.is_ready(), serving) {
+        (false, true, _) => dp::BackendState::Active,
+        (true, _, true) => dp::BackendState::Terminating,
+        _ => dp::BackendState::Quarantined,
+    }
 }
 
 /// The backends of the Service port named `port_name` (protocol `proto`)
 /// in `slices`, of the families in `families`, sorted and without
 /// duplicates (the order the data plane keeps, so an unchanged set is
-/// never rewritten).
+/// never rewritten), with their states. An address listed twice keeps its
+/// best state.
 fn backends(
     slices: &[&EndpointSlice],
     port_name: &str,
     proto: ApiProtocol,
     families: (bool, bool),
-) -> Vec<dp::Backend> {
-    let mut out = BTreeSet::new();
+) -> BTreeMap<dp::Backend, dp::BackendState> {
+    let mut out: BTreeMap<dp::Backend, dp::BackendState> = BTreeMap::new();
     for s in slices {
         let v6 = match s.address_type {
             AddressType::Ipv4 => false,
@@ -91,19 +101,21 @@ fn backends(
         else {
             continue;
         };
-        for ep in s.endpoints.iter().filter(|e| usable(&e.conditions)) {
+        for ep in &s.endpoints {
+            let st = state(&ep.conditions);
             for a in &ep.addresses {
                 if let Ok(ip) = a.parse::<IpAddr>()
                     && ip.is_ipv6() == v6
                     && !ip.is_unspecified()
                     && !ip.is_multicast()
                 {
-                    out.insert(dp::Backend::new(ip, port));
+                    let e = out.entry(dp::Backend::new(ip, port)).or_insert(st);
+                    *e = (*e).min(st);
                 }
             }
         }
     }
-    out.into_iter().collect()
+    out
 }
 
 /// The data plane's view of `svc` with `slices` (every slice of its
@@ -136,11 +148,25 @@ pub fn translate<'a>(
         if port == 0 || !seen.insert((port, proto)) {
             continue;
         }
+        let members = backends(&slices, &sp.name, sp.protocol, families);
         ports.push(dp::ServicePort {
             name: sp.name.clone(),
             port,
             protocol: proto,
-            backends: backends(&slices, &sp.name, sp.protocol, families),
+            backends: members.keys().copied().collect(),
+            options: members
+                .into_iter()
+                .filter(|(_, st)| *st != dp::BackendState::Active)
+                .map(|(b, state)| {
+                    (
+                        b,
+                        dp::BackendOptions {
+                            state,
+                            ..dp::BackendOptions::default()
+                        },
+                    )
+                })
+                .collect(),
         });
     }
     if ports.is_empty() {
@@ -258,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn only_ready_endpoints_that_are_not_terminating() {
+    fn endpoint_conditions_become_backend_states() {
         let svc = service("web", &["10.96.0.20"], &[("", 80, "8080")]);
         let mut unknown = endpoint("10.244.1.5", true, false);
         unknown.conditions = EndpointConditions::default();
@@ -279,9 +305,31 @@ mod tests {
             ],
         );
         let got = translate(&svc, [&s]).unwrap();
+        let p = &got.ports[0];
+        // Every endpoint is a member, once; only ready, not terminating ones
+        // are active.
         assert_eq!(
-            got.ports[0].backends,
-            [b("10.244.1.4:8080"), b("10.244.1.5:8080")]
+            p.backends,
+            [
+                b("10.244.1.2:8080"),
+                b("10.244.1.3:8080"),
+                b("10.244.1.4:8080"),
+                b("10.244.1.5:8080")
+            ]
+        );
+        let state = |a: &str| p.options_of(&b(a)).state;
+        assert_eq!(state("10.244.1.2:8080"), dp::BackendState::Quarantined);
+        assert_eq!(state("10.244.1.3:8080"), dp::BackendState::Terminating);
+        assert_eq!(state("10.244.1.4:8080"), dp::BackendState::Active);
+        assert_eq!(state("10.244.1.5:8080"), dp::BackendState::Active);
+        // Terminating and no longer serving: never picked again.
+        let mut gone = endpoint("10.244.1.6", false, true);
+        gone.conditions.serving = Some(false);
+        let s = slice("web", "web-b", AddressType::Ipv4, &[("", 8080)], vec![gone]);
+        let got = translate(&svc, [&s]).unwrap();
+        assert_eq!(
+            got.ports[0].options_of(&b("10.244.1.6:8080")).state,
+            dp::BackendState::Quarantined
         );
     }
 

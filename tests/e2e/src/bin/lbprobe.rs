@@ -7,6 +7,12 @@
 //! lbprobe udp-connected ADDR    connected UDP: the id and getpeername
 //! lbprobe connect ADDR          one connect(): "ok" or errno and elapsed µs
 //! lbprobe stream ADDR SECS      connect/who/close in a loop: ok and failed counts
+//! lbprobe hold ADDR SECS        one TCP connection: its id at once, then a
+//!                                ping every 100 ms for SECS: exchanges, failures
+//! lbprobe idle-tcp ADDR SECS    one TCP connection: its id at once, then waits
+//!                                up to SECS for it to end: result, errno, when
+//!                                (error_at_ms, Unix time); then who on a new one
+//! lbprobe idle-udp ADDR SECS    the same with a connected UDP socket
 
 use std::{
     collections::BTreeMap,
@@ -42,6 +48,60 @@ fn udp_socket(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
     let s = UdpSocket::bind(bind)?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     Ok(s)
+}
+
+/// Asks a connection's backend id, keeping it open.
+fn ask_id(s: &mut TcpStream) -> anyhow::Result<String> {
+    s.write_all(b"id?\n")?;
+    let mut line = String::new();
+    BufReader::new(&*s).read_line(&mut line)?;
+    if line.is_empty() {
+        bail!("empty reply");
+    }
+    Ok(line.trim().to_string())
+}
+
+/// A line the test reads while the probe goes on.
+fn announce(line: &str) {
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// How an idle socket's wait ended: Ok(true) end of stream, Ok(false) data.
+fn report_end(r: std::io::Result<bool>) {
+    let at = now_ms();
+    match r {
+        Ok(true) => println!("result=eof\nerrno=0"),
+        Ok(false) => println!("result=data\nerrno=0"),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            println!("result=timeout\nerrno=0")
+        }
+        Err(e) => println!(
+            "result=error\nerrno={}\nerror={e}",
+            e.raw_os_error().unwrap_or(-1)
+        ),
+    }
+    println!("error_at_ms={at}");
+}
+
+/// The next attempt, on a new connection.
+fn next_who(addr: SocketAddr) {
+    match who(addr) {
+        Ok((id, _)) => println!("next_id={id}"),
+        Err(e) => println!("next_id=\nnext_error={e}"),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -129,6 +189,65 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("ok={ok}\nfailed={failed}\nfirst_error={first_error}");
+        }
+        "hold" => {
+            let secs: f64 = args.get(2).context("SECS")?.parse()?;
+            let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+            s.set_read_timeout(Some(IO_TIMEOUT))?;
+            let id = ask_id(&mut s)?;
+            announce(&format!("id={id}"));
+            let end = Instant::now() + Duration::from_secs_f64(secs);
+            let (mut ok, mut failed) = (0u64, 0u64);
+            let mut first_error = String::new();
+            let mut buf = [0u8; 16];
+            while Instant::now() < end {
+                let r = s
+                    .write_all(b"ping")
+                    .and_then(|()| std::io::Read::read_exact(&mut s, &mut buf[..4]));
+                match r {
+                    Ok(()) => ok += 1,
+                    Err(e) => {
+                        if failed == 0 {
+                            first_error = e.to_string();
+                        }
+                        failed += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            println!("exchanges={ok}\nfailed={failed}\nfirst_error={first_error}");
+        }
+        "idle-tcp" => {
+            let secs: f64 = args.get(2).context("SECS")?.parse()?;
+            let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+            s.set_read_timeout(Some(IO_TIMEOUT))?;
+            let id = ask_id(&mut s)?;
+            announce(&format!("id={id}"));
+            s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
+            let mut buf = [0u8; 16];
+            let r = std::io::Read::read(&mut s, &mut buf);
+            report_end(r.map(|n| n == 0));
+            next_who(addr);
+        }
+        "idle-udp" => {
+            let secs: f64 = args.get(2).context("SECS")?.parse()?;
+            let s = udp_socket(addr)?;
+            s.connect(addr)?;
+            s.send(b"who")?;
+            let mut buf = [0u8; 512];
+            let n = s.recv(&mut buf)?;
+            announce(&format!("id={}", String::from_utf8_lossy(&buf[..n]).trim()));
+            s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
+            let r = s.recv(&mut buf);
+            report_end(r.map(|_| false));
+            // A DNS client's next query: a new socket.
+            let s = udp_socket(addr)?;
+            s.connect(addr)?;
+            s.send(b"who")?;
+            match s.recv(&mut buf) {
+                Ok(n) => println!("next_id={}", String::from_utf8_lossy(&buf[..n]).trim()),
+                Err(e) => println!("next_id=\nnext_error={e}"),
+            }
         }
         other => bail!("unknown command {other}"),
     }

@@ -1,0 +1,160 @@
+//! Ending the connections of removed backends (the complaint of
+//! cilium#27300 and calico#4509: a client left talking to a backend that is
+//! gone). The socket LB rewrote those sockets' peer at connect() time, so
+//! the kernel sees them as connected to the backend itself; the reverse-NAT
+//! map says which of them went through which VIP.
+//!
+//! For every network namespace on the host (each distinct
+//! `/proc/*/ns/net`, and the bind-mounted ones in /run/netns), a helper
+//! thread enters it, dumps its TCP and UDP sockets with sock_diag, and
+//! destroys (SOCK_DESTROY) those whose peer is a removed backend and whose
+//! reverse-NAT entry names the frontend it was removed from.
+
+use std::{
+    collections::HashSet,
+    fs::{self, File},
+    io,
+    net::IpAddr,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    path::{Path, PathBuf},
+};
+
+use tracing::debug;
+
+use super::sockdiag::{Diag, SockId};
+use crate::model::{Backend, FrontendKey, Protocol};
+
+/// A removed backend of a frontend, and what the reverse-NAT map says a
+/// socket through that frontend's VIP looks like.
+pub(crate) struct Target {
+    pub frontend: FrontendKey,
+    pub backend: Backend,
+}
+
+/// Answers whether socket `cookie`, connected to `backend`, went through
+/// `vip:port` (a reverse-NAT lookup).
+pub(crate) trait RevNat: Sync {
+    fn vip_of(&self, cookie: u64, backend: &Backend) -> Option<(IpAddr, u16)>;
+}
+
+/// Bind-mounted namespaces (`ip netns`) besides those of processes.
+const NETNS_DIRS: [&str; 2] = ["/run/netns", "/var/run/netns"];
+
+/// One open handle per distinct network namespace on the host.
+fn namespaces() -> Vec<(PathBuf, File)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut consider = |path: PathBuf| {
+        let Ok(meta) = fs::metadata(&path) else {
+            return;
+        };
+        if seen.insert((meta.dev(), meta.ino()))
+            && let Ok(f) = File::open(&path)
+        {
+            out.push((path, f));
+        }
+    };
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if name
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|c| c.is_ascii_digit()))
+            {
+                consider(e.path().join("ns/net"));
+            }
+        }
+    }
+    for dir in NETNS_DIRS {
+        if let Ok(entries) = fs::read_dir(Path::new(dir)) {
+            for e in entries.flatten() {
+                consider(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Which sockets of one namespace's dump are to go.
+fn doomed<'a>(
+    family: i32,
+    protocol: Protocol,
+    ids: &'a [SockId],
+    targets: &[Target],
+    revnat: &dyn RevNat,
+) -> Vec<&'a SockId> {
+    ids.iter()
+        .filter(|id| {
+            let peer = Backend::new(id.dst_addr(family), u16::from_be(id.dport));
+            targets.iter().any(|t| {
+                t.frontend.protocol == protocol
+                    && t.backend == peer
+                    && revnat.vip_of(id.cookie(), &peer) == Some((t.frontend.vip, t.frontend.port))
+            })
+        })
+        .collect()
+}
+
+/// Ends the matching sockets in the calling thread's namespace.
+fn in_this_namespace(targets: &[Target], revnat: &dyn RevNat) -> io::Result<usize> {
+    let mut diag = Diag::open()?;
+    let mut n = 0;
+    for (family, v6) in [(libc::AF_INET, false), (libc::AF_INET6, true)] {
+        if !targets.iter().any(|t| t.backend.addr.is_ipv6() == v6) {
+            continue;
+        }
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            if !targets.iter().any(|t| t.frontend.protocol == protocol) {
+                continue;
+            }
+            let ids = diag.dump(family, protocol.number())?;
+            for id in doomed(family, protocol, &ids, targets, revnat) {
+                match diag.destroy(family, protocol.number(), id) {
+                    Ok(()) => n += 1,
+                    // Closed meanwhile.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            "this kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY)",
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Ends the sockets of `targets` in every namespace; returns how many.
+pub(crate) fn terminate(targets: &[Target], revnat: &dyn RevNat) -> io::Result<usize> {
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let namespaces = namespaces();
+    // setns() moves only the calling thread: a thread of its own walks the
+    // namespaces and ends with the last of them.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut total = 0;
+                for (path, ns) in &namespaces {
+                    // SAFETY: setns on a namespace file this thread holds open.
+                    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        // Its last process exited meanwhile.
+                        debug!(ns = %path.display(), error = %io::Error::last_os_error(), "setns");
+                        continue;
+                    }
+                    match in_this_namespace(targets, revnat) {
+                        Ok(n) => total += n,
+                        Err(e) if e.kind() == io::ErrorKind::Unsupported => return Err(e),
+                        Err(e) => debug!(ns = %path.display(), error = %e, "sock_diag"),
+                    }
+                }
+                Ok(total)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("socket walker panicked")))
+    })
+}
