@@ -356,7 +356,7 @@ impl<M: LbMaps> Lb<M> {
             Ok(n) => debug!(
                 backends = targets.len(),
                 sockets = n,
-                "ended connections to removed backends"
+                "connections to removed backends handed off to be ended (sockets: ended so far, 0 when queued)"
             ),
             Err(e) => {
                 warn!(backends = targets.len(), error = %e, "connections to removed backends not ended")

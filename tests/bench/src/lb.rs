@@ -35,7 +35,7 @@ use crate::{
     peers::{self, Peer},
     report::{self, Failed, Results, Settings, Update},
     rng::Rng,
-    services::{self, BERTH_VIPS, MAX_SERVICES, SERVICE_PORT},
+    services::{self, BERTH_VIPS, Kind, MAX_POLICY_SERVICES, MAX_SERVICES, SERVICE_PORT},
     stats, sysinfo,
     topo::{BACKEND_PORT, Topo},
 };
@@ -47,6 +47,9 @@ pub const DEFAULT_PEERS_MAX: usize = 10_000;
 pub const DEFAULT_BACKENDS: usize = 3;
 /// Most backends per service (limit of the LAN and of the frontend slots).
 pub const MAX_BACKENDS: usize = 64;
+/// Maglev services measured at most (each has a 16,381-entry table: 1,024
+/// of them are 128 MiB of kernel memory).
+pub const MAGLEV_SERVICES: usize = 1_024;
 /// Backend changes timed per N (each replaces one backend; half of them
 /// put the original back).
 pub const UPDATES: usize = 40;
@@ -92,8 +95,9 @@ impl LbConfig {
         );
         let max = *self.services.last().unwrap_or(&1);
         anyhow::ensure!(
-            max <= MAX_SERVICES,
-            "--services {max}: at most {MAX_SERVICES} services fit the /12 VIP ranges"
+            max <= MAX_SERVICES.min(MAX_POLICY_SERVICES),
+            "--services {max}: at most {} services fit the VIP ranges",
+            MAX_SERVICES.min(MAX_POLICY_SERVICES)
         );
         anyhow::ensure!(self.samples >= 1, "--samples must be at least 1");
         anyhow::ensure!(
@@ -172,10 +176,13 @@ fn run_all(cfg: &LbConfig, peer_counts: &[usize], res: &mut Results) -> anyhow::
         topo.route_via_lan(&services::cidr(p.vips()))?;
     }
     let backends = topo.backends();
+    // Plain, affinity and Maglev services.
+    let most = 2 * max_n + max_n.min(MAGLEV_SERVICES);
     let limits = Limits {
-        frontends: u32::try_from(max_n + 16)?,
-        backends: u32::try_from(max_n * k + 64)?,
+        frontends: u32::try_from(most + 16)?,
+        backends: u32::try_from(most * k + 64)?,
         backends_per_frontend: 64,
+        maglev_frontends: u32::try_from(MAGLEV_SERVICES)?,
         ..Limits::default()
     };
     progress(format_args!(
@@ -231,9 +238,25 @@ fn berth_at(
     res.map_bytes.insert(n, dp.pinned.map_bytes()?);
     progress(format_args!("berth: {n} services programmed in {ms:.1} ms"));
 
-    let vips = Targets::Vips {
-        base: BERTH_VIPS,
-        count: n,
+    // The same services with a selection policy, beside the plain ones, so
+    // that their cost shows against random selection in the same run.
+    let maglev = n.min(MAGLEV_SERVICES);
+    let start = Instant::now();
+    for (kind, count) in [(Kind::Affinity, n), (Kind::Maglev, maglev)] {
+        for i in 0..count {
+            dp.lb()
+                .upsert_service(&services::policy_service(kind, i, &backends))
+                .with_context(|| format!("programming {kind:?} service {i}"))?;
+        }
+    }
+    progress(format_args!(
+        "berth: {n} affinity and {maglev} Maglev services programmed in {:.1} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    ));
+
+    let vips = |base, count| Targets::Vips {
+        base,
+        count,
         port: SERVICE_PORT,
     };
     let direct = Targets::List(backends.clone());
@@ -242,7 +265,12 @@ fn berth_at(
         cfg,
         topo,
         n,
-        &[("vip", client, vips), ("direct", client, direct)],
+        &[
+            ("vip", client, vips(BERTH_VIPS, n)),
+            ("vip-affinity", client, vips(Kind::Affinity.base(), n)),
+            ("vip-maglev", client, vips(Kind::Maglev.base(), maglev)),
+            ("direct", client, direct),
+        ],
         res,
     )?;
     res.update.insert(n, update_one(dp, rng, n, &backends)?);

@@ -9,7 +9,14 @@ use serde::Serialize;
 use crate::stats::Percentiles;
 
 /// The latency modes, in table order.
-pub const MODES: [&str; 4] = ["vip", "direct", "iptables", "nftables"];
+pub const MODES: [&str; 6] = [
+    "vip",
+    "vip-affinity",
+    "vip-maglev",
+    "direct",
+    "iptables",
+    "nftables",
+];
 /// Name of the direct connections from the client namespace (rules
 /// loaded) interleaved with a peer's run.
 pub fn control_mode(peer: &str) -> &'static str {
@@ -202,6 +209,8 @@ fn human_bytes(b: u64) -> String {
 fn mode_label(mode: &str) -> &'static str {
     match mode {
         "vip" => "  vip      (Berth eBPF, VIP)",
+        "vip-affinity" => "  vip-affinity (ClientIP, 10800 s)",
+        "vip-maglev" => "  vip-maglev (Maglev, 16381)",
         "direct" => "  direct   (backend address)",
         "iptables" => "  iptables (legacy, kube-proxy)",
         "nftables" => "  nftables (vmap, kube-proxy)",
@@ -275,6 +284,8 @@ pub fn render(s: &Settings, r: &Results) -> String {
     }
     for (mode, base) in [
         ("vip", "direct"),
+        ("vip-affinity", "direct"),
+        ("vip-maglev", "direct"),
         ("iptables", clean_mode("iptables")),
         ("nftables", clean_mode("nftables")),
     ] {
@@ -300,6 +311,12 @@ pub fn render(s: &Settings, r: &Results) -> String {
     let _ = writeln!(
         out,
         "  target: vip p50 within {TARGET_VIP_VS_DIRECT_PCT}% of direct at {TARGET_VIP_AT} services"
+    );
+    let _ = writeln!(
+        out,
+        "  vip-affinity and vip-maglev: the same N services (Maglev: at most 1024, each with a 16381-entry\n  \
+         table) beside the plain ones, interleaved with vip and direct. One client netns: affinity answers\n  \
+         from its entry after each service's first connection, Maglev from the table slot of its hash."
     );
 
     header(&mut out, "Programming N services (ms)", counts);

@@ -7,7 +7,7 @@ use std::{
 };
 
 use aya::maps::{
-    Array, HashMap, HashOfMaps, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues,
+    HashMap, HashOfMaps, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues,
 };
 use berth_ebpf_common::lb::{
     AffinityMatchKey, Backend4, Backend6, RevNat4Key, RevNat4Value, RevNat6Key, RevNat6Value,
@@ -39,6 +39,8 @@ pub(crate) const MAGLEV: &str = "MAGLEV";
 
 /// `BPF_F_INNER_MAP`: inner maps of any size fit the outer map.
 const BPF_F_INNER_MAP: u32 = 1 << 12;
+/// `BPF_MAP_TYPE_ARRAY`.
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
 
 /// Every map, for pinning and removal.
 pub(crate) const ALL: [&str; 13] = [
@@ -68,9 +70,10 @@ pub struct BpfMaps {
     svc_stats: PerCpuArray<MapData, ServiceStats>,
     be_stats: PerCpuArray<MapData, u64>,
     affinity_match: HashMap<MapData, AffinityMatchKey, u32>,
-    revnat4: HashMap<MapData, RevNat4Key, RevNat4Value>,
-    revnat6: HashMap<MapData, RevNat6Key, RevNat6Value>,
-    maglev: HashOfMaps<MapData, u32, Array<MapData, u32>>,
+    /// The reverse-NAT maps, shared with the thread that ends connections.
+    revnat: std::sync::Arc<RevNatMaps>,
+    terminator: Option<std::sync::mpsc::Sender<Vec<terminate::Target>>>,
+    maglev: HashOfMaps<MapData, u32, MapData>,
     cpus: usize,
     /// Raw fds of the hash maps, for batch updates; owned by the maps above.
     fds: Fds,
@@ -264,8 +267,11 @@ impl BpfMaps {
             svc_stats: take(get, SVC_STATS, None)?,
             be_stats: take(get, BACKEND_STATS, None)?,
             affinity_match: take(get, AFFINITY_MATCH, None)?,
-            revnat4: take(get, REVNAT4, None)?,
-            revnat6: take(get, REVNAT6, None)?,
+            revnat: std::sync::Arc::new(RevNatMaps {
+                revnat4: take(get, REVNAT4, None)?,
+                revnat6: take(get, REVNAT6, None)?,
+            }),
+            terminator: None,
             maglev: take(get, MAGLEV, None)?,
             cpus,
             fds,
@@ -273,7 +279,13 @@ impl BpfMaps {
     }
 }
 
-impl terminate::RevNat for BpfMaps {
+/// `REVNAT4`/`REVNAT6`, read by the connection-ending thread.
+pub(crate) struct RevNatMaps {
+    revnat4: HashMap<MapData, RevNat4Key, RevNat4Value>,
+    revnat6: HashMap<MapData, RevNat6Key, RevNat6Value>,
+}
+
+impl terminate::RevNat for RevNatMaps {
     fn vip_of(&self, cookie: u64, b: &Backend) -> Option<(IpAddr, u16)> {
         match b.addr {
             IpAddr::V4(a) => {
@@ -301,6 +313,9 @@ impl terminate::RevNat for BpfMaps {
 }
 
 impl LbMaps for BpfMaps {
+    /// Hands the removed backends to a thread of their own, so that a
+    /// backend change returns as soon as the maps are written: walking
+    /// every namespace takes tens of milliseconds. Returns 0 (queued).
     fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<usize, MapError> {
         let targets: Vec<terminate::Target> = removed
             .iter()
@@ -309,11 +324,26 @@ impl LbMaps for BpfMaps {
                 backend: *backend,
             })
             .collect();
-        terminate::terminate(&targets, self).map_err(|source| MapError::Os {
+        let tx = match &self.terminator {
+            Some(tx) => tx.clone(),
+            None => {
+                let tx = terminate::spawn_worker(std::sync::Arc::clone(&self.revnat)).map_err(
+                    |source| MapError::Os {
+                        map: REVNAT4,
+                        op: "start the connection-ending thread",
+                        source,
+                    },
+                )?;
+                self.terminator = Some(tx.clone());
+                tx
+            }
+        };
+        tx.send(targets).map_err(|_| MapError::Os {
             map: REVNAT4,
-            op: "end connections (sock_diag)",
-            source,
-        })
+            op: "end connections",
+            source: io::Error::other("the connection-ending thread is gone"),
+        })?;
+        Ok(0)
     }
 
     fn put_slot(&mut self, key: &SlotKey, value: &ServiceValue) -> Result<(), MapError> {
@@ -547,12 +577,24 @@ impl LbMaps for BpfMaps {
         // A new inner map, filled, then swapped in by one outer update: a
         // reader sees the old table or the new one, never a mixture.
         let size = u32::try_from(table.len()).unwrap_or(u32::MAX).max(1);
-        let mut inner = Array::<MapData, u32>::create(size, BPF_F_INNER_MAP)
-            .map_err(conv(MAGLEV, "create table"))?;
-        for (i, id) in table.iter().enumerate() {
-            inner
-                .set(i as u32, *id, 0)
-                .map_err(conv(MAGLEV, "fill table"))?;
+        let obj = aya_obj::Map::new_from_params(
+            BPF_MAP_TYPE_ARRAY,
+            size_of::<u32>() as u32,
+            size_of::<u32>() as u32,
+            size,
+            BPF_F_INNER_MAP,
+        );
+        let inner =
+            MapData::create(obj, "berth_maglev", None).map_err(conv(MAGLEV, "create table"))?;
+        if !table.is_empty() {
+            let keys: Vec<u32> = (0..size).collect();
+            sys::map_update_batch(inner.fd().as_fd(), &keys, table).map_err(|source| {
+                MapError::Os {
+                    map: MAGLEV,
+                    op: "fill table",
+                    source,
+                }
+            })?;
         }
         self.maglev
             .insert(service_id, &inner, 0)

@@ -127,6 +127,29 @@ fn in_this_namespace(targets: &[Target], revnat: &dyn RevNat) -> io::Result<usiz
     Ok(n)
 }
 
+/// Starts the thread that ends connections: it takes batches of targets,
+/// merges those that queued up meanwhile, and walks the namespaces once
+/// per merged batch. It ends when the sender is dropped.
+pub(crate) fn spawn_worker<R: RevNat + Send + 'static>(
+    revnat: std::sync::Arc<R>,
+) -> io::Result<std::sync::mpsc::Sender<Vec<Target>>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<Target>>();
+    std::thread::Builder::new()
+        .name("berth-end-conns".into())
+        .spawn(move || {
+            while let Ok(mut targets) = rx.recv() {
+                while let Ok(more) = rx.try_recv() {
+                    targets.extend(more);
+                }
+                match terminate(&targets, &*revnat) {
+                    Ok(n) => debug!(backends = targets.len(), sockets = n, "ended connections to removed backends"),
+                    Err(e) => tracing::warn!(backends = targets.len(), error = %e, "connections to removed backends not ended"),
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
 /// Ends the sockets of `targets` in every namespace; returns how many.
 pub(crate) fn terminate(targets: &[Target], revnat: &dyn RevNat) -> io::Result<usize> {
     if targets.is_empty() {
