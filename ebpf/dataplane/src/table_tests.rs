@@ -473,6 +473,15 @@ fn a_shared_backend_stays_while_another_frontend_uses_it() {
     assert!(lb.maps().backends.is_empty());
 }
 
+/// The master entry of the IPv4 frontend.
+fn v4_master(m: &MemMaps) -> &ServiceValue {
+    m.slots
+        .iter()
+        .find(|(k, _)| k.slot == 0 && k.frontend.vip.is_ipv4())
+        .expect("an IPv4 master")
+        .1
+}
+
 fn with_policy(mut s: Service, policy: Policy) -> Service {
     s.policy = policy;
     s
@@ -499,12 +508,7 @@ fn affinity_frontends_mark_exactly_their_backends() {
     lb.upsert_service(&with_policy(web(&three), Policy::client_ip()))
         .unwrap();
     let m = lb.maps();
-    let master = m
-        .slots
-        .iter()
-        .find(|(k, _)| k.slot == 0 && k.frontend.vip.is_ipv4())
-        .unwrap()
-        .1;
+    let master = v4_master(m);
     assert_eq!(master.flags & berth_ebpf_common::lb::SVC_F_AFFINITY, 1);
     assert_eq!(master.affinity_timeout, 10_800);
     assert_eq!(m.affinity_match.len(), 3);
@@ -697,12 +701,7 @@ fn weights_repeat_backends_in_the_slots_and_ids_are_released_once() {
     ))
     .unwrap();
     let m = lb.maps();
-    let master = m
-        .slots
-        .iter()
-        .find(|(k, _)| k.slot == 0 && k.frontend.vip.is_ipv4())
-        .unwrap()
-        .1;
+    let master = v4_master(m);
     assert_eq!(master.count, 4, "3 + 1 slots");
     assert_eq!(m.backends.len(), 2);
     // Weight down, then the backend goes: its id is freed exactly once.

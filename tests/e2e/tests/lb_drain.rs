@@ -23,19 +23,12 @@ const IDLE_WAIT_S: &str = "10";
 /// the removal untouched).
 const DIRECT_WAIT_S: &str = "3";
 
-fn v4_backends(f: &Fixture) -> Vec<String> {
-    f.backends()
-        .into_iter()
-        .filter(|b| !b.starts_with('['))
-        .collect()
-}
-
 fn address_of(f: &Fixture, id: &str) -> String {
     let n: usize = id
         .strip_prefix("backend-")
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("not a backend id: {id}"));
-    v4_backends(f)[n - 1].clone()
+    f.v4_backends()[n - 1].clone()
 }
 
 /// `web` on TCP and UDP 80; `(address, state)` per backend.
@@ -113,7 +106,7 @@ fn wait_listed(f: &Fixture, what: impl Fn(&str) -> bool) {
 #[test]
 fn a_terminating_backend_keeps_its_flow_and_gets_no_new_connection() {
     let mut f = Fixture::new(3);
-    let all = v4_backends(&f);
+    let all = f.v4_backends();
     f.write_file(&yaml(&plain(&all)));
     f.start_dataplane();
     let vip = format!("{VIP4}:80");
@@ -153,7 +146,7 @@ fn a_terminating_backend_keeps_its_flow_and_gets_no_new_connection() {
 #[test]
 fn a_removed_backend_ends_idle_tcp_and_connected_udp_through_the_vip() {
     let mut f = Fixture::new(3);
-    let all = v4_backends(&f);
+    let all = f.v4_backends();
     f.write_file(&yaml(&plain(&all)));
     f.start_dataplane();
     let vip = format!("{VIP4}:80");

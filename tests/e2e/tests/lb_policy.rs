@@ -16,14 +16,6 @@ const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The affinity timeout the tests use, in seconds.
 const AFFINITY_S: u64 = 2;
 
-/// IPv4 backends "ip:8080" of the fixture, backend-N at index N-1.
-fn v4_backends(f: &Fixture) -> Vec<String> {
-    f.backends()
-        .into_iter()
-        .filter(|b| !b.starts_with('['))
-        .collect()
-}
-
 fn index(id: &str) -> usize {
     id.strip_prefix("backend-")
         .and_then(|n| n.parse::<usize>().ok())
@@ -60,7 +52,7 @@ fn sole_backend(f: &Fixture, c: usize, n: usize) -> String {
 #[test]
 fn affinity_holds_a_client_until_the_timeout_or_the_backend_goes() {
     let mut f = Fixture::new(4);
-    let all = v4_backends(&f);
+    let all = f.v4_backends();
     f.write_file(&yaml(&all, &affinity()));
     f.start_dataplane();
     let first = sole_backend(&f, 0, 1000);
@@ -108,7 +100,7 @@ fn affinity_holds_a_client_until_the_timeout_or_the_backend_goes() {
 #[test]
 fn without_affinity_one_client_spreads() {
     let mut f = Fixture::new(3);
-    f.write_file(&yaml(&v4_backends(&f), ""));
+    f.write_file(&yaml(&f.v4_backends(), ""));
     f.start_dataplane();
     let p = f.probe(&["tcp", &format!("{VIP4}:80"), "300"]);
     assert_eq!(p.ids().len(), 3, "{:?}", p.ids());
@@ -120,7 +112,7 @@ const CLIENTS: usize = 40;
 #[test]
 fn maglev_keeps_clients_in_place_when_one_of_ten_backends_goes() {
     let mut f = Fixture::with_clients(10, CLIENTS);
-    let all = v4_backends(&f);
+    let all = f.v4_backends();
     let maglev = "    algorithm: maglev\n";
     f.write_file(&yaml(&all, maglev));
     f.start_dataplane();
@@ -166,7 +158,7 @@ fn maglev_keeps_clients_in_place_when_one_of_ten_backends_goes() {
 #[test]
 fn maglev_tables_are_capped_and_their_memory_is_what_the_cap_allows() {
     let mut f = Fixture::new(2);
-    let b = v4_backends(&f);
+    let b = f.v4_backends();
     let service = |i: usize| {
         format!(
             "  - name: m{i}\n    vips: [10.96.0.{}]\n    algorithm: maglev\n    ports:\n      - port: 80\n        backends: [\"{}\", \"{}\"]\n",

@@ -135,6 +135,16 @@ impl Fixture {
         v
     }
 
+    /// IPv4 backend addresses "ip:8080": `backend-N` at index N-1.
+    pub fn v4_backends(&self) -> Vec<String> {
+        self.lan
+            .hosts()
+            .iter()
+            .skip(self.clients)
+            .map(|h| format!("{}:8080", h.ipv4))
+            .collect()
+    }
+
     /// The static file with one dual-stack service `web` (TCP and UDP 80).
     pub fn web_yaml(backends: &[String]) -> String {
         let list = backends
