@@ -106,6 +106,39 @@ pub struct AffinityValue {
     pub _pad: u32,
 }
 
+/// Key of `MEMBERS`, a map only userspace reads: the state and weight of
+/// each backend of a frontend that is not active with weight 1, so that a
+/// restarted owner, or `berth dataplane list`, knows them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MemberKey {
+    pub service_id: u32,
+    /// Network byte order.
+    pub port: u16,
+    pub proto: u8,
+    /// 4 or 6.
+    pub family: u8,
+    /// IPv4 in the first word.
+    pub addr: [u32; 4],
+}
+
+/// Value of `MEMBERS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MemberValue {
+    pub weight: u16,
+    /// `MEMBER_*`.
+    pub state: u8,
+    pub _pad: u8,
+}
+
+/// `MemberValue::state`: active.
+pub const MEMBER_ACTIVE: u8 = 0;
+/// Terminating.
+pub const MEMBER_TERMINATING: u8 = 1;
+/// Quarantined.
+pub const MEMBER_QUARANTINED: u8 = 2;
+
 /// Key of `AFFINITY_MATCH` (the value is a `u32`, always 1).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, PartialOrd, Ord)]
@@ -233,6 +266,8 @@ const _: () = assert!(core::mem::size_of::<ServiceValue>() == 40);
 const _: () = assert!(core::mem::size_of::<AffinityKey>() == 16);
 const _: () = assert!(core::mem::size_of::<AffinityValue>() == 16);
 const _: () = assert!(core::mem::size_of::<AffinityMatchKey>() == 8);
+const _: () = assert!(core::mem::size_of::<MemberKey>() == 24);
+const _: () = assert!(core::mem::size_of::<MemberValue>() == 4);
 const _: () = assert!(core::mem::size_of::<Backend4>() == 8);
 const _: () = assert!(core::mem::size_of::<Backend6>() == 20);
 const _: () = assert!(core::mem::size_of::<RevNat4Key>() == 16);
@@ -268,5 +303,7 @@ mod pod {
         AffinityKey,
         AffinityValue,
         AffinityMatchKey,
+        MemberKey,
+        MemberValue,
     );
 }

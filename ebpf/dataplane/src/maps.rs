@@ -8,7 +8,7 @@ use berth_ebpf_common::lb::{ServiceStats, ServiceValue};
 
 use crate::{
     error::MapError,
-    model::{Backend, FrontendKey, Protocol},
+    model::{Backend, BackendOptions, FrontendKey, Protocol},
 };
 
 /// A key of the service map: the master (slot 0) or a backend slot.
@@ -43,6 +43,9 @@ pub struct Dump {
     pub slots: Vec<(SlotKey, ServiceValue)>,
     pub backends: Vec<(u32, Backend, Protocol)>,
     pub vips: Vec<(IpAddr, u32)>,
+    /// Frontend members that are not active with weight 1: (service id,
+    /// backend, protocol, options).
+    pub members: Vec<(u32, Backend, Protocol, BackendOptions)>,
 }
 
 /// The load balancer's maps. Deleting a key that is not there succeeds.
@@ -66,6 +69,21 @@ pub trait LbMaps {
     /// through a frontend's VIP to one of its removed backends, in every
     /// network namespace: its owner gets ECONNABORTED at once and its next
     /// attempt reaches a live backend. Returns how many were ended.
+    /// Records a member's state and weight (only members that are not
+    /// active with weight 1 are recorded).
+    fn put_member(
+        &mut self,
+        service_id: u32,
+        backend: &Backend,
+        proto: Protocol,
+        options: BackendOptions,
+    ) -> Result<(), MapError>;
+    fn delete_member(
+        &mut self,
+        service_id: u32,
+        backend: &Backend,
+        proto: Protocol,
+    ) -> Result<(), MapError>;
     fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<usize, MapError>;
 
     /// Many slot writes at once (the kernel maps batch them); no order

@@ -24,6 +24,8 @@ pub struct MemMaps {
     /// `MAGLEV`: service id -> table.
     pub maglev: BTreeMap<u32, Vec<u32>>,
     maglev_capacity: usize,
+    /// `MEMBERS`.
+    pub members: BTreeMap<(u32, Backend, Protocol), crate::BackendOptions>,
     /// Every (frontend, backend) whose connections were to be ended.
     pub terminated: Vec<(crate::FrontendKey, Backend)>,
     slot_capacity: usize,
@@ -139,6 +141,11 @@ impl LbMaps for MemMaps {
                 .map(|(id, (b, p))| (*id, *b, *p))
                 .collect(),
             vips: self.vips.iter().map(|(v, n)| (*v, *n)).collect(),
+            members: self
+                .members
+                .iter()
+                .map(|((s, b, p), o)| (*s, *b, *p, *o))
+                .collect(),
         })
     }
 
@@ -168,6 +175,29 @@ impl LbMaps for MemMaps {
     fn delete_maglev(&mut self, service_id: u32) -> Result<(), MapError> {
         self.write("MAGLEV", "delete")?;
         self.maglev.remove(&service_id);
+        Ok(())
+    }
+
+    fn put_member(
+        &mut self,
+        service_id: u32,
+        backend: &Backend,
+        proto: Protocol,
+        options: crate::BackendOptions,
+    ) -> Result<(), MapError> {
+        self.write("MEMBERS", "update")?;
+        self.members.insert((service_id, *backend, proto), options);
+        Ok(())
+    }
+
+    fn delete_member(
+        &mut self,
+        service_id: u32,
+        backend: &Backend,
+        proto: Protocol,
+    ) -> Result<(), MapError> {
+        self.write("MEMBERS", "delete")?;
+        self.members.remove(&(service_id, *backend, proto));
         Ok(())
     }
 

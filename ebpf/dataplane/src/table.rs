@@ -196,25 +196,24 @@ impl<M: LbMaps> Lb<M> {
                     references.push((id, backends[&id], fk.protocol));
                 }
             }
-            // States and weights are not in the maps: what the slots say
-            // (each backend active, weighted by its share of the slots) until
-            // the owner's next upsert brings the full picture.
-            let mut weights: BTreeMap<Backend, u16> = BTreeMap::new();
-            for (_, b) in &f.backends {
-                *weights.entry(*b).or_default() += 1;
-            }
-            f.members = weights
-                .into_iter()
-                .map(|(b, w)| {
-                    (
-                        b,
-                        BackendOptions {
-                            weight: w,
-                            ..BackendOptions::default()
-                        },
-                    )
-                })
+        }
+        // Members: the backends of the slots (active, weight 1), overridden
+        // and completed by MEMBERS, which records every member that is not
+        // active with weight 1.
+        let mut recorded: BTreeMap<u32, Vec<(Backend, BackendOptions)>> = BTreeMap::new();
+        for (sid, b, _, o) in &dump.members {
+            recorded.entry(*sid).or_default().push((*b, *o));
+        }
+        for f in frontends.values_mut() {
+            let mut members: BTreeMap<Backend, BackendOptions> = f
+                .backends
+                .iter()
+                .map(|(_, b)| (*b, BackendOptions::default()))
                 .collect();
+            for (b, o) in recorded.remove(&f.service_id).unwrap_or_default() {
+                members.insert(b, o);
+            }
+            f.members = members.into_iter().collect();
         }
         let stale_backends = dump
             .backends
@@ -625,6 +624,11 @@ impl<M: LbMaps> Lb<M> {
             }
         }
         self.removed.extend(f.members.iter().map(|(b, _)| (*k, *b)));
+        for (b, o) in &f.members {
+            if *o != BackendOptions::default() {
+                self.maps.delete_member(f.service_id, b, k.protocol)?;
+            }
+        }
         let count = self.vips.get(&k.vip).copied().unwrap_or(1) - 1;
         if count == 0 {
             self.vips.remove(&k.vip);
@@ -660,7 +664,8 @@ impl<M: LbMaps> Lb<M> {
             .collect();
         if !force && f.policy == policy && f.backends.iter().map(|(_, b)| b).eq(new.iter()) {
             // Only states or weights of unselected backends changed: nothing
-            // to write.
+            // to write but their records.
+            self.record_members(k, f.service_id, &f.members, &want.members);
             self.frontends.get_mut(k).expect("frontend exists").members = want.members.clone();
             self.removed.extend(left.into_iter().map(|b| (*k, b)));
             return Ok(());
@@ -775,6 +780,7 @@ impl<M: LbMaps> Lb<M> {
         entry.backends = ids;
         entry.members = want.members.clone();
         entry.policy = policy;
+        self.record_members(k, f.service_id, &f.members, &want.members);
         for i in 1..=plan.delete_count {
             if let Err(e) = self
                 .maps
@@ -794,6 +800,39 @@ impl<M: LbMaps> Lb<M> {
         }
         self.removed.extend(left.into_iter().map(|b| (*k, b)));
         Ok(())
+    }
+
+    /// Brings MEMBERS from `old` to `new` for one frontend: records for
+    /// members that are not active with weight 1, none for the others. A
+    /// failure is logged: traffic does not depend on these records.
+    fn record_members(
+        &mut self,
+        k: &FrontendKey,
+        service_id: u32,
+        old: &[(Backend, BackendOptions)],
+        new: &[(Backend, BackendOptions)],
+    ) {
+        let default = BackendOptions::default();
+        let old: BTreeMap<&Backend, &BackendOptions> = old.iter().map(|(b, o)| (b, o)).collect();
+        let new_map: BTreeMap<&Backend, &BackendOptions> =
+            new.iter().map(|(b, o)| (b, o)).collect();
+        for (b, o) in &new_map {
+            if **o != default
+                && old.get(b) != Some(o)
+                && let Err(e) = self.maps.put_member(service_id, b, k.protocol, **o)
+            {
+                warn!(frontend = %k, backend = %b, error = %e, "member state not recorded");
+            }
+        }
+        for (b, o) in &old {
+            let gone_or_default = new_map.get(b).is_none_or(|n| **n == default);
+            if **o != default
+                && gone_or_default
+                && let Err(e) = self.maps.delete_member(service_id, b, k.protocol)
+            {
+                warn!(frontend = %k, backend = %b, error = %e, "member record not deleted");
+            }
+        }
     }
 
     /// The Maglev table (backend ids) of the selectable `members`, whose

@@ -130,6 +130,18 @@ impl LbMaps for Checking {
     fn delete_maglev(&mut self, s: u32) -> Result<(), MapError> {
         self.0.delete_maglev(s)
     }
+    fn put_member(
+        &mut self,
+        s: u32,
+        b: &Backend,
+        p: Protocol,
+        o: BackendOptions,
+    ) -> Result<(), MapError> {
+        self.0.put_member(s, b, p, o)
+    }
+    fn delete_member(&mut self, s: u32, b: &Backend, p: Protocol) -> Result<(), MapError> {
+        self.0.delete_member(s, b, p)
+    }
     fn terminate_sockets(&mut self, r: &[(FrontendKey, Backend)]) -> Result<usize, MapError> {
         self.0.terminate_sockets(r)
     }
@@ -711,4 +723,53 @@ fn weights_repeat_backends_in_the_slots_and_ids_are_released_once() {
     lb.delete_service("default/web").unwrap();
     assert!(lb.maps().backends.is_empty());
     assert_consistent(lb.maps());
+}
+
+#[test]
+fn states_and_weights_are_recorded_and_adopted() {
+    let mut lb = lb();
+    let three = ["10.244.1.2:8080", "10.244.1.3:8080", "10.244.1.4:8080"];
+    let svc = with_options(
+        web(&three),
+        &[
+            ("10.244.1.2:8080", BackendState::Terminating, 1),
+            ("10.244.1.3:8080", BackendState::Active, 4),
+        ],
+    );
+    lb.upsert_service(&svc).unwrap();
+    assert_eq!(lb.maps().members.len(), 2, "only the non-default members");
+    let maps = std::mem::take(lb.maps_mut());
+    let mut adopted = Lb::adopt(maps, Limits::default()).unwrap();
+    let v4 = adopted
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|f| f.frontend.vip.is_ipv4())
+        .unwrap();
+    let of = |a: &str| {
+        v4.backends
+            .iter()
+            .find(|b| b.backend == be(a))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of("10.244.1.2:8080").state, BackendState::Terminating);
+    assert!(!of("10.244.1.2:8080").selected);
+    assert_eq!(of("10.244.1.3:8080").weight, 4);
+    assert_eq!(of("10.244.1.4:8080").weight, 1);
+    // The owner upserts the same again: nothing to write; then the
+    // terminating one goes and, known from the record, its connections end.
+    let writes = adopted.maps().writes;
+    adopted.upsert_service(&svc).unwrap();
+    assert_eq!(adopted.maps().writes, writes);
+    adopted
+        .upsert_service(&with_options(
+            web(&three[1..]),
+            &[("10.244.1.3:8080", BackendState::Active, 4)],
+        ))
+        .unwrap();
+    assert_eq!(adopted.maps().terminated.len(), 1);
+    assert_eq!(adopted.maps().members.len(), 1);
+    adopted.delete_service("default/web").unwrap();
+    assert!(adopted.maps().members.is_empty());
 }

@@ -118,12 +118,11 @@ fn a_terminating_backend_keeps_its_flow_and_gets_no_new_connection() {
         .map(|a| (a.clone(), if *a == held { "terminating" } else { "" }))
         .collect();
     f.write_file(&yaml(&marked));
-    // Listed by another process the states are not known; the selection is:
-    // the terminating backend is no longer among the picked ids.
+    // Listed by another process: no id (not picked), and its state.
     wait_listed(&f, |t| {
         t.lines()
             .find(|l| l.starts_with(&format!("{VIP4}:80/TCP")))
-            .is_some_and(|l| !l.contains(&held))
+            .is_some_and(|l| l.contains(&format!("- {held} terminating")))
     });
     let p = f.probe(&["tcp", &vip, "300"]);
     assert_eq!(p.num("failed"), 0, "{}", p.get("first_error"));

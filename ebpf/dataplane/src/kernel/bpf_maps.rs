@@ -10,16 +10,60 @@ use aya::maps::{
     HashMap, HashOfMaps, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues,
 };
 use berth_ebpf_common::lb::{
-    AffinityMatchKey, Backend4, Backend6, RevNat4Key, RevNat4Value, RevNat6Key, RevNat6Value,
-    Service4Key, Service6Key, ServiceStats, ServiceValue,
+    AffinityMatchKey, Backend4, Backend6, MEMBER_ACTIVE, MEMBER_QUARANTINED, MEMBER_TERMINATING,
+    MemberKey, MemberValue, RevNat4Key, RevNat4Value, RevNat6Key, RevNat6Value, Service4Key,
+    Service6Key, ServiceStats, ServiceValue,
 };
 
 use super::{sys, terminate};
 use crate::{
     error::MapError,
     maps::{Dump, LbMaps, SlotKey},
-    model::{Backend, FrontendKey, Protocol},
+    model::{Backend, BackendOptions, BackendState, FrontendKey, Protocol},
 };
+
+fn member_key(service_id: u32, b: &Backend, proto: Protocol) -> MemberKey {
+    let (family, addr) = match b.addr {
+        IpAddr::V4(a) => (4, [v4(a), 0, 0, 0]),
+        IpAddr::V6(a) => (6, v6(a)),
+    };
+    MemberKey {
+        service_id,
+        port: port_be(b.port),
+        proto: proto.number(),
+        family,
+        addr,
+    }
+}
+
+/// Creates the (empty) MEMBERS map of `max_entries` and pins it at `path`,
+/// or opens the one pinned there.
+pub(crate) fn open_or_create_members(
+    path: &std::path::Path,
+    max_entries: u32,
+) -> Result<Map, MapError> {
+    const BPF_MAP_TYPE_HASH: u32 = 1;
+    const BPF_F_NO_PREALLOC: u32 = 1;
+    let data = if path.exists() {
+        MapData::from_pin(path).map_err(conv(MEMBERS, "open pinned"))?
+    } else {
+        let obj = aya_obj::Map::new_from_params(
+            BPF_MAP_TYPE_HASH,
+            size_of::<MemberKey>() as u32,
+            size_of::<MemberValue>() as u32,
+            max_entries,
+            BPF_F_NO_PREALLOC,
+        );
+        let data = MapData::create(obj, MEMBERS, None).map_err(conv(MEMBERS, "create"))?;
+        data.pin(path).map_err(|e| MapError::Os {
+            map: MEMBERS,
+            op: "pin",
+            source: io::Error::other(e.to_string()),
+        })?;
+        data
+    };
+    Map::from_map_data(data).map_err(conv(MEMBERS, "open"))
+}
 
 /// Names of the maps in the object (and of their pins).
 pub(crate) const SVC4: &str = "SVC4";
@@ -36,6 +80,9 @@ pub(crate) const AFFINITY: &str = "AFFINITY";
 pub(crate) const AFFINITY_MATCH: &str = "AFFINITY_MATCH";
 /// The outer map of the Maglev tables (a BTF map, pinned by path).
 pub(crate) const MAGLEV: &str = "MAGLEV";
+/// Member states and weights: created and pinned by userspace (no program
+/// reads it).
+pub(crate) const MEMBERS: &str = "MEMBERS";
 
 /// `BPF_F_INNER_MAP`: inner maps of any size fit the outer map.
 const BPF_F_INNER_MAP: u32 = 1 << 12;
@@ -43,7 +90,7 @@ const BPF_F_INNER_MAP: u32 = 1 << 12;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 
 /// Every map, for pinning and removal.
-pub(crate) const ALL: [&str; 13] = [
+pub(crate) const ALL: [&str; 14] = [
     SVC4,
     SVC6,
     BACKEND4,
@@ -57,6 +104,7 @@ pub(crate) const ALL: [&str; 13] = [
     AFFINITY,
     AFFINITY_MATCH,
     MAGLEV,
+    MEMBERS,
 ];
 
 /// The load balancer's maps in the kernel.
@@ -70,6 +118,7 @@ pub struct BpfMaps {
     svc_stats: PerCpuArray<MapData, ServiceStats>,
     be_stats: PerCpuArray<MapData, u64>,
     affinity_match: HashMap<MapData, AffinityMatchKey, u32>,
+    members: HashMap<MapData, MemberKey, MemberValue>,
     /// The reverse-NAT maps, shared with the thread that ends connections.
     revnat: std::sync::Arc<RevNatMaps>,
     terminator: Option<std::sync::mpsc::Sender<Vec<terminate::Target>>>,
@@ -267,6 +316,7 @@ impl BpfMaps {
             svc_stats: take(get, SVC_STATS, None)?,
             be_stats: take(get, BACKEND_STATS, None)?,
             affinity_match: take(get, AFFINITY_MATCH, None)?,
+            members: take(get, MEMBERS, None)?,
             revnat: std::sync::Arc::new(RevNatMaps {
                 revnat4: take(get, REVNAT4, None)?,
                 revnat6: take(get, REVNAT6, None)?,
@@ -544,6 +594,28 @@ impl LbMaps for BpfMaps {
                 proto,
             ));
         }
+        for e in self.members.iter() {
+            let (k, v) = e.map_err(conv(MEMBERS, "dump"))?;
+            let addr = if k.family == 4 {
+                from_v4(k.addr[0])
+            } else {
+                from_v6(k.addr)
+            };
+            let state = match v.state {
+                MEMBER_TERMINATING => BackendState::Terminating,
+                MEMBER_QUARANTINED => BackendState::Quarantined,
+                _ => BackendState::Active,
+            };
+            d.members.push((
+                k.service_id,
+                Backend::new(addr, u16::from_be(k.port)),
+                Protocol::from_number(k.proto).unwrap_or_default(),
+                BackendOptions {
+                    state,
+                    weight: v.weight,
+                },
+            ));
+        }
         for e in self.vip4.iter() {
             let (a, n) = e.map_err(conv(VIP4, "dump"))?;
             d.vips.push((from_v4(a), n));
@@ -553,6 +625,38 @@ impl LbMaps for BpfMaps {
             d.vips.push((from_v6(a), n));
         }
         Ok(d)
+    }
+
+    fn put_member(
+        &mut self,
+        service_id: u32,
+        b: &Backend,
+        proto: Protocol,
+        o: BackendOptions,
+    ) -> Result<(), MapError> {
+        let state = match o.state {
+            BackendState::Active => MEMBER_ACTIVE,
+            BackendState::Terminating => MEMBER_TERMINATING,
+            BackendState::Quarantined => MEMBER_QUARANTINED,
+        };
+        let v = MemberValue {
+            weight: o.weight,
+            state,
+            _pad: 0,
+        };
+        self.members
+            .insert(member_key(service_id, b, proto), v, 0)
+            .map_err(conv(MEMBERS, "update"))
+    }
+
+    fn delete_member(
+        &mut self,
+        service_id: u32,
+        b: &Backend,
+        proto: Protocol,
+    ) -> Result<(), MapError> {
+        ignore_missing(self.members.remove(&member_key(service_id, b, proto)))
+            .map_err(conv(MEMBERS, "delete"))
     }
 
     fn put_affinity_match(&mut self, service_id: u32, backend_id: u32) -> Result<(), MapError> {
