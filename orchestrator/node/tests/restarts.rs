@@ -74,11 +74,13 @@ async fn two_pods(w: &World) -> anyhow::Result<Vec<(String, i32, String)>> {
         let p = w.pod(name).await.context("pod")?;
         let r = running(&p)?;
         ensure!(r.1 == 0, "pod {name} restarted already");
-        ensure!(
-            http_get(&r.2, 8080)?.contains(&format!("hello-from-{name}")),
-            "pod {name} does not answer on {}",
-            r.2
-        );
+        // A pod without a readiness probe is Ready when its container
+        // starts, a moment before httpd listens: wait for its answer.
+        let want = format!("hello-from-{name}");
+        wait(&format!("pod {name} answering on {}", r.2), || async {
+            http_get(&r.2, 8080).is_ok_and(|body| body.contains(&want))
+        })
+        .await?;
         out.push(r);
     }
     Ok(out)
