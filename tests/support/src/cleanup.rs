@@ -93,7 +93,37 @@ pub fn stale(mut report: impl FnMut(&str)) -> usize {
             }
         }
     }
+    // `berth bench pods` pins its data plane at /sys/fs/bpf/berth-bench-pods-<pid>
+    // (attached at the cgroup-v2 root): unpinning its links detaches them.
+    for name in stale_bench_bpffs(bpffs) {
+        let path = bpffs.join(&name);
+        match fs::remove_dir_all(&path) {
+            Ok(()) => note(format!("removed bpffs directory {}", path.display())),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove stale bench bpffs entry")
+            }
+        }
+    }
     removed
+}
+
+/// Prefix of `berth bench pods`' bpffs directories, followed by its pid.
+pub const BENCH_PODS_BPFFS_PREFIX: &str = "berth-bench-pods-";
+
+/// The pid a `berth bench pods` bpffs directory name carries.
+fn bench_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(BENCH_PODS_BPFFS_PREFIX)?.parse().ok()
+}
+
+/// `berth bench pods` bpffs directories whose run is gone.
+fn stale_bench_bpffs(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| bench_pid(n).is_some_and(|pid| !pid_alive(pid)))
+        .collect()
 }
 
 /// Names in directory `dir` that start with `prefix` and are stale.
@@ -136,6 +166,13 @@ fn parse_link_names(out: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bench_bpffs_names_carry_their_pid() {
+        assert_eq!(bench_pid("berth-bench-pods-4242"), Some(4242));
+        assert_eq!(bench_pid("berth-bench-pods-x"), None);
+        assert_eq!(bench_pid("berth"), None);
+    }
 
     #[test]
     fn parses_ip_link_output() {

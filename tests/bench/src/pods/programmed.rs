@@ -35,7 +35,8 @@ const BACKEND: &str = "bench-svc-backend";
 /// The bpffs directory of a run.
 pub fn bpffs() -> PathBuf {
     PathBuf::from(format!(
-        "/sys/fs/bpf/berth-bench-pods-{}",
+        "/sys/fs/bpf/{}{}",
+        berth_test_support::cleanup::BENCH_PODS_BPFFS_PREFIX,
         std::process::id()
     ))
 }
