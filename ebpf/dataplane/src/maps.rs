@@ -65,10 +65,6 @@ pub trait LbMaps {
     /// Replaces a Maglev frontend's whole table (backend ids) in one step.
     fn put_maglev(&mut self, service_id: u32, table: &[u32]) -> Result<(), MapError>;
     fn delete_maglev(&mut self, service_id: u32) -> Result<(), MapError>;
-    /// Ends every connected socket (TCP, and connected UDP) that went
-    /// through a frontend's VIP to one of its removed backends, in every
-    /// network namespace: its owner gets ECONNABORTED at once and its next
-    /// attempt reaches a live backend. Returns how many were ended.
     /// Records a member's state and weight (only members that are not
     /// active with weight 1 are recorded).
     fn put_member(
@@ -84,7 +80,12 @@ pub trait LbMaps {
         backend: &Backend,
         proto: Protocol,
     ) -> Result<(), MapError>;
-    fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<usize, MapError>;
+    /// Ends every connected socket (TCP, and connected UDP) that went
+    /// through a frontend's VIP to one of its removed backends, in every
+    /// network namespace: its owner gets ECONNABORTED and its next attempt
+    /// reaches a live backend. The kernel maps queue the work to a thread
+    /// of their own and return at once.
+    fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<(), MapError>;
 
     /// Many slot writes at once (the kernel maps batch them); no order
     /// among them is promised.

@@ -204,9 +204,9 @@ impl LbMaps for MemMaps {
     fn terminate_sockets(
         &mut self,
         removed: &[(crate::FrontendKey, Backend)],
-    ) -> Result<usize, MapError> {
+    ) -> Result<(), MapError> {
         self.terminated.extend_from_slice(removed);
-        Ok(0)
+        Ok(())
     }
 
     fn service_stats(&self, service_id: u32) -> Result<ServiceStats, MapError> {

@@ -352,10 +352,9 @@ impl<M: LbMaps> Lb<M> {
         }
         let targets = std::mem::take(&mut self.removed);
         match self.maps.terminate_sockets(&targets) {
-            Ok(n) => debug!(
+            Ok(()) => debug!(
                 backends = targets.len(),
-                sockets = n,
-                "connections to removed backends handed off to be ended (sockets: ended so far, 0 when queued)"
+                "connections to removed backends handed off to be ended"
             ),
             Err(e) => {
                 warn!(backends = targets.len(), error = %e, "connections to removed backends not ended")
@@ -459,11 +458,7 @@ impl<M: LbMaps> Lb<M> {
                 let bes = &w.slots;
                 let service_id = self.service_ids.alloc().expect("capacity checked");
                 let mut fb = Vec::with_capacity(bes.len());
-                let mut m = ServiceValue {
-                    count: bes.len() as u32,
-                    service_id,
-                    ..ServiceValue::default()
-                };
+                let mut m = master_value(service_id, bes.len(), 0, Policy::default(), &self.limits);
                 let in_master = bes.len() as u32 <= INLINE_BACKENDS;
                 for (i, b) in bes.iter().enumerate() {
                     let (id, fresh) = self
@@ -555,10 +550,7 @@ impl<M: LbMaps> Lb<M> {
             map: "SVC",
             op: "allocate service id",
         })?;
-        let master = ServiceValue {
-            service_id: id,
-            ..ServiceValue::default()
-        };
+        let master = master_value(id, 0, 0, Policy::default(), &self.limits);
         let vip_count = self.vips.get(&k.vip).copied().unwrap_or(0) + 1;
         // The VIP marker goes first: a master is never without one.
         let r = self.maps.put_vip(k.vip, vip_count);
@@ -601,8 +593,9 @@ impl<M: LbMaps> Lb<M> {
         if f.policy.algorithm == Algorithm::Maglev {
             self.maps.delete_maglev(f.service_id)?;
         }
+        let ids = f.ids();
         if f.policy.affinity_timeout.is_some() {
-            for id in f.ids().values() {
+            for id in ids.values() {
                 self.maps.delete_affinity_match(f.service_id, *id)?;
             }
         }
@@ -617,7 +610,7 @@ impl<M: LbMaps> Lb<M> {
                     .delete_slot(&SlotKey::slot(*k, f.gen_, i as u16 + 1))?;
             }
         }
-        for (b, id) in f.ids() {
+        for (b, id) in ids {
             if self.backends.release(id, b, k.protocol) {
                 self.maps.delete_backend(id, b.addr.is_ipv6())?;
                 self.maps.reset_backend_stats(id)?;
@@ -656,11 +649,12 @@ impl<M: LbMaps> Lb<M> {
     ) -> Result<(), MapError> {
         let f = self.frontends.get(k).expect("frontend exists").clone();
         let new = &want.slots;
+        let wanted: BTreeSet<&Backend> = want.members.iter().map(|(b, _)| b).collect();
         let left: Vec<Backend> = f
             .members
             .iter()
             .map(|(b, _)| *b)
-            .filter(|b| !want.members.iter().any(|(x, _)| x == b))
+            .filter(|b| !wanted.contains(b))
             .collect();
         if !force && f.policy == policy && f.backends.iter().map(|(_, b)| b).eq(new.iter()) {
             // Only states or weights of unselected backends changed: nothing

@@ -142,7 +142,7 @@ impl LbMaps for Checking {
     fn delete_member(&mut self, s: u32, b: &Backend, p: Protocol) -> Result<(), MapError> {
         self.0.delete_member(s, b, p)
     }
-    fn terminate_sockets(&mut self, r: &[(FrontendKey, Backend)]) -> Result<usize, MapError> {
+    fn terminate_sockets(&mut self, r: &[(FrontendKey, Backend)]) -> Result<(), MapError> {
         self.0.terminate_sockets(r)
     }
 }

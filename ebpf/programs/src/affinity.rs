@@ -28,14 +28,16 @@ fn key(client: u64, master: &ServiceValue) -> AffinityKey {
 }
 
 /// The backend id the client holds, if its entry is fresh and the backend
-/// still serves the frontend.
+/// still serves the frontend; the entry's last use becomes now, in place.
 #[inline(always)]
 pub fn lookup(client: u64, master: &ServiceValue) -> Option<u32> {
-    // SAFETY: the value is copied out at once; an LRU entry reused during
-    // the copy could only give another live backend of some frontend,
-    // which the match check below then vets.
-    let v = unsafe { AFFINITY.get(&key(client, master)) }.copied()?;
-    if !affinity_holds(now_ns(), v.last_ns, master.affinity_timeout) {
+    let entry = AFFINITY.get_ptr_mut(key(client, master))?;
+    // SAFETY: entry points at a live LRU value; it is read whole at once.
+    // An entry reused during the read could only give another live backend
+    // of some frontend, which the match check below then vets.
+    let v = unsafe { *entry };
+    let now = now_ns();
+    if !affinity_holds(now, v.last_ns, master.affinity_timeout) {
         return None;
     }
     let m = AffinityMatchKey {
@@ -44,10 +46,13 @@ pub fn lookup(client: u64, master: &ServiceValue) -> Option<u32> {
     };
     // SAFETY: only presence is checked.
     unsafe { AFFINITY_MATCH.get(&m) }?;
+    // SAFETY: an aligned 8-byte store into the same live value; a racing
+    // connection of the same client writes the same kind of timestamp.
+    unsafe { (*entry).last_ns = now };
     Some(v.backend_id)
 }
 
-/// Records (or refreshes) the client's backend.
+/// Records the client's backend after a fresh pick.
 #[inline(always)]
 pub fn store(client: u64, master: &ServiceValue, backend_id: u32) {
     let v = AffinityValue {

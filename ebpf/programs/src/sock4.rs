@@ -93,7 +93,6 @@ fn select4(vip: u32, port: u16, proto: u8, client: u64) -> Result<(u32, u32, Bac
         // SAFETY: NO_PREALLOC map; the value is copied out at once.
         && let Some(be) = unsafe { BACKEND4.get(&id) }.copied()
     {
-        affinity::store(client, &master, id);
         return Ok((master.service_id, id, be));
     }
     let found = match pick4(vip, port, proto, &master, client) {

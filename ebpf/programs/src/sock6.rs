@@ -103,7 +103,6 @@ fn select6(vip: [u32; 4], port: u16, proto: u8, client: u64) -> Result<(u32, u32
         // SAFETY: NO_PREALLOC map; the value is copied out at once.
         && let Some(be) = unsafe { BACKEND6.get(&id) }.copied()
     {
-        affinity::store(client, &master, id);
         return Ok((master.service_id, id, be));
     }
     let found = match pick6(vip, port, proto, &master, client) {

@@ -121,7 +121,7 @@ pub struct BpfMaps {
     members: HashMap<MapData, MemberKey, MemberValue>,
     /// The reverse-NAT maps, shared with the thread that ends connections.
     revnat: std::sync::Arc<RevNatMaps>,
-    terminator: Option<std::sync::mpsc::Sender<Vec<terminate::Target>>>,
+    terminator: Option<std::sync::mpsc::Sender<Vec<(FrontendKey, Backend)>>>,
     maglev: HashOfMaps<MapData, u32, MapData>,
     cpus: usize,
     /// Raw fds of the hash maps, for batch updates; owned by the maps above.
@@ -365,35 +365,25 @@ impl terminate::RevNat for RevNatMaps {
 impl LbMaps for BpfMaps {
     /// Hands the removed backends to a thread of their own, so that a
     /// backend change returns as soon as the maps are written: walking
-    /// every namespace takes tens of milliseconds. Returns 0 (queued).
-    fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<usize, MapError> {
-        let targets: Vec<terminate::Target> = removed
-            .iter()
-            .map(|(frontend, backend)| terminate::Target {
-                frontend: *frontend,
-                backend: *backend,
-            })
-            .collect();
-        let tx = match &self.terminator {
-            Some(tx) => tx.clone(),
-            None => {
-                let tx = terminate::spawn_worker(std::sync::Arc::clone(&self.revnat)).map_err(
-                    |source| MapError::Os {
-                        map: REVNAT4,
-                        op: "start the connection-ending thread",
-                        source,
-                    },
-                )?;
-                self.terminator = Some(tx.clone());
-                tx
-            }
-        };
-        tx.send(targets).map_err(|_| MapError::Os {
+    /// every namespace takes tens of milliseconds.
+    fn terminate_sockets(&mut self, removed: &[(FrontendKey, Backend)]) -> Result<(), MapError> {
+        let err = |op, source| MapError::Os {
             map: REVNAT4,
-            op: "end connections",
-            source: io::Error::other("the connection-ending thread is gone"),
-        })?;
-        Ok(0)
+            op,
+            source,
+        };
+        if self.terminator.is_none() {
+            let tx = terminate::spawn_worker(std::sync::Arc::clone(&self.revnat))
+                .map_err(|e| err("start the connection-ending thread", e))?;
+            self.terminator = Some(tx);
+        }
+        let tx = self.terminator.as_ref().expect("started above");
+        tx.send(removed.to_vec()).map_err(|_| {
+            err(
+                "end connections",
+                io::Error::other("the connection-ending thread is gone"),
+            )
+        })
     }
 
     fn put_slot(&mut self, key: &SlotKey, value: &ServiceValue) -> Result<(), MapError> {

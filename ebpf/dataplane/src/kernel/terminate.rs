@@ -24,12 +24,9 @@ use tracing::debug;
 use super::sockdiag::{Diag, SockId};
 use crate::model::{Backend, FrontendKey, Protocol};
 
-/// A removed backend of a frontend, and what the reverse-NAT map says a
-/// socket through that frontend's VIP looks like.
-pub(crate) struct Target {
-    pub frontend: FrontendKey,
-    pub backend: Backend,
-}
+/// A removed backend of a frontend: its sockets through that frontend's
+/// VIP are to end.
+pub(crate) type Target = (FrontendKey, Backend);
 
 /// Answers whether socket `cookie`, connected to `backend`, went through
 /// `vip:port` (a reverse-NAT lookup).
@@ -86,10 +83,10 @@ fn doomed<'a>(
     ids.iter()
         .filter(|id| {
             let peer = Backend::new(id.dst_addr(family), u16::from_be(id.dport));
-            targets.iter().any(|t| {
-                t.frontend.protocol == protocol
-                    && t.backend == peer
-                    && revnat.vip_of(id.cookie(), &peer) == Some((t.frontend.vip, t.frontend.port))
+            targets.iter().any(|(frontend, backend)| {
+                frontend.protocol == protocol
+                    && *backend == peer
+                    && revnat.vip_of(id.cookie(), &peer) == Some((frontend.vip, frontend.port))
             })
         })
         .collect()
@@ -100,11 +97,11 @@ fn in_this_namespace(targets: &[Target], revnat: &dyn RevNat) -> io::Result<usiz
     let mut diag = Diag::open()?;
     let mut n = 0;
     for (family, v6) in [(libc::AF_INET, false), (libc::AF_INET6, true)] {
-        if !targets.iter().any(|t| t.backend.addr.is_ipv6() == v6) {
+        if !targets.iter().any(|(_, b)| b.addr.is_ipv6() == v6) {
             continue;
         }
         for protocol in [Protocol::Tcp, Protocol::Udp] {
-            if !targets.iter().any(|t| t.frontend.protocol == protocol) {
+            if !targets.iter().any(|(f, _)| f.protocol == protocol) {
                 continue;
             }
             let ids = diag.dump(family, protocol.number())?;
