@@ -41,6 +41,10 @@ impl Default for ClusterDns {
     }
 }
 
+/// The ports of the Service and of its slice: DNS over UDP and TCP.
+const DNS_PORTS: &str =
+    "[{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]";
+
 fn family(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() { "IPv4" } else { "IPv6" }
 }
@@ -60,13 +64,7 @@ metadata:
 spec:
   clusterIP: {ip}
   ipFamilies: [{fam}]
-  ports:
-  - name: dns
-    port: 53
-    protocol: UDP
-  - name: dns-tcp
-    port: 53
-    protocol: TCP
+  ports: {ports}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -81,14 +79,9 @@ endpoints:
 - addresses: ["{local}"]
   conditions:
     ready: true
-ports:
-- name: dns
-  port: 53
-  protocol: UDP
-- name: dns-tcp
-  port: 53
-  protocol: TCP
+ports: {ports}
 "#,
+            ports = DNS_PORTS,
             ip = self.service_ip,
             fam = family(self.service_ip),
             efam = family(self.node_local),
@@ -170,5 +163,12 @@ mod tests {
         assert_eq!(slice.service_name(), Some(SERVICE));
         assert_eq!(slice.endpoints[0].addresses, vec!["169.254.20.10"]);
         assert_eq!(slice.ports.len(), 2);
+        assert_eq!(svc.spec.ports.len(), 2);
+        for (sp, ep) in svc.spec.ports.iter().zip(&slice.ports) {
+            assert_eq!(
+                (sp.name.as_str(), sp.port, sp.protocol),
+                (ep.name.as_str(), 53, ep.protocol)
+            );
+        }
     }
 }

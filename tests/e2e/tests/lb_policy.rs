@@ -24,11 +24,7 @@ fn index(id: &str) -> usize {
 }
 
 fn yaml(backends: &[String], policy: &str) -> String {
-    let list = backends
-        .iter()
-        .map(|b| format!("\"{b}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = common::quoted(backends);
     format!(
         "services:\n  - name: web\n    vips: [{VIP4}]\n{policy}    ports:\n      - port: 80\n        backends: [{list}]\n"
     )

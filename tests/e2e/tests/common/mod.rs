@@ -147,11 +147,7 @@ impl Fixture {
 
     /// The static file with one dual-stack service `web` (TCP and UDP 80).
     pub fn web_yaml(backends: &[String]) -> String {
-        let list = backends
-            .iter()
-            .map(|b| format!("\"{b}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = quoted(backends);
         format!(
             "services:\n  - name: web\n    vips: [{VIP4}, \"{VIP6}\"]\n    ports:\n      - port: 80\n        backends: [{list}]\n      - port: 80\n        protocol: UDP\n        backends: [{list}]\n  - name: empty\n    vips: [10.96.0.21, \"fd00:10:96::21\"]\n    ports:\n      - port: 80\n"
         )
@@ -270,6 +266,15 @@ impl Drop for Fixture {
             .output();
         let _ = std::fs::remove_file(&self.file);
     }
+}
+
+/// Backend addresses as the items of a YAML flow list: `"a", "b"`.
+pub fn quoted(backends: &[String]) -> String {
+    backends
+        .iter()
+        .map(|b| format!("\"{b}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `key=value` lines printed by lbprobe.
