@@ -1,7 +1,9 @@
 //! Builds the eBPF programs (ebpf/programs) for bpfel-unknown-none with the
 //! stable toolchain (RUSTC_BOOTSTRAP=1 for -Z build-std=core) and bpf-linker,
-//! and hands the object to the crate as `$OUT_DIR/berth-sock-lb.o`.
-//! `BERTH_EBPF_OBJECT=/path/to/object` skips the build and uses that file.
+//! and hands the objects to the crate as `$OUT_DIR/berth-sock-lb.o` (the
+//! socket LB) and `$OUT_DIR/berth-sock-destroy.o` (the socket-destroy
+//! iterators). `BERTH_EBPF_OBJECT=/path/to/dir` skips the build and uses
+//! the two files of that directory.
 
 use std::{
     env, fs,
@@ -9,12 +11,11 @@ use std::{
     process::Command,
 };
 
-const OBJECT: &str = "berth-sock-lb";
+const OBJECTS: [&str; 2] = ["berth-sock-lb", "berth-sock-destroy"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let dest = out.join(format!("{OBJECT}.o"));
     let programs = manifest.join("../programs");
     let common = manifest.join("../common");
     for p in [
@@ -29,7 +30,9 @@ fn main() {
     println!("cargo::rerun-if-env-changed=BERTH_EBPF_OBJECT");
 
     if let Some(prebuilt) = env::var_os("BERTH_EBPF_OBJECT") {
-        copy(Path::new(&prebuilt), &dest);
+        for o in OBJECTS {
+            copy(&Path::new(&prebuilt).join(o), &out.join(format!("{o}.o")));
+        }
         return;
     }
 
@@ -73,10 +76,12 @@ fn main() {
              rust-src and bpf-linker, which this build needs"
         );
     }
-    copy(
-        &target_dir.join("bpfel-unknown-none/release").join(OBJECT),
-        &dest,
-    );
+    for o in OBJECTS {
+        copy(
+            &target_dir.join("bpfel-unknown-none/release").join(o),
+            &out.join(format!("{o}.o")),
+        );
+    }
 }
 
 fn copy(from: &Path, to: &Path) {

@@ -7,6 +7,7 @@ mod setup;
 mod test;
 mod up;
 mod util;
+mod vm;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -33,6 +34,13 @@ enum Cmd {
     Up,
     /// Remove what killed earlier test runs left behind (only Berth's).
     Clean,
+    /// setup + build, then CMD (or a look around) in a guest on Debian's
+    /// 6.1 kernel under qemu, with this machine's root shared read-only.
+    Vm {
+        /// The command, run from the workspace root in the guest.
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,5 +66,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Test { tier } => test::run(tier),
         Cmd::Up => up::run(),
         Cmd::Clean => clean::run(),
+        Cmd::Vm { cmd } => {
+            setup::run()?;
+            build::run()?;
+            vm::run(&cmd)
+        }
     }
 }

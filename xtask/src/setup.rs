@@ -41,6 +41,11 @@ pub const PACKAGES: &[&str] = &[
     // bpftool: tests check that `berth down` leaves no program attached to
     // the cgroup it used.
     "bpftool",
+    // The vm tier: qemu boots Debian's 6.1 kernel (fetched with apt-get
+    // download, never installed); depmod indexes its modules and the
+    // guest's modprobe loads them.
+    "qemu-system-x86",
+    "kmod",
 ];
 
 /// bpf-linker, pinned; built against the toolchain's own LLVM.

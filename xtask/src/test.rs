@@ -173,9 +173,12 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
         })?;
     }
     if want(Tier::Vm) {
-        eprintln!(
-            "==> vm tier: there are no VM tests yet (they arrive with the multi-node issue); nothing to run"
-        );
+        if !is_root() {
+            bail!("the vm tier needs root: the guests' tests load eBPF programs");
+        }
+        p.time("vm: data plane suites on the guest kernel", || {
+            crate::vm::test(&bin)
+        })?;
     }
     Ok(())
 }

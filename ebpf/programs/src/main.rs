@@ -10,6 +10,7 @@ mod affinity;
 mod ctx;
 mod maglev;
 mod maps;
+mod revnat;
 mod sock4;
 mod sock6;
 

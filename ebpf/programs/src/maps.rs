@@ -2,24 +2,24 @@
 //! at start (`EbpfLoader::set_max_entries`). All maps are pinned by name so
 //! a restart of the managing process finds them again.
 
+pub use crate::revnat::{REVNAT4, REVNAT6};
+
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
     maps::{HashMap, LruHashMap, PerCpuArray},
 };
 use berth_ebpf_common::lb::{
-    AffinityKey, AffinityMatchKey, AffinityValue, Backend4, Backend6, RevNat4Key, RevNat4Value,
-    RevNat6Key, RevNat6Value, Service4Key, Service6Key, ServiceStats, ServiceValue,
+    AffinityKey, AffinityMatchKey, AffinityValue, Backend4, Backend6, Service4Key, Service6Key,
+    ServiceStats, ServiceValue,
 };
 
 // Backend sets are replaced by a single master update; NO_PREALLOC makes
 // updates and deletes RCU-safe for concurrent readers.
 #[map]
-pub static SVC4: HashMap<Service4Key, ServiceValue> =
-    HashMap::pinned(65536, BPF_F_NO_PREALLOC);
+pub static SVC4: HashMap<Service4Key, ServiceValue> = HashMap::pinned(65536, BPF_F_NO_PREALLOC);
 #[map]
-pub static SVC6: HashMap<Service6Key, ServiceValue> =
-    HashMap::pinned(65536, BPF_F_NO_PREALLOC);
+pub static SVC6: HashMap<Service6Key, ServiceValue> = HashMap::pinned(65536, BPF_F_NO_PREALLOC);
 #[map]
 pub static BACKEND4: HashMap<u32, Backend4> = HashMap::pinned(65536, BPF_F_NO_PREALLOC);
 #[map]
@@ -28,10 +28,6 @@ pub static BACKEND6: HashMap<u32, Backend6> = HashMap::pinned(65536, BPF_F_NO_PR
 pub static VIP4: HashMap<u32, u32> = HashMap::pinned(65536, BPF_F_NO_PREALLOC);
 #[map]
 pub static VIP6: HashMap<[u32; 4], u32> = HashMap::pinned(65536, BPF_F_NO_PREALLOC);
-#[map]
-pub static REVNAT4: LruHashMap<RevNat4Key, RevNat4Value> = LruHashMap::pinned(65536, 0);
-#[map]
-pub static REVNAT6: LruHashMap<RevNat6Key, RevNat6Value> = LruHashMap::pinned(65536, 0);
 #[map]
 pub static AFFINITY: LruHashMap<AffinityKey, AffinityValue> = LruHashMap::pinned(65536, 0);
 #[map]

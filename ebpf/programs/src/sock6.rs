@@ -8,8 +8,9 @@ use berth_ebpf_common::{
 };
 
 use crate::{
+    affinity,
     ctx::{ALLOW, Skip, client, cookie, l4_proto, random, set_user_port, user_port, verdict},
-    affinity, maglev,
+    maglev,
     maps::{BACKEND6, REVNAT6, SVC6, VIP6, count_refused, count_translated},
 };
 

@@ -142,9 +142,41 @@ fn a_terminating_backend_keeps_its_flow_and_gets_no_new_connection() {
     assert!(held_flow.num("exchanges") >= 10, "{held_flow:?}");
 }
 
+/// Whether the running kernel has the bpf_sock_destroy kfunc (6.5+): its
+/// name is among the strings of the kernel's BTF.
+fn kernel_has_sock_destroy() -> bool {
+    let btf = std::fs::read("/sys/kernel/btf/vmlinux").expect("read /sys/kernel/btf/vmlinux");
+    let name = b"\0bpf_sock_destroy\0";
+    btf.windows(name.len()).any(|w| w == name)
+}
+
+/// What the data plane logs when it chooses each way of ending sockets.
+const ITER_LOG: &str = "with bpf_sock_destroy iterators";
+const SOCK_DIAG_LOG: &str = "with sock_diag";
+
 #[test]
 fn a_removed_backend_ends_idle_tcp_and_connected_udp_through_the_vip() {
+    // The default: in-kernel iterators where the kernel has the kfunc.
+    let expect = if kernel_has_sock_destroy() {
+        ITER_LOG
+    } else {
+        SOCK_DIAG_LOG
+    };
+    removed_backend_ends_connections(None, expect);
+}
+
+#[test]
+fn a_removed_backend_ends_connections_with_sock_diag_on_any_kernel() {
+    // The path of kernels before 6.5, forced, so that both run here.
+    removed_backend_ends_connections(Some("sock_diag"), SOCK_DIAG_LOG);
+}
+
+fn removed_backend_ends_connections(method: Option<&str>, expect_log: &str) {
     let mut f = Fixture::new(3);
+    if let Some(m) = method {
+        f.dataplane_env
+            .push(("BERTH_SOCK_DESTROY".into(), m.into()));
+    }
     let all = f.v4_backends();
     f.write_file(&yaml(&plain(&all)));
     f.start_dataplane();
@@ -184,4 +216,5 @@ fn a_removed_backend_ends_idle_tcp_and_connected_udp_through_the_vip() {
             "a direct connection is not the service's: {d:?}"
         );
     }
+    f.wait_log(expect_log);
 }

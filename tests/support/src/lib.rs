@@ -23,6 +23,7 @@ pub mod netns;
 mod place;
 mod sock;
 pub mod veth;
+pub mod vm;
 
 pub use bridge::Bridge;
 pub use cgroup::Cgroup;

@@ -122,6 +122,9 @@ pub struct BpfMaps {
     /// The reverse-NAT maps, shared with the thread that ends connections.
     revnat: std::sync::Arc<RevNatMaps>,
     terminator: Option<std::sync::mpsc::Sender<Vec<(FrontendKey, Backend)>>>,
+    /// Where the maps are pinned (the socket-destroy iterators share the
+    /// reverse-NAT maps from there); None for maps only read.
+    maps_dir: Option<std::path::PathBuf>,
     maglev: HashOfMaps<MapData, u32, MapData>,
     cpus: usize,
     /// Raw fds of the hash maps, for batch updates; owned by the maps above.
@@ -295,6 +298,12 @@ fn batch<K: Copy, V: Copy>(
 }
 
 impl BpfMaps {
+    /// Records where the maps are pinned.
+    pub(crate) fn pinned_in(mut self, dir: &std::path::Path) -> Self {
+        self.maps_dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// Wraps the maps `take(name)` hands out (from a loaded object or pins).
     pub(crate) fn from_maps(
         mut get: impl FnMut(&'static str) -> Option<Map>,
@@ -322,6 +331,7 @@ impl BpfMaps {
                 revnat6: take(get, REVNAT6, None)?,
             }),
             terminator: None,
+            maps_dir: None,
             maglev: take(get, MAGLEV, None)?,
             cpus,
             fds,
@@ -373,8 +383,9 @@ impl LbMaps for BpfMaps {
             source,
         };
         if self.terminator.is_none() {
-            let tx = terminate::spawn_worker(std::sync::Arc::clone(&self.revnat))
-                .map_err(|e| err("start the connection-ending thread", e))?;
+            let tx =
+                terminate::spawn_worker(std::sync::Arc::clone(&self.revnat), self.maps_dir.clone())
+                    .map_err(|e| err("start the connection-ending thread", e))?;
             self.terminator = Some(tx);
         }
         let tx = self.terminator.as_ref().expect("started above");

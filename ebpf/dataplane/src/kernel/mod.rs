@@ -8,6 +8,7 @@
 //! without translation.
 
 mod bpf_maps;
+mod sock_iter;
 mod sockdiag;
 mod sys;
 mod terminate;
@@ -227,7 +228,8 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
         bpf_maps::MEMBERS => members.take(),
         _ => ebpf.take_map(name),
     })
-    .map_err(|source| KernelError::Maps { source })?;
+    .map_err(|source| KernelError::Maps { source })?
+    .pinned_in(&maps_dir);
     let mut lb = Lb::adopt(maps, l).map_err(|source| KernelError::Maps { source })?;
     lb.repair().map_err(|source| KernelError::Maps { source })?;
     Ok(lb)

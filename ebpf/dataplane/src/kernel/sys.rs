@@ -1,5 +1,6 @@
 //! The few bpf(2) commands aya 0.14 does not expose for pinned links:
-//! BPF_OBJ_GET and BPF_LINK_UPDATE, and the bpffs mount check.
+//! BPF_OBJ_GET and BPF_LINK_UPDATE, iterator links whose fd we keep
+//! (BPF_LINK_CREATE, BPF_ITER_CREATE), and the bpffs mount check.
 
 use std::{
     ffi::CString,
@@ -15,6 +16,10 @@ const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_LINK_UPDATE: libc::c_long = 29;
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
 const BPF_LINK_DETACH: libc::c_long = 34;
+const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_ITER_CREATE: libc::c_long = 33;
+/// `BPF_TRACE_ITER`, the attach type of iterator programs.
+const BPF_TRACE_ITER: u32 = 28;
 /// Elements per BPF_MAP_UPDATE_BATCH call.
 const BATCH_CHUNK: usize = 16_384;
 /// statfs f_type of a BPF file system.
@@ -129,6 +134,51 @@ pub(crate) fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
         link_fd: link.as_raw_fd() as u32,
     };
     bpf(BPF_LINK_DETACH, &mut attr).map(|_| ())
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateIterAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    iter_info: u64,
+    iter_info_len: u32,
+    _pad: u32,
+}
+
+/// Links an iterator program (BPF_LINK_CREATE, BPF_TRACE_ITER), keeping
+/// the link's fd: [`iter_create`] opens the iterator from it, once per
+/// network namespace.
+pub(crate) fn link_create_iter(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateIterAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_TRACE_ITER,
+        ..LinkCreateIterAttr::default()
+    };
+    let fd = bpf(BPF_LINK_CREATE, &mut attr)?;
+    // SAFETY: BPF_LINK_CREATE returned a new file descriptor we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+
+/// Opens an iterator of `link` (BPF_ITER_CREATE): reading it runs the
+/// program over the objects of the caller's network namespace.
+pub(crate) fn iter_create(link: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = IterCreateAttr {
+        link_fd: link.as_raw_fd() as u32,
+        flags: 0,
+    };
+    let fd = bpf(BPF_ITER_CREATE, &mut attr)?;
+    // SAFETY: BPF_ITER_CREATE returned a new file descriptor we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Whether `path` is on a BPF file system.

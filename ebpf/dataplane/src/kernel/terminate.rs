@@ -6,9 +6,18 @@
 //!
 //! For every network namespace on the host (each distinct
 //! `/proc/*/ns/net`, and the bind-mounted ones in /run/netns), a helper
-//! thread enters it, dumps its TCP and UDP sockets with sock_diag, and
-//! destroys (SOCK_DESTROY) those whose peer is a removed backend and whose
-//! reverse-NAT entry names the frontend it was removed from.
+//! thread enters it and ends the sockets whose peer is a removed backend
+//! and whose reverse-NAT entry names the frontend it was removed from, in
+//! one of two ways ([`Method`]):
+//!
+//! - kernels with the `bpf_sock_destroy` kfunc (6.5+): BPF socket
+//!   iterators match and destroy in the kernel ([`super::sock_iter`]);
+//! - older ones: a sock_diag dump of the namespace's TCP and UDP sockets,
+//!   matched here, and SOCK_DESTROY for each match (needs
+//!   CONFIG_INET_DIAG_DESTROY).
+//!
+//! `BERTH_SOCK_DESTROY=sock_diag` forces the second on any kernel (tests
+//! run both paths on one kernel); `iter` insists on the first.
 
 use std::{
     collections::HashSet,
@@ -21,6 +30,7 @@ use std::{
 
 use tracing::debug;
 
+use super::sock_iter::SockIters;
 use super::sockdiag::{Diag, SockId};
 use crate::model::{Backend, FrontendKey, Protocol};
 
@@ -124,22 +134,88 @@ fn in_this_namespace(targets: &[Target], revnat: &dyn RevNat) -> io::Result<usiz
     Ok(n)
 }
 
+/// The environment variable that picks the [`Method`]: `auto` (the
+/// default), `iter` or `sock_diag`.
+pub const METHOD_ENV: &str = "BERTH_SOCK_DESTROY";
+
+/// How the sockets of one namespace are found and ended.
+pub(crate) enum Method {
+    /// BPF socket iterators calling bpf_sock_destroy (6.5+).
+    Iter(SockIters),
+    /// A sock_diag dump and SOCK_DESTROY per match.
+    SockDiag,
+}
+
+impl Method {
+    /// The iterators if this kernel has the kfunc (and `maps_dir` holds
+    /// the reverse-NAT maps they share), sock_diag otherwise, as
+    /// [`METHOD_ENV`] allows. Says which, and why, in the log.
+    pub(crate) fn choose(maps_dir: Option<&Path>) -> Method {
+        let wanted = std::env::var(METHOD_ENV).unwrap_or_default();
+        if wanted == "sock_diag" {
+            tracing::info!(
+                method = "sock_diag",
+                "ending connections of removed backends with sock_diag ({METHOD_ENV}=sock_diag)"
+            );
+            return Method::SockDiag;
+        }
+        let loaded = match maps_dir {
+            Some(dir) => SockIters::load(dir).map_err(|e| {
+                let mut msg = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg.push_str(&format!(": {s}"));
+                    src = s.source();
+                }
+                msg
+            }),
+            None => Err("no pinned maps to share".to_string()),
+        };
+        match loaded {
+            Ok(iters) => {
+                tracing::info!(
+                    method = "iter",
+                    "ending connections of removed backends with bpf_sock_destroy iterators"
+                );
+                Method::Iter(iters)
+            }
+            Err(why) => {
+                if wanted == "iter" {
+                    tracing::error!(method = "sock_diag", reason = %why, "{METHOD_ENV}=iter, but the bpf_sock_destroy iterators did not load; using sock_diag");
+                } else {
+                    tracing::info!(method = "sock_diag", reason = %why, "ending connections of removed backends with sock_diag");
+                }
+                Method::SockDiag
+            }
+        }
+    }
+}
+
 /// Starts the thread that ends connections: it takes batches of targets,
 /// merges those that queued up meanwhile, and walks the namespaces once
-/// per merged batch. It ends when the sender is dropped.
+/// per merged batch. It ends when the sender is dropped. `maps_dir` holds
+/// the pinned reverse-NAT maps the in-kernel iterators share.
 pub(crate) fn spawn_worker<R: RevNat + Send + 'static>(
     revnat: std::sync::Arc<R>,
+    maps_dir: Option<PathBuf>,
 ) -> io::Result<std::sync::mpsc::Sender<Vec<Target>>> {
     let (tx, rx) = std::sync::mpsc::channel::<Vec<Target>>();
     std::thread::Builder::new()
         .name("berth-end-conns".into())
         .spawn(move || {
+            let mut method = Method::choose(maps_dir.as_deref());
             while let Ok(mut targets) = rx.recv() {
                 while let Ok(more) = rx.try_recv() {
                     targets.extend(more);
                 }
-                match terminate(&targets, &*revnat) {
-                    Ok(n) => debug!(backends = targets.len(), sockets = n, "ended connections to removed backends"),
+                let started = std::time::Instant::now();
+                match terminate(&targets, &*revnat, &mut method) {
+                    Ok(n) => debug!(
+                        backends = targets.len(),
+                        sockets = n,
+                        elapsed_us = started.elapsed().as_micros() as u64,
+                        "ended connections to removed backends"
+                    ),
                     Err(e) => tracing::warn!(backends = targets.len(), error = %e, "connections to removed backends not ended"),
                 }
             }
@@ -148,10 +224,27 @@ pub(crate) fn spawn_worker<R: RevNat + Send + 'static>(
 }
 
 /// Ends the sockets of `targets` in every namespace; returns how many.
-pub(crate) fn terminate(targets: &[Target], revnat: &dyn RevNat) -> io::Result<usize> {
+pub(crate) fn terminate(
+    targets: &[Target],
+    revnat: &dyn RevNat,
+    method: &mut Method,
+) -> io::Result<usize> {
     if targets.is_empty() {
         return Ok(0);
     }
+    let armed = match method {
+        Method::Iter(iters) => Some(iters.arm(targets)?),
+        Method::SockDiag => None,
+    };
+    let r = walk(targets, revnat, method);
+    if let (Method::Iter(iters), Some(keys)) = (method, armed) {
+        iters.disarm(&keys);
+    }
+    r
+}
+
+/// Enters each namespace and ends the matching sockets there.
+fn walk(targets: &[Target], revnat: &dyn RevNat, method: &Method) -> io::Result<usize> {
     let namespaces = namespaces();
     // setns() moves only the calling thread: a thread of its own walks the
     // namespaces and ends with the last of them.
@@ -166,7 +259,11 @@ pub(crate) fn terminate(targets: &[Target], revnat: &dyn RevNat) -> io::Result<u
                         debug!(ns = %path.display(), error = %io::Error::last_os_error(), "setns");
                         continue;
                     }
-                    match in_this_namespace(targets, revnat) {
+                    let ended = match method {
+                        Method::Iter(iters) => iters.in_this_namespace(),
+                        Method::SockDiag => in_this_namespace(targets, revnat),
+                    };
+                    match ended {
                         Ok(n) => total += n,
                         Err(e) if e.kind() == io::ErrorKind::Unsupported => return Err(e),
                         Err(e) => debug!(ns = %path.display(), error = %e, "sock_diag"),

@@ -61,6 +61,10 @@ pub struct Fixture {
     pub tcp: Vec<TcpEcho>,
     pub udp: Vec<UdpEcho>,
     pub dataplane: Option<Child>,
+    /// Environment of the data plane process (e.g. BERTH_SOCK_DESTROY).
+    pub dataplane_env: Vec<(String, String)>,
+    /// What the data plane wrote to stderr so far (also echoed).
+    pub dataplane_log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Fixture {
@@ -122,6 +126,8 @@ impl Fixture {
             tcp,
             udp,
             dataplane: None,
+            dataplane_env: Vec::new(),
+            dataplane_log: Default::default(),
         }
     }
 
@@ -169,7 +175,8 @@ impl Fixture {
             .arg("--cgroup")
             .arg(self.cgroup.path())
             .args(["--poll-ms", "100"])
-            .args(extra);
+            .args(extra)
+            .envs(self.dataplane_env.iter().map(|(k, v)| (k, v)));
         c
     }
 
@@ -183,10 +190,20 @@ impl Fixture {
         let mut child = self
             .dataplane_command(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn berth dataplane run");
         let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::clone(&self.dataplane_log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -202,6 +219,27 @@ impl Fixture {
                 let status = child.wait().expect("wait");
                 panic!("berth dataplane run did not become ready ({status})");
             }
+        }
+    }
+
+    /// Waits (up to [`READY_TIMEOUT`]) until the data plane's stderr holds
+    /// `text`; panics with the log otherwise.
+    pub fn wait_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let log = self
+                .dataplane_log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if log.contains(text) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the data plane never logged {text:?}; its log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
