@@ -87,7 +87,7 @@ pub fn test(bin: &std::path::Path) -> anyhow::Result<()> {
     );
     for (name, exe) in &exes {
         body.push_str(&format!(
-            "echo \"==> guest suite {name}\"; {} --test-threads=1 || rc=1\n",
+            "echo \"==> guest suite {name}\"; {} --test-threads=1 --color never || rc=1\n",
             quote_path(exe)
         ));
     }

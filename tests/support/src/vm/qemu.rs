@@ -133,12 +133,16 @@ pub fn run(boot: &Boot<'_>, accel: Accel, mut on_line: impl FnMut(&str)) -> Resu
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 kill(&mut child);
+                let seen = if tail.is_empty() {
+                    "no console output".to_string()
+                } else {
+                    format!("last console lines:\n{}", tail.join("\n"))
+                };
                 return Err(Error::Timeout {
                     what: format!(
-                        "guest {} ({}) to finish its job; last console lines:\n{}",
+                        "guest {} ({}) to finish its job; {seen}",
                         boot.name,
-                        accel.name(),
-                        tail.join("\n")
+                        accel.name()
                     ),
                     after: boot.timeout,
                 });
