@@ -51,11 +51,18 @@ impl GuestKernel {
         fs::create_dir_all(&download)
             .map_err(|e| Error::io(format!("mkdir {}", download.display()), e))?;
         // apt's sandbox user cannot write here: it warns and downloads as root.
-        run_output(
-            Command::new("apt-get")
-                .args(["download", "-q", &package])
-                .current_dir(&download),
-        )?;
+        let fetch = || {
+            run_output(
+                Command::new("apt-get")
+                    .args(["download", "-q", &package])
+                    .current_dir(&download),
+            )
+        };
+        if fetch().is_err() {
+            // Stale package lists name a file the mirror no longer has.
+            run_output(Command::new("apt-get").args(["update", "-q"]))?;
+            fetch()?;
+        }
         let deb = fs::read_dir(&download)
             .map_err(|e| Error::io(format!("list {}", download.display()), e))?
             .flatten()
