@@ -17,5 +17,6 @@
 pub mod agent;
 pub mod containerd;
 pub mod image;
+pub mod podnet;
 pub mod proxy;
 pub mod runtime;

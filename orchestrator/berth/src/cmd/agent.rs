@@ -76,6 +76,12 @@ pub struct AgentArgs {
     /// The pods' cgroup parent (cgroup-v2 path; empty: containerd's).
     #[arg(long, default_value = "")]
     pub cgroup_parent: String,
+    /// How other nodes' pods are reached: `auto` (a direct route where a
+    /// node shares a subnet with this one, as flannel's host-gw, VXLAN
+    /// otherwise), `host-gw`, `vxlan`, or `none` (single node, or another
+    /// tool routes the pod CIDRs).
+    #[arg(long, default_value = "auto", value_parser = super::nodenet::parse_pod_network)]
+    pub pod_network: Option<berth_node::podnet::Mode>,
     #[command(flatten)]
     pub dataplane: super::nodenet::DataplaneArgs,
     #[command(flatten)]
@@ -244,6 +250,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         // pinned maps and links, so service traffic never stops.
         let proxy = super::nodenet::start_proxy(&a.dataplane, &client).await?;
         let dns = super::nodenet::start_dns(&a).await?;
+        let podnet = super::nodenet::start_podnet(&a, &client, &node_name);
         let agent = Agent::start(client, runtime, cfg, "containerd://1.6").await?;
         println!(
             "berth agent: node {node_name} ({}), pod CIDRs {}, containerd at {}",
@@ -266,6 +273,9 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
             d.abort();
         }
         agent.stop().await;
+        if let Some(p) = podnet {
+            p.stop();
+        }
         if let Some(p) = proxy {
             p.stop().await;
         }

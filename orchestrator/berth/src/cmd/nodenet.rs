@@ -20,6 +20,7 @@ use berth_dataplane::Lb;
 use berth_dataplane::kernel::BpfMaps;
 use berth_local::Daemon;
 use berth_local::daemon::Started;
+use berth_node::podnet::{self, Mode, PodNet, PodNetConfig, ip::IpLinks};
 use berth_node::proxy::{DataplaneSettings, Proxy, kernel};
 use clap::Args;
 
@@ -93,6 +94,40 @@ pub async fn start_proxy(
         a.bpffs.display()
     );
     Ok(Some(proxy))
+}
+
+/// `--pod-network`: a [`Mode`], or `none`.
+pub fn parse_pod_network(s: &str) -> Result<Option<Mode>, String> {
+    match s {
+        "none" => Ok(None),
+        _ => s
+            .parse()
+            .map(Some)
+            .map_err(|e: String| format!("{e} (or none)")),
+    }
+}
+
+/// Starts routing the other nodes' pod CIDRs (from the Node objects),
+/// unless `--pod-network none` or the node IP is IPv6.
+pub fn start_podnet(a: &AgentArgs, client: &Client, node_name: &str) -> Option<PodNet> {
+    let mode = a.pod_network?;
+    let IpAddr::V4(node_ip) = a.node_ip else {
+        println!(
+            "berth agent: node IP {} is IPv6; routes to other nodes' pods are IPv4 only: not set up",
+            a.node_ip
+        );
+        return None;
+    };
+    let cfg = PodNetConfig {
+        node_name: node_name.to_string(),
+        node_ip,
+        mode,
+    };
+    println!(
+        "berth agent: pod network across nodes: {mode:?} (resync {:?})",
+        podnet::RESYNC
+    );
+    Some(PodNet::start(client.clone(), cfg, IpLinks))
 }
 
 /// The node DNS daemon for these agent arguments.

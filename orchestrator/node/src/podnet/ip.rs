@@ -1,0 +1,281 @@
+//! [`NodeLinks`] with iproute2 (`ip -j`, `bridge -j`) in the calling
+//! thread's network namespace (a child process inherits the thread's).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use ipnet::{IpNet, Ipv4Net};
+use serde_json::Value;
+
+use super::links::{NodeLinks, PodNetError, ROUTE_PROTO};
+use super::plan::{
+    Plan, Route, Underlay, VXLAN_DEV, VXLAN_PORT, VXLAN_VNI, Vtep, Vxlan, mac_string,
+};
+
+/// iproute2 in this network namespace.
+#[derive(Debug, Default)]
+pub struct IpLinks;
+
+fn run(program: &str, args: &[String]) -> Result<String, PodNetError> {
+    let cmd = format!("{program} {}", args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|source| PodNetError::Spawn {
+            cmd: cmd.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(PodNetError::Command {
+            cmd,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ip(args: &[&str]) -> Result<String, PodNetError> {
+    run(
+        "ip",
+        &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+    )
+}
+
+fn json(cmd: &str, text: &str) -> Result<Vec<Value>, PodNetError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text).map_err(|e| PodNetError::Parse {
+        cmd: cmd.into(),
+        detail: e.to_string(),
+    })
+}
+
+impl NodeLinks for IpLinks {
+    fn underlay(&self, node_ip: Ipv4Addr) -> Result<Underlay, PodNetError> {
+        let out = ip(&["-j", "-4", "addr", "show"])?;
+        for link in json("ip -j -4 addr show", &out)? {
+            let infos = link["addr_info"].as_array().cloned().unwrap_or_default();
+            let has = infos
+                .iter()
+                .any(|a| a["local"].as_str() == Some(&node_ip.to_string()));
+            if !has {
+                continue;
+            }
+            let subnets = infos
+                .iter()
+                .filter_map(|a| {
+                    let local: Ipv4Addr = a["local"].as_str()?.parse().ok()?;
+                    let len = u8::try_from(a["prefixlen"].as_u64()?).ok()?;
+                    Some(IpNet::V4(Ipv4Net::new(local, len).ok()?.trunc()))
+                })
+                .collect();
+            return Ok(Underlay {
+                dev: link["ifname"].as_str().unwrap_or_default().to_string(),
+                subnets,
+                mtu: link["mtu"].as_u64().unwrap_or(1500) as u32,
+            });
+        }
+        Err(PodNetError::NoUnderlay { ip: node_ip })
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), PodNetError> {
+        match &plan.vxlan {
+            Some(v) => ensure_vxlan(v)?,
+            None => {
+                if vxlan_exists()? {
+                    ip(&["link", "del", VXLAN_DEV])?;
+                }
+            }
+        }
+        if plan.vxlan.is_some() {
+            sync_vteps(&plan.vteps)?;
+        }
+        sync_routes(&plan.routes)
+    }
+}
+
+fn vxlan_exists() -> Result<bool, PodNetError> {
+    Ok(ip(&["-j", "link", "show"])?.contains(&format!("\"ifname\":\"{VXLAN_DEV}\"")))
+}
+
+/// Creates the device if it is missing or differs, then sets its MAC, MTU,
+/// address and state (each idempotent).
+fn ensure_vxlan(v: &Vxlan) -> Result<(), PodNetError> {
+    let (local, mac, mtu) = (v.local.to_string(), mac_string(&v.mac), v.mtu.to_string());
+    let matches = if vxlan_exists()? {
+        let out = ip(&["-j", "-d", "link", "show", VXLAN_DEV])?;
+        let link = json("ip -j -d link show", &out)?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let data = &link["linkinfo"]["info_data"];
+        let same = data["id"].as_u64() == Some(u64::from(VXLAN_VNI))
+            && data["local"].as_str() == Some(local.as_str())
+            && data["port"].as_u64() == Some(u64::from(VXLAN_PORT));
+        if !same {
+            ip(&["link", "del", VXLAN_DEV])?;
+        }
+        same
+    } else {
+        false
+    };
+    if !matches {
+        let (vni, port) = (VXLAN_VNI.to_string(), VXLAN_PORT.to_string());
+        ip(&[
+            "link",
+            "add",
+            VXLAN_DEV,
+            "type",
+            "vxlan",
+            "id",
+            &vni,
+            "local",
+            &local,
+            "dev",
+            &v.dev,
+            "dstport",
+            &port,
+            "nolearning",
+        ])?;
+    }
+    ip(&["link", "set", VXLAN_DEV, "address", &mac, "mtu", &mtu, "up"])?;
+    ip(&[
+        "addr",
+        "replace",
+        &format!("{}/32", v.vtep),
+        "dev",
+        VXLAN_DEV,
+    ])?;
+    Ok(())
+}
+
+/// Permanent neighbours and FDB entries for exactly `vteps`.
+fn sync_vteps(vteps: &[Vtep]) -> Result<(), PodNetError> {
+    let out = ip(&["-j", "neigh", "show", "dev", VXLAN_DEV, "nud", "permanent"])?;
+    let have: BTreeSet<(String, String)> = json("ip -j neigh show", &out)?
+        .iter()
+        .filter_map(|n| {
+            Some((
+                n["dst"].as_str()?.to_string(),
+                n["lladdr"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let out = run(
+        "bridge",
+        &[
+            "-j".into(),
+            "fdb".into(),
+            "show".into(),
+            "dev".into(),
+            VXLAN_DEV.into(),
+        ],
+    )?;
+    let fdb: BTreeSet<(String, String)> = json("bridge -j fdb show", &out)?
+        .iter()
+        .filter_map(|f| {
+            Some((
+                f["mac"].as_str()?.to_string(),
+                f["dst"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let mut want_neigh = BTreeSet::new();
+    let mut want_fdb = BTreeSet::new();
+    for t in vteps {
+        let (addr, mac, dst) = (
+            t.addr.to_string(),
+            mac_string(&t.mac),
+            t.node_ip.to_string(),
+        );
+        if !have.contains(&(addr.clone(), mac.clone())) {
+            ip(&[
+                "neigh",
+                "replace",
+                &addr,
+                "lladdr",
+                &mac,
+                "dev",
+                VXLAN_DEV,
+                "nud",
+                "permanent",
+            ])?;
+        }
+        if !fdb.contains(&(mac.clone(), dst.clone())) {
+            run(
+                "bridge",
+                &[
+                    "fdb",
+                    "replace",
+                    &mac,
+                    "dev",
+                    VXLAN_DEV,
+                    "dst",
+                    &dst,
+                    "self",
+                    "permanent",
+                ]
+                .map(String::from),
+            )?;
+        }
+        want_neigh.insert(addr);
+        want_fdb.insert((mac, dst));
+    }
+    for (addr, _) in have.iter().filter(|(a, _)| !want_neigh.contains(a)) {
+        ip(&["neigh", "del", addr, "dev", VXLAN_DEV])?;
+    }
+    for (mac, dst) in fdb.iter().filter(|e| !want_fdb.contains(*e)) {
+        run(
+            "bridge",
+            &["fdb", "del", mac, "dev", VXLAN_DEV, "dst", dst, "self"].map(String::from),
+        )?;
+    }
+    Ok(())
+}
+
+/// Routes of [`ROUTE_PROTO`] in the main table: exactly `routes`.
+fn sync_routes(routes: &[Route]) -> Result<(), PodNetError> {
+    let proto = ROUTE_PROTO.to_string();
+    let out = ip(&["-j", "-4", "route", "show", "proto", &proto])?;
+    let have: BTreeSet<Route> = json("ip -j route show", &out)?
+        .iter()
+        .filter_map(|r| {
+            let dst = r["dst"].as_str()?;
+            let dst: Ipv4Net = if dst.contains('/') {
+                dst.parse().ok()?
+            } else {
+                Ipv4Net::new(dst.parse().ok()?, 32).ok()?
+            };
+            let onlink = r["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("onlink")));
+            Some(Route {
+                dst,
+                via: r["gateway"].as_str()?.parse().ok()?,
+                dev: r["dev"].as_str()?.to_string(),
+                onlink,
+            })
+        })
+        .collect();
+    let want: BTreeSet<&Route> = routes.iter().collect();
+    for r in routes.iter().filter(|r| !have.contains(r)) {
+        let (dst, via) = (r.dst.to_string(), r.via.to_string());
+        let mut args = vec![
+            "route", "replace", &dst, "via", &via, "dev", &r.dev, "proto", &proto,
+        ];
+        if r.onlink {
+            args.push("onlink");
+        }
+        ip(&args)?;
+    }
+    for r in have.iter().filter(|r| !want.contains(r)) {
+        // Replaced above when only its gateway or device changed.
+        if routes.iter().any(|w| w.dst == r.dst) {
+            continue;
+        }
+        ip(&["route", "del", &r.dst.to_string(), "proto", &proto])?;
+    }
+    Ok(())
+}

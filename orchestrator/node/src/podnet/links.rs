@@ -1,0 +1,62 @@
+//! The root-only boundary of the pod network: the node's links, routes,
+//! neighbours and FDB. [`NodeLinks`] is implemented by [`super::ip::IpLinks`]
+//! (iproute2, in the caller's network namespace) and by [`FakeLinks`] for
+//! unit tests.
+
+use std::net::Ipv4Addr;
+
+use super::plan::{Plan, Underlay};
+
+/// The routing protocol number Berth's routes carry (`proto 187`): only
+/// routes with it are ever changed or removed.
+pub const ROUTE_PROTO: u8 = 187;
+
+/// Errors of the pod network.
+#[derive(Debug, thiserror::Error)]
+pub enum PodNetError {
+    /// A command failed.
+    #[error("`{cmd}` failed: {stderr}")]
+    Command { cmd: String, stderr: String },
+    /// A command could not be started.
+    #[error("running `{cmd}`")]
+    Spawn {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Output that did not parse.
+    #[error("unexpected output of `{cmd}`: {detail}")]
+    Parse { cmd: String, detail: String },
+    /// The node IP is on no interface.
+    #[error("node IP {ip} is on no interface of this network namespace")]
+    NoUnderlay { ip: Ipv4Addr },
+}
+
+/// The node's network configuration, as far as the pod network goes.
+pub trait NodeLinks: Send {
+    /// The interface holding `ip`, its IPv4 subnets and MTU.
+    fn underlay(&self, ip: Ipv4Addr) -> Result<Underlay, PodNetError>;
+    /// Makes routes (of [`ROUTE_PROTO`]), the VXLAN device and its peers'
+    /// VTEPs what `plan` says, writing only what differs.
+    fn apply(&mut self, plan: &Plan) -> Result<(), PodNetError>;
+}
+
+/// In-memory [`NodeLinks`]: records each plan applied.
+#[derive(Debug, Default)]
+pub struct FakeLinks {
+    /// What `underlay` answers.
+    pub underlay: Option<Underlay>,
+    /// Every plan applied, in order.
+    pub applied: Vec<Plan>,
+}
+
+impl NodeLinks for FakeLinks {
+    fn underlay(&self, ip: Ipv4Addr) -> Result<Underlay, PodNetError> {
+        self.underlay.clone().ok_or(PodNetError::NoUnderlay { ip })
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), PodNetError> {
+        self.applied.push(plan.clone());
+        Ok(())
+    }
+}
