@@ -68,6 +68,26 @@ pub fn stale_node_dirs_in(parent: &Path, mut report: impl FnMut(&str)) -> usize 
     removed
 }
 
+/// Removes everything under `dir` as [`stale_node_dirs`] does for a dead
+/// owner's: the runc containers of every containerd whose state lies in
+/// it, processes naming it, their network namespaces, mounts, and the
+/// directory. For a cluster harness tearing down its own nodes.
+pub fn clean_node_dir(dir: &Path, mut report: impl FnMut(&str)) -> usize {
+    clean_dir(dir, &mut report)
+}
+
+/// runc roots inside `dir`: `state/runc` (the agent tests' layout) and
+/// `<node>/run/containerd/runc` (an agent's `--run-dir` per node).
+fn runc_roots(dir: &Path) -> Vec<PathBuf> {
+    let mut roots = vec![dir.join("state").join("runc")];
+    roots.extend(
+        subdirs(dir)
+            .into_iter()
+            .map(|node| node.join("run").join("containerd").join("runc")),
+    );
+    roots
+}
+
 fn clean_dir(dir: &Path, report: &mut impl FnMut(&str)) -> usize {
     let mut n = 0;
     let mut note = |what: String| {
@@ -77,8 +97,7 @@ fn clean_dir(dir: &Path, report: &mut impl FnMut(&str)) -> usize {
     // The pods' containers (runc kills them and removes their cgroups);
     // their network namespaces first, from runc's state.
     let mut netns = Vec::new();
-    let runc_root = dir.join("state").join("runc");
-    for ns in subdirs(&runc_root) {
+    for ns in runc_roots(dir).iter().flat_map(|r| subdirs(r)) {
         for c in subdirs(&ns) {
             if let Ok(state) = fs::read_to_string(c.join("state.json")) {
                 netns.extend(netns_paths(&state));

@@ -12,6 +12,7 @@
 pub mod bridge;
 pub mod cgroup;
 pub mod cleanup;
+pub mod cluster;
 pub mod cmd;
 pub mod echo;
 pub mod error;

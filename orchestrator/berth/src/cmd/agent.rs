@@ -81,7 +81,11 @@ pub struct AgentArgs {
     /// otherwise), `host-gw`, `vxlan`, or `none` (single node, or another
     /// tool routes the pod CIDRs).
     #[arg(long, default_value = "auto", value_parser = super::nodenet::parse_pod_network)]
-    pub pod_network: Option<berth_node::podnet::Mode>,
+    pub pod_network: super::nodenet::PodNetwork,
+    /// How often the node's Lease is renewed (kubelet's 10 s; the
+    /// server's --node-monitor-grace-period must be well above it).
+    #[arg(long, default_value = "10s", value_parser = |s: &str| berth_control::controllers::parse_duration("--node-lease-period", s))]
+    pub node_lease_period: std::time::Duration,
     #[command(flatten)]
     pub dataplane: super::nodenet::DataplaneArgs,
     #[command(flatten)]
@@ -182,6 +186,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
     rt.block_on(async move {
         let client = Client::remote(berth_client::connect(&config).await?);
         let mut cfg = AgentConfig::new(&node_name, &a.node_ip.to_string());
+        cfg.lease_period = a.node_lease_period;
         cfg.dns.servers = vec![a.cluster_dns.clone()];
         cfg.dns.domain = a.cluster_domain.clone();
         cfg.pod_log_dir = a.pod_log_dir.clone();

@@ -96,13 +96,17 @@ pub async fn start_proxy(
     Ok(Some(proxy))
 }
 
-/// `--pod-network`: a [`Mode`], or `none`.
-pub fn parse_pod_network(s: &str) -> Result<Option<Mode>, String> {
+/// `--pod-network`: a [`Mode`], or `None` for `none`.
+#[derive(Debug, Clone, Copy)]
+pub struct PodNetwork(pub Option<Mode>);
+
+/// Parses `--pod-network`.
+pub fn parse_pod_network(s: &str) -> Result<PodNetwork, String> {
     match s {
-        "none" => Ok(None),
+        "none" => Ok(PodNetwork(None)),
         _ => s
             .parse()
-            .map(Some)
+            .map(|m| PodNetwork(Some(m)))
             .map_err(|e: String| format!("{e} (or none)")),
     }
 }
@@ -110,7 +114,7 @@ pub fn parse_pod_network(s: &str) -> Result<Option<Mode>, String> {
 /// Starts routing the other nodes' pod CIDRs (from the Node objects),
 /// unless `--pod-network none` or the node IP is IPv6.
 pub fn start_podnet(a: &AgentArgs, client: &Client, node_name: &str) -> Option<PodNet> {
-    let mode = a.pod_network?;
+    let mode = a.pod_network.0?;
     let IpAddr::V4(node_ip) = a.node_ip else {
         println!(
             "berth agent: node IP {} is IPv6; routes to other nodes' pods are IPv4 only: not set up",

@@ -1,0 +1,462 @@
+//! A multi-node Berth cluster in network namespaces on one machine: the
+//! topology of the cluster tests and `cargo xtask cluster up`.
+//!
+//! ```text
+//!   server (.1)        node-1 (.2)          node-2 (.3)       ...
+//!   berth server       berth agent          berth agent
+//!                      ├ containerd, runc   ├ ...
+//!                      ├ berth dns
+//!                      └ pods (berth-cni)
+//!   ───────────────── underlay bridge (a Lan) ──────────────────
+//! ```
+//!
+//! Each node is a network namespace with its own agent, containerd (own
+//! root, state and socket, started by the agent inside the node's
+//! namespace), pod bridge, cgroup-v2 subtree for its socket-LB hooks
+//! (`--cgroup-root`, the pods' `--cgroup-parent` beneath it), bpffs
+//! directory, and the pod CIDR the server hands it; the server has a
+//! namespace of its own and listens on its underlay address. Everything
+//! lives in `/tmp/berth-test-node-<pid>-<tag>/`; dropping the cluster
+//! kills its processes, removes its containers, network namespaces,
+//! mounts, pins, cgroups and directory (and `cargo xtask clean` does the
+//! same for a killed owner's).
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cgroup::Cgroup;
+use crate::error::{Error, Result};
+use crate::lan::Lan;
+use crate::name;
+use crate::netns::Netns;
+
+/// The API server's port on its underlay address.
+pub const API_PORT: u16 = 6443;
+/// How long the server may take to write its credentials.
+pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Nodes running an agent.
+    pub nodes: usize,
+    /// The berth binary.
+    pub berth: PathBuf,
+    /// Names this cluster's directory and bpffs pins (with the pid).
+    pub tag: String,
+    /// The underlay subnet (inside the cluster's namespaces only).
+    pub underlay: String,
+    /// More `berth server` arguments.
+    pub server_args: Vec<String>,
+    /// More `berth agent` arguments (every node).
+    pub agent_args: Vec<String>,
+}
+
+/// One node.
+#[derive(Debug)]
+pub struct ClusterNode {
+    /// The Node's name (`node-<i>`).
+    pub name: String,
+    /// Its underlay address.
+    pub ip: Ipv4Addr,
+    /// Its directory (state, run, CNI, logs).
+    pub dir: PathBuf,
+    /// The cgroup its socket-LB hooks attach to; pods live beneath.
+    pub cgroup: Cgroup,
+    /// Its data plane's pins.
+    pub bpffs: PathBuf,
+    agent: Option<Child>,
+}
+
+impl ClusterNode {
+    /// The node's containerd socket (for `berth exec --address`).
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.dir.join("run/containerd/containerd.sock")
+    }
+
+    /// The agent's log.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("agent.log")
+    }
+}
+
+/// A running cluster. Host 0 of the [`Lan`] is the server, host `i` is
+/// node `i`.
+#[derive(Debug)]
+pub struct Cluster {
+    cfg: ClusterConfig,
+    dir: PathBuf,
+    server: Option<Child>,
+    nodes: Vec<ClusterNode>,
+    // Dropped last: the namespaces.
+    lan: Lan,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |e| Error::Io { what, source: e }
+}
+
+impl Cluster {
+    /// Starts the server and every agent; returns once each node has
+    /// registered and is Ready.
+    pub fn start(cfg: ClusterConfig, ready_timeout: Duration) -> Result<Cluster> {
+        let dir = PathBuf::from(format!(
+            "/tmp/berth-test-node-{}-{}",
+            std::process::id(),
+            cfg.tag
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(io(format!("mkdir {}", dir.display())))?;
+        let lan = Lan::new(cfg.nodes + 1, &cfg.underlay, None)?;
+        let mut nodes = Vec::new();
+        for i in 1..=cfg.nodes {
+            let host = lan.host(i);
+            host.netns
+                .command("sh")
+                .args(["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+                .status()
+                .map_err(io("enable ip_forward"))?;
+            nodes.push(ClusterNode {
+                name: format!("node-{i}"),
+                ip: host.ipv4,
+                dir: dir.join(format!("node-{i}")),
+                cgroup: Cgroup::new()?,
+                bpffs: name::unique_bpffs_dir(),
+                agent: None,
+            });
+        }
+        let mut c = Cluster {
+            cfg,
+            dir,
+            server: None,
+            nodes,
+            lan,
+        };
+        c.start_server()?;
+        for i in 1..=c.nodes.len() {
+            c.start_agent(i)?;
+        }
+        c.wait_ready(ready_timeout)?;
+        Ok(c)
+    }
+
+    /// The server's underlay address.
+    pub fn server_ip(&self) -> Ipv4Addr {
+        self.lan.host(0).ipv4
+    }
+
+    /// The server's namespace (the CLI runs there).
+    pub fn server_netns(&self) -> &Netns {
+        &self.lan.host(0).netns
+    }
+
+    /// Node `i` (1-based).
+    pub fn node(&self, i: usize) -> &ClusterNode {
+        &self.nodes[i - 1]
+    }
+
+    /// Node `i`'s namespace.
+    pub fn node_netns(&self, i: usize) -> &Netns {
+        &self.lan.host(i).netns
+    }
+
+    /// Node `i`'s interface on the underlay (inside its namespace).
+    pub fn node_link(&self, i: usize) -> &str {
+        &self.lan.host(i).ifname
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the cluster has no node.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The admin credentials.
+    pub fn admin_conf(&self) -> PathBuf {
+        self.dir.join("server/admin.conf")
+    }
+
+    fn start_server(&mut self) -> Result<()> {
+        let ip = self.server_ip();
+        let data = self.dir.join("server");
+        let log = fs::File::create(self.dir.join("server.log")).map_err(io("server log"))?;
+        let err = log.try_clone().map_err(io("server log"))?;
+        let mut cmd = self.server_netns().command(&self.cfg.berth);
+        cmd.arg("server")
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--listen")
+            .arg(format!("{ip}:{API_PORT}"))
+            .arg("--tls-san")
+            .arg(ip.to_string())
+            .args(&self.cfg.server_args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        self.server = Some(cmd.spawn().map_err(io("spawn berth server"))?);
+        let deadline = Instant::now() + SERVER_START_TIMEOUT;
+        while !(data.join("node-token").exists() && self.admin_conf().exists()) {
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!("berth server's credentials in {}", data.display()),
+                    after: SERVER_START_TIMEOUT,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Starts node `i`'s agent (again, after [`Cluster::kill_agent`]).
+    pub fn start_agent(&mut self, i: usize) -> Result<()> {
+        let server = format!("https://{}:{API_PORT}", self.server_ip());
+        let token = self.dir.join("server/node-token");
+        let n = &self.nodes[i - 1];
+        fs::create_dir_all(&n.dir).map_err(io(format!("mkdir {}", n.dir.display())))?;
+        let cg_rel = n
+            .cgroup
+            .path()
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(n.log())
+            .map_err(io("agent log"))?;
+        let err = log.try_clone().map_err(io("agent log"))?;
+        let d = |s: &str| n.dir.join(s);
+        let mut cmd = self.lan.host(i).netns.command(&self.cfg.berth);
+        cmd.arg("agent")
+            .args(["--server", &server])
+            .arg("--token-file")
+            .arg(&token)
+            .args(["--node-name", &n.name])
+            .args(["--node-ip", &n.ip.to_string()])
+            .arg("--data-dir")
+            .arg(d("state/agent"))
+            .arg("--run-dir")
+            .arg(d("run"))
+            .arg("--cni-bin-dir")
+            .arg(d("cni-bin"))
+            .arg("--cni-conf-dir")
+            .arg(d("cni-conf"))
+            .arg("--pod-log-dir")
+            .arg(d("logs/pods"))
+            .args(["--cgroup-parent", &format!("/{cg_rel}/pods")])
+            .arg("--cgroup-root")
+            .arg(n.cgroup.path())
+            .arg("--bpffs")
+            .arg(&n.bpffs)
+            .args(&self.cfg.agent_args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        let child = cmd.spawn().map_err(io("spawn berth agent"))?;
+        self.nodes[i - 1].agent = Some(child);
+        Ok(())
+    }
+
+    /// Kills node `i`'s agent (SIGKILL); its pods and containerd go on.
+    pub fn kill_agent(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i - 1].agent.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Takes node `i`'s underlay link down (a partition) or up again.
+    pub fn set_link(&self, i: usize, up: bool) -> Result<()> {
+        let ifname = self.node_link(i).to_string();
+        self.node_netns(i)
+            .ip(&["link", "set", &ifname, if up { "up" } else { "down" }])?;
+        if up {
+            // The on-link default route goes with the link.
+            let _ = self
+                .node_netns(i)
+                .ip(&["route", "replace", "default", "dev", &ifname]);
+        }
+        Ok(())
+    }
+
+    /// `berth --config <admin.conf> ARGS` in the server's namespace.
+    pub fn cli(&self, args: &[&str]) -> Result<Output> {
+        self.server_netns()
+            .command(&self.cfg.berth)
+            .arg("--config")
+            .arg(self.admin_conf())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io(format!("berth {args:?}")))
+    }
+
+    /// Like [`Cluster::cli`], failing with stderr unless it succeeds.
+    pub fn cli_ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.cli(args)?;
+        if !out.status.success() {
+            return Err(Error::Command {
+                cmd: format!("berth {}", args.join(" ")),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `berth exec POD -- CMD` through the containerd of node `i`.
+    pub fn exec(&self, i: usize, pod: &str, cmd: &[&str]) -> Result<Output> {
+        let socket = self.node(i).containerd_socket();
+        let mut args = vec!["exec", "--address"];
+        let s = socket.to_string_lossy().into_owned();
+        args.push(&s);
+        args.push(pod);
+        args.push("--");
+        args.extend_from_slice(cmd);
+        self.cli(&args)
+    }
+
+    /// Waits until every node is registered and Ready, and its containerd
+    /// serves.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for n in &mut self.nodes {
+                if let Some(status) = n.agent.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    n.agent = None;
+                    return Err(Error::Command {
+                        cmd: format!("berth agent ({})", n.name),
+                        stderr: format!("exited: {status}\n{}", self.log_tails(30)),
+                    });
+                }
+            }
+            let out = self.cli(&["get", "nodes"])?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let ready = self
+                .nodes
+                .iter()
+                .filter(|n| {
+                    text.lines().any(|l| {
+                        let mut f = l.split_whitespace();
+                        f.next() == Some(n.name.as_str()) && f.next() == Some("Ready")
+                    })
+                })
+                .count();
+            let sockets = self.nodes.iter().all(|n| n.containerd_socket().exists());
+            if ready == self.nodes.len() && sockets {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "{} nodes Ready (berth get nodes:\n{text}{})\n{}",
+                        self.nodes.len(),
+                        String::from_utf8_lossy(&out.stderr),
+                        self.log_tails(15)
+                    ),
+                    after: timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The last `n` lines of the server's and each agent's log.
+    pub fn log_tails(&self, n: usize) -> String {
+        let mut out = String::new();
+        let logs = std::iter::once(("server".to_string(), self.dir.join("server.log")))
+            .chain(self.nodes.iter().map(|x| (x.name.clone(), x.log())));
+        for (name, path) in logs {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- {name} ({}):\n", path.display()));
+            for l in &lines[lines.len().saturating_sub(n)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Imports `archive` (an OCI image archive) into every node's containerd.
+    pub fn import_image(&self, archive: &Path) -> Result<()> {
+        for n in &self.nodes {
+            let out = Command::new(&self.cfg.berth)
+                .args(["image", "import", "--address"])
+                .arg(n.containerd_socket())
+                .arg(archive)
+                .output()
+                .map_err(io("berth image import"))?;
+            if !out.status.success() {
+                return Err(Error::Command {
+                    cmd: format!("berth image import (node {})", n.name),
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.agent.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if let Some(mut s) = self.server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        // containerd, shims, the DNS processes, runc containers, their
+        // network namespaces and mounts, and the directory.
+        crate::leftovers::clean_node_dir(&self.dir, |what| tracing::debug!("{what}"));
+        for n in &self.nodes {
+            let _ = fs::remove_dir_all(&n.bpffs);
+            remove_v1_cgroups(&n.cgroup);
+        }
+    }
+}
+
+/// runc on a hybrid host also makes the pods' cgroups in each v1
+/// hierarchy, under the same path: remove them (deepest first).
+fn remove_v1_cgroups(cg: &Cgroup) {
+    let Some(name) = cg.path().file_name() else {
+        return;
+    };
+    let Ok(controllers) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for c in controllers.flatten() {
+        let dir = c.path().join(name);
+        if dir.is_dir() && c.path() != cg.path().parent().unwrap_or(Path::new("/")) {
+            remove_tree_bottom_up(&dir);
+        }
+    }
+}
+
+fn remove_tree_bottom_up(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree_bottom_up(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
