@@ -3,6 +3,7 @@
 
 mod build;
 mod clean;
+mod cluster;
 mod setup;
 mod test;
 mod up;
@@ -34,6 +35,11 @@ enum Cmd {
     Up,
     /// Remove what killed earlier test runs left behind (only Berth's).
     Clean,
+    /// A multi-node cluster in network namespaces, left running.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// setup + build, then CMD (or a look around) in a guest on Debian's
     /// 6.1 kernel under qemu, with this machine's root shared read-only.
     Vm {
@@ -41,6 +47,18 @@ enum Cmd {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// setup + build, then a server and N nodes (agent, containerd, pods)
+    /// in network namespaces on one underlay bridge.
+    Up {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+    },
+    /// Remove it (and anything else a gone process of Berth's left).
+    Down,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +84,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Test { tier } => test::run(tier),
         Cmd::Up => up::run(),
         Cmd::Clean => clean::run(),
+        Cmd::Cluster { action } => match action {
+            ClusterAction::Up { nodes } => cluster::up(nodes),
+            ClusterAction::Down => cluster::down(),
+        },
         Cmd::Vm { cmd } => {
             setup::run()?;
             build::run()?;

@@ -146,7 +146,7 @@ fn all_reach_all(ns: &[PodNode]) {
 fn berth_routes(lan: &Lan, i: usize) -> String {
     lan.host(i)
         .netns
-        .ip(&["-4", "route", "show", "proto", "187"])
+        .ip(&["-4", "route", "show", "proto", "195"])
         .expect("routes")
 }
 

@@ -167,6 +167,20 @@ fn three_nodes_serve_across_nodes_and_survive_a_node_failure() {
         });
         eprintln!("client-{i} (node-{i}): {s:?}");
     }
+    // Each node routes the others' pod CIDRs (host-gw: one shared subnet).
+    for i in 1..=NODES {
+        let routes = c
+            .node_netns(i)
+            .ip(&["-4", "route", "show", "proto", "195"])
+            .expect("routes");
+        assert_eq!(routes.lines().count(), NODES - 1, "node-{i}: {routes}");
+        assert!(
+            routes
+                .lines()
+                .all(|l| l.starts_with("10.244.") && l.contains(" via 192.168.91.")),
+            "node-{i}: {routes}"
+        );
+    }
     // Replicas on more than one node: each client's answers crossed nodes.
     assert!(nodes.len() > 1, "the replicas all landed on {nodes:?}");
     eprintln!("replicas on nodes {nodes:?}");

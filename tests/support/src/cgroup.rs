@@ -203,3 +203,38 @@ mod tests {
         assert_eq!(unescape_mount_path(r"/x\04"), r"/x\04");
     }
 }
+
+/// The cgroup-v1 hierarchies of a hybrid host: every directory of
+/// `/sys/fs/cgroup` that is not the cgroup-v2 mount.
+pub(crate) fn v1_roots() -> Vec<PathBuf> {
+    let v2 = v2_root().ok();
+    fs::read_dir("/sys/fs/cgroup")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .filter(|p| Some(p) != v2.as_ref() && p.join("tasks").exists())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes `<v1 hierarchy>/<name>` everywhere, deepest first: runc on a
+/// hybrid host makes a container's cgroups in each v1 hierarchy too, under
+/// the same path as in cgroup v2. Directories still holding tasks stay.
+pub fn remove_v1(name: &std::ffi::OsStr) {
+    for root in v1_roots() {
+        remove_empty_tree(&root.join(name));
+    }
+}
+
+fn remove_empty_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_tree(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}

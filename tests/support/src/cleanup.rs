@@ -77,6 +77,17 @@ pub fn stale(mut report: impl FnMut(&str)) -> usize {
         }
         Err(e) => tracing::debug!(error = %e, "no cgroup2 mount; skipping stale cgroups"),
     }
+    for root in cgroup::v1_roots() {
+        for name in stale_entries(&root, CGROUP_PREFIX) {
+            cgroup::remove_v1(name.as_ref());
+            if !root.join(&name).exists() {
+                note(format!(
+                    "removed cgroup-v1 leftovers {}",
+                    root.join(&name).display()
+                ));
+            }
+        }
+    }
 
     let bpffs = Path::new(BPFFS_ROOT);
     for name in stale_entries(bpffs, LONG_PREFIX) {

@@ -428,35 +428,9 @@ impl Drop for Cluster {
         crate::leftovers::clean_node_dir(&self.dir, |what| tracing::debug!("{what}"));
         for n in &self.nodes {
             let _ = fs::remove_dir_all(&n.bpffs);
-            remove_v1_cgroups(&n.cgroup);
-        }
-    }
-}
-
-/// runc on a hybrid host also makes the pods' cgroups in each v1
-/// hierarchy, under the same path: remove them (deepest first).
-fn remove_v1_cgroups(cg: &Cgroup) {
-    let Some(name) = cg.path().file_name() else {
-        return;
-    };
-    let Ok(controllers) = fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    for c in controllers.flatten() {
-        let dir = c.path().join(name);
-        if dir.is_dir() && c.path() != cg.path().parent().unwrap_or(Path::new("/")) {
-            remove_tree_bottom_up(&dir);
-        }
-    }
-}
-
-fn remove_tree_bottom_up(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree_bottom_up(&e.path());
+            if let Some(name) = n.cgroup.path().file_name() {
+                crate::cgroup::remove_v1(name);
             }
         }
     }
-    let _ = fs::remove_dir(dir);
 }

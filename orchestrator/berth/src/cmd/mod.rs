@@ -157,7 +157,10 @@ Berth components:
                       data plane from Services and EndpointSlices); the node's DNS process; berth
                       logs/exec on the pod's node. Not yet: logs/exec through the server
   up         ready    berth up [--detach] / berth down [--purge]: a one-node cluster with the demo.
-                      Not yet: several nodes, multi-node VM clusters (issue 10)
+                      Not yet: multi-node VM clusters (issue 10)
+  nodes      partial  berth agent --pod-network auto|host-gw|vxlan: other nodes' pod CIDRs routed from
+                      the Node objects; cargo xtask cluster up|down: N nodes in network namespaces.
+                      Not yet: IPv6 across nodes, overlay MTU for pods, masquerade, bench lb --cluster
   vm         partial  cargo xtask vm [-- CMD]: a guest on Debian's 6.1 kernel (qemu, KVM or TCG)
                       running this build; cargo xtask test --tier vm runs the data plane suites there
 ";

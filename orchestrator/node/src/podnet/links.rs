@@ -7,9 +7,9 @@ use std::net::Ipv4Addr;
 
 use super::plan::{Plan, Underlay};
 
-/// The routing protocol number Berth's routes carry (`proto 187`): only
+/// The routing protocol number Berth's routes carry (`proto 195`, unassigned in iproute2's rt_protos): only
 /// routes with it are ever changed or removed.
-pub const ROUTE_PROTO: u8 = 187;
+pub const ROUTE_PROTO: u8 = 195;
 
 /// Errors of the pod network.
 #[derive(Debug, thiserror::Error)]
