@@ -192,18 +192,6 @@ fn unescape_mount_path(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unescapes_mount_paths() {
-        assert_eq!(unescape_mount_path(r"/a\040b"), "/a b");
-        assert_eq!(unescape_mount_path(r"/plain"), "/plain");
-        assert_eq!(unescape_mount_path(r"/x\04"), r"/x\04");
-    }
-}
-
 /// The cgroup-v1 hierarchies of a hybrid host: every directory of
 /// `/sys/fs/cgroup` that is not the cgroup-v2 mount.
 pub(crate) fn v1_roots() -> Vec<PathBuf> {
@@ -237,4 +225,16 @@ fn remove_empty_tree(dir: &Path) {
         }
     }
     let _ = fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mount_paths() {
+        assert_eq!(unescape_mount_path(r"/a\040b"), "/a b");
+        assert_eq!(unescape_mount_path(r"/plain"), "/plain");
+        assert_eq!(unescape_mount_path(r"/x\04"), r"/x\04");
+    }
 }
