@@ -10,7 +10,8 @@
 //! - a node cut off the underlay becomes NotReady, its endpoints leave,
 //!   its pods are recreated on the others, and clients on the remaining
 //!   nodes keep being answered; the link back, the node is Ready again and
-//!   the cluster converges.
+//!   the cluster converges;
+//! - a server restart (SIGKILL) fails no request.
 //!
 //! Needs root and what the agent needs (containerd, runc, busybox-static,
 //! containernetworking-plugins).
@@ -184,6 +185,32 @@ fn three_nodes_serve_across_nodes_and_survive_a_node_failure() {
     // Replicas on more than one node: each client's answers crossed nodes.
     assert!(nodes.len() > 1, "the replicas all landed on {nodes:?}");
     eprintln!("replicas on nodes {nodes:?}");
+
+    // A server restart changes nothing for traffic: requests keep being
+    // answered while it is down and after it is back.
+    let during = c
+        .exec_command(
+            1,
+            "client-1",
+            &["sh", "-c", &demo::request_loop(60, "cluster.local")],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("request loop");
+    std::thread::sleep(Duration::from_millis(300));
+    c.restart_server(CONVERGE).expect("server restart");
+    let out = during.wait_with_output().expect("request loop");
+    let during = demo::Spread::parse(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        during.failed == 0 && during.by_pod.values().sum::<usize>() == 60,
+        "across the server restart: {during:?}"
+    );
+    eprintln!("client-1 across the server restart: {during:?}");
+    let s = spread_from(&c, 2, 30);
+    assert!(
+        s.failed == 0 && s.by_pod.len() == demo::REPLICAS,
+        "after the server restart: {s:?}"
+    );
 
     // Node 3 cut off: NotReady, its replicas replaced, clients on 1 and 2 answered.
     c.set_link(3, false).expect("link down");

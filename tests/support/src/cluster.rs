@@ -192,7 +192,11 @@ impl Cluster {
     fn start_server(&mut self) -> Result<()> {
         let ip = self.server_ip();
         let data = self.dir.join("server");
-        let log = fs::File::create(self.dir.join("server.log")).map_err(io("server log"))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .map_err(io("server log"))?;
         let err = log.try_clone().map_err(io("server log"))?;
         let mut cmd = self.server_netns().command(&self.cfg.berth);
         cmd.arg("server")
@@ -216,6 +220,27 @@ impl Cluster {
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same data
+    /// directory and address; returns once it answers.
+    pub fn restart_server(&mut self, timeout: Duration) -> Result<()> {
+        if let Some(mut s) = self.server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        self.start_server()?;
+        let deadline = Instant::now() + timeout;
+        while !self.cli(&["get", "nodes"])?.status.success() {
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!("the restarted server to answer\n{}", self.log_tails(15)),
+                    after: timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
         Ok(())
     }
@@ -319,14 +344,24 @@ impl Cluster {
 
     /// `berth exec POD -- CMD` through the containerd of node `i`.
     pub fn exec(&self, i: usize, pod: &str, cmd: &[&str]) -> Result<Output> {
-        let socket = self.node(i).containerd_socket();
-        let mut args = vec!["exec", "--address"];
-        let s = socket.to_string_lossy().into_owned();
-        args.push(&s);
-        args.push(pod);
-        args.push("--");
-        args.extend_from_slice(cmd);
-        self.cli(&args)
+        self.exec_command(i, pod, cmd)
+            .output()
+            .map_err(io(format!("berth exec {pod} {cmd:?}")))
+    }
+
+    /// The same, not started (to run it beside something else).
+    pub fn exec_command(&self, i: usize, pod: &str, cmd: &[&str]) -> Command {
+        let mut c = self.server_netns().command(&self.cfg.berth);
+        c.arg("--config")
+            .arg(self.admin_conf())
+            .arg("exec")
+            .arg("--address")
+            .arg(self.node(i).containerd_socket())
+            .arg(pod)
+            .arg("--")
+            .args(cmd)
+            .stdin(Stdio::null());
+        c
     }
 
     /// Waits until every node is registered and Ready, and its containerd

@@ -304,6 +304,23 @@ impl BpfMaps {
         self
     }
 
+    /// Starts the thread that ends removed backends' connections (once):
+    /// it picks and loads its way of ending sockets right away, so the
+    /// first removal does not wait for that.
+    pub(crate) fn start_terminator(&mut self) -> Result<(), MapError> {
+        if self.terminator.is_none() {
+            let tx =
+                terminate::spawn_worker(std::sync::Arc::clone(&self.revnat), self.maps_dir.clone())
+                    .map_err(|source| MapError::Os {
+                        map: REVNAT4,
+                        op: "start the connection-ending thread",
+                        source,
+                    })?;
+            self.terminator = Some(tx);
+        }
+        Ok(())
+    }
+
     /// Wraps the maps `take(name)` hands out (from a loaded object or pins).
     pub(crate) fn from_maps(
         mut get: impl FnMut(&'static str) -> Option<Map>,
@@ -382,12 +399,7 @@ impl LbMaps for BpfMaps {
             op,
             source,
         };
-        if self.terminator.is_none() {
-            let tx =
-                terminate::spawn_worker(std::sync::Arc::clone(&self.revnat), self.maps_dir.clone())
-                    .map_err(|e| err("start the connection-ending thread", e))?;
-            self.terminator = Some(tx);
-        }
+        self.start_terminator()?;
         let tx = self.terminator.as_ref().expect("started above");
         tx.send(removed.to_vec()).map_err(|_| {
             err(

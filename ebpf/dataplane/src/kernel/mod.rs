@@ -224,12 +224,14 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
         bpf_maps::open_or_create_members(&maps_dir.join(bpf_maps::MEMBERS), l.backends)
             .map_err(|source| KernelError::Maps { source })?,
     );
-    let maps = BpfMaps::from_maps(|name| match name {
+    let mut maps = BpfMaps::from_maps(|name| match name {
         bpf_maps::MEMBERS => members.take(),
         _ => ebpf.take_map(name),
     })
     .map_err(|source| KernelError::Maps { source })?
     .pinned_in(&maps_dir);
+    maps.start_terminator()
+        .map_err(|source| KernelError::Maps { source })?;
     let mut lb = Lb::adopt(maps, l).map_err(|source| KernelError::Maps { source })?;
     lb.repair().map_err(|source| KernelError::Maps { source })?;
     Ok(lb)
