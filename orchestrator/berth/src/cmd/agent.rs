@@ -220,7 +220,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
                 .collect::<Result<_, _>>()
                 .with_context(|| format!("the node's pod CIDRs {cidrs:?}"))?,
             data_dir: a.data_dir.join("cni"),
-            mtu: None,
+            mtu: super::nodenet::pod_mtu(&a),
         };
         let conflist_path = a.cni_conf_dir.join(spec.file_name());
         std::fs::write(&conflist_path, spec.to_json())?;

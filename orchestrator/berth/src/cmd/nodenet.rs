@@ -134,6 +134,24 @@ pub fn start_podnet(a: &AgentArgs, client: &Client, node_name: &str) -> Option<P
     Some(PodNet::start(client.clone(), cfg, IpLinks))
 }
 
+/// The pods' MTU: the underlay's less VXLAN's overhead when peers may be
+/// reached over VXLAN (`--pod-network auto` or `vxlan`), so that a pod's
+/// packet fits the overlay; the kernel's default otherwise, and on a
+/// loopback node IP (a single-node cluster).
+pub fn pod_mtu(a: &AgentArgs) -> Option<u32> {
+    use berth_node::podnet::links::NodeLinks as _;
+    let IpAddr::V4(ip) = a.node_ip else {
+        return None;
+    };
+    match a.pod_network.0 {
+        Some(Mode::Auto | Mode::Vxlan) if !ip.is_loopback() => IpLinks.underlay(ip).ok().map(|u| {
+            u.mtu
+                .saturating_sub(berth_node::podnet::plan::VXLAN_OVERHEAD)
+        }),
+        _ => None,
+    }
+}
+
 /// The node DNS daemon for these agent arguments.
 pub fn dns_daemon(a: &AgentArgs, me: &std::path::Path) -> Daemon {
     let d = &a.dns;
