@@ -12,6 +12,7 @@
 #![no_main]
 
 mod revnat;
+mod rt;
 
 use core::{ffi::c_void, ptr::read_volatile};
 
@@ -168,14 +169,3 @@ fn sock_destroy(sk: *mut c_void) -> i64 {
         f(sk)
     }
 }
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: the verifier rejects any program that could reach this point.
-    unsafe { core::hint::unreachable_unchecked() }
-}
-
-#[unsafe(no_mangle)]
-#[unsafe(link_section = "license")]
-pub static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -11,17 +11,6 @@ mod ctx;
 mod maglev;
 mod maps;
 mod revnat;
+mod rt;
 mod sock4;
 mod sock6;
-
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: the verifier rejects any program that could reach this point;
-    // there is no panic at run time in a loaded BPF program.
-    unsafe { core::hint::unreachable_unchecked() }
-}
-
-#[unsafe(no_mangle)]
-#[unsafe(link_section = "license")]
-pub static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

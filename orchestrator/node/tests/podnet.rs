@@ -150,6 +150,14 @@ fn berth_routes(lan: &Lan, i: usize) -> String {
         .expect("routes")
 }
 
+fn has_vxlan(lan: &Lan, i: usize) -> bool {
+    lan.host(i)
+        .netns
+        .ip(&["link"])
+        .expect("links")
+        .contains(VXLAN_DEV)
+}
+
 #[test]
 fn host_gw_routes_each_nodes_pods_and_follows_the_nodes() {
     root();
@@ -165,13 +173,7 @@ fn host_gw_routes_each_nodes_pods_and_follows_the_nodes() {
         before.contains("10.244.81.0/24 via 192.168.80.2"),
         "{before}"
     );
-    assert!(
-        !lan.host(0)
-            .netns
-            .ip(&["link"])
-            .expect("links")
-            .contains(VXLAN_DEV)
-    );
+    assert!(!has_vxlan(&lan, 0));
     // Idempotent: the same input leaves the same routes.
     apply(&lan, &ns, 0, &objects, Mode::Auto);
     assert_eq!(berth_routes(&lan, 0), before);
@@ -211,12 +213,6 @@ fn vxlan_carries_pod_traffic_and_goes_when_no_longer_needed() {
     for i in 0..ns.len() {
         apply(&lan, &ns, i, &objects, Mode::Auto);
     }
-    assert!(
-        !lan.host(0)
-            .netns
-            .ip(&["link"])
-            .expect("links")
-            .contains(VXLAN_DEV)
-    );
+    assert!(!has_vxlan(&lan, 0));
     all_reach_all(&ns);
 }
