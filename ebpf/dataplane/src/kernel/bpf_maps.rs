@@ -122,9 +122,6 @@ pub struct BpfMaps {
     /// The reverse-NAT maps, shared with the thread that ends connections.
     revnat: std::sync::Arc<RevNatMaps>,
     terminator: Option<std::sync::mpsc::Sender<Vec<(FrontendKey, Backend)>>>,
-    /// Where the maps are pinned (the socket-destroy iterators share the
-    /// reverse-NAT maps from there); None for maps only read.
-    maps_dir: Option<std::path::PathBuf>,
     maglev: HashOfMaps<MapData, u32, MapData>,
     cpus: usize,
     /// Raw fds of the hash maps, for batch updates; owned by the maps above.
@@ -298,24 +295,25 @@ fn batch<K: Copy, V: Copy>(
 }
 
 impl BpfMaps {
-    /// Records where the maps are pinned.
-    pub(crate) fn pinned_in(mut self, dir: &std::path::Path) -> Self {
-        self.maps_dir = Some(dir.to_path_buf());
-        self
-    }
-
     /// Starts the thread that ends removed backends' connections (once):
     /// it picks and loads its way of ending sockets right away, so the
-    /// first removal does not wait for that.
-    pub(crate) fn start_terminator(&mut self) -> Result<(), MapError> {
+    /// first removal does not wait for that. `maps_dir` is where the maps
+    /// are pinned (the socket-destroy iterators share the reverse-NAT maps
+    /// from there); without it, sock_diag is used.
+    pub(crate) fn start_terminator(
+        &mut self,
+        maps_dir: Option<&std::path::Path>,
+    ) -> Result<(), MapError> {
         if self.terminator.is_none() {
-            let tx =
-                terminate::spawn_worker(std::sync::Arc::clone(&self.revnat), self.maps_dir.clone())
-                    .map_err(|source| MapError::Os {
-                        map: REVNAT4,
-                        op: "start the connection-ending thread",
-                        source,
-                    })?;
+            let tx = terminate::spawn_worker(
+                std::sync::Arc::clone(&self.revnat),
+                maps_dir.map(std::path::Path::to_path_buf),
+            )
+            .map_err(|source| MapError::Os {
+                map: REVNAT4,
+                op: "start the connection-ending thread",
+                source,
+            })?;
             self.terminator = Some(tx);
         }
         Ok(())
@@ -348,7 +346,6 @@ impl BpfMaps {
                 revnat6: take(get, REVNAT6, None)?,
             }),
             terminator: None,
-            maps_dir: None,
             maglev: take(get, MAGLEV, None)?,
             cpus,
             fds,
@@ -399,7 +396,9 @@ impl LbMaps for BpfMaps {
             op,
             source,
         };
-        self.start_terminator()?;
+        // Started by `kernel::start`; maps opened otherwise end sockets
+        // with sock_diag.
+        self.start_terminator(None)?;
         let tx = self.terminator.as_ref().expect("started above");
         tx.send(removed.to_vec()).map_err(|_| {
             err(

@@ -228,9 +228,8 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
         bpf_maps::MEMBERS => members.take(),
         _ => ebpf.take_map(name),
     })
-    .map_err(|source| KernelError::Maps { source })?
-    .pinned_in(&maps_dir);
-    maps.start_terminator()
+    .map_err(|source| KernelError::Maps { source })?;
+    maps.start_terminator(Some(&maps_dir))
         .map_err(|source| KernelError::Maps { source })?;
     let mut lb = Lb::adopt(maps, l).map_err(|source| KernelError::Maps { source })?;
     lb.repair().map_err(|source| KernelError::Maps { source })?;

@@ -29,7 +29,8 @@ use aya_obj::btf::BtfKind;
 use berth_ebpf_common::destroy::{AF_INET, AF_INET6, DoomedKey, SOCK_DESTROY_PLACEHOLDER};
 use object::{Object, ObjectSection};
 
-use super::{REVNAT_ENTRIES, bpf_maps, sys, terminate::Target};
+use super::bpf_maps::{self, port_be, v4, v6};
+use super::{REVNAT_ENTRIES, sys, terminate::Target};
 
 /// The compiled iterators, built by build.rs.
 static OBJECT: &[u8] =
@@ -41,8 +42,9 @@ const KFUNC: &str = "bpf_sock_destroy";
 const PSEUDO_KFUNC_CALL: u8 = 2;
 /// `BPF_JMP | BPF_CALL`.
 const CALL: u8 = 0x85;
-/// Entries of `DOOMED`: the (frontend, backend) pairs of one batch.
-const DOOMED_ENTRIES: u32 = 4096;
+/// Entries of `DOOMED`: the (frontend, backend) pairs of one walk; a
+/// larger batch is walked in chunks of this many targets.
+pub(crate) const DOOMED_ENTRIES: u32 = 4096;
 
 /// Why the in-kernel path is not used.
 #[derive(Debug, thiserror::Error)]
@@ -120,14 +122,14 @@ impl SockIters {
         Ok(SockIters { tcp, udp, doomed })
     }
 
-    /// Puts the batch's pairs into `DOOMED`.
+    /// Puts the pairs of `targets` (at most [`DOOMED_ENTRIES`]) into
+    /// `DOOMED`.
     pub(crate) fn arm(&mut self, targets: &[Target]) -> io::Result<Vec<DoomedKey>> {
         let keys: Vec<DoomedKey> = targets
             .iter()
             .map(doomed_key)
             .collect::<HashSet<_>>()
             .into_iter()
-            .take(DOOMED_ENTRIES as usize)
             .collect();
         for k in &keys {
             self.doomed.insert(k, 1, 0).map_err(io::Error::other)?;
@@ -159,22 +161,15 @@ impl SockIters {
 
 /// The `DOOMED` key of a (frontend, removed backend) pair.
 fn doomed_key((frontend, backend): &Target) -> DoomedKey {
-    let words = |a: IpAddr| -> [u32; 4] {
-        match a {
-            IpAddr::V4(v4) => [u32::from_ne_bytes(v4.octets()), 0, 0, 0],
-            IpAddr::V6(v6) => {
-                let o = v6.octets();
-                std::array::from_fn(|i| {
-                    u32::from_ne_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]])
-                })
-            }
-        }
+    let words = |a: IpAddr| match a {
+        IpAddr::V4(a) => [v4(a), 0, 0, 0],
+        IpAddr::V6(a) => v6(a),
     };
     DoomedKey {
         backend: words(backend.addr),
         vip: words(frontend.vip),
-        backend_port: backend.port.to_be(),
-        vip_port: frontend.port.to_be(),
+        backend_port: port_be(backend.port),
+        vip_port: port_be(frontend.port),
         family: if backend.addr.is_ipv4() {
             AF_INET
         } else {

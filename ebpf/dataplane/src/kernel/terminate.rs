@@ -30,7 +30,7 @@ use std::{
 
 use tracing::debug;
 
-use super::sock_iter::SockIters;
+use super::sock_iter::{DOOMED_ENTRIES, SockIters};
 use super::sockdiag::{Diag, SockId};
 use crate::model::{Backend, FrontendKey, Protocol};
 
@@ -232,19 +232,26 @@ pub(crate) fn terminate(
     if targets.is_empty() {
         return Ok(0);
     }
-    let armed = match method {
-        Method::Iter(iters) => Some(iters.arm(targets)?),
-        Method::SockDiag => None,
-    };
-    let r = walk(targets, revnat, method);
-    if let (Method::Iter(iters), Some(keys)) = (method, armed) {
-        iters.disarm(&keys);
+    match method {
+        Method::SockDiag => walk(&|| in_this_namespace(targets, revnat)),
+        Method::Iter(iters) => {
+            // `DOOMED` holds one chunk of the batch at a time.
+            let mut total = 0;
+            for chunk in targets.chunks(DOOMED_ENTRIES as usize) {
+                let keys = iters.arm(chunk)?;
+                let shared: &SockIters = iters;
+                let r = walk(&|| shared.in_this_namespace());
+                iters.disarm(&keys);
+                total += r?;
+            }
+            Ok(total)
+        }
     }
-    r
 }
 
-/// Enters each namespace and ends the matching sockets there.
-fn walk(targets: &[Target], revnat: &dyn RevNat, method: &Method) -> io::Result<usize> {
+/// Enters each namespace and runs `in_namespace` there; returns the
+/// sockets it ended in all of them.
+fn walk(in_namespace: &(dyn Fn() -> io::Result<usize> + Sync)) -> io::Result<usize> {
     let namespaces = namespaces();
     // setns() moves only the calling thread: a thread of its own walks the
     // namespaces and ends with the last of them.
@@ -259,14 +266,10 @@ fn walk(targets: &[Target], revnat: &dyn RevNat, method: &Method) -> io::Result<
                         debug!(ns = %path.display(), error = %io::Error::last_os_error(), "setns");
                         continue;
                     }
-                    let ended = match method {
-                        Method::Iter(iters) => iters.in_this_namespace(),
-                        Method::SockDiag => in_this_namespace(targets, revnat),
-                    };
-                    match ended {
+                    match in_namespace() {
                         Ok(n) => total += n,
                         Err(e) if e.kind() == io::ErrorKind::Unsupported => return Err(e),
-                        Err(e) => debug!(ns = %path.display(), error = %e, "sock_diag"),
+                        Err(e) => debug!(ns = %path.display(), error = %e, "ending sockets"),
                     }
                 }
                 Ok(total)
