@@ -135,9 +135,7 @@ fn seen_from_outside(c: &serde_json::Value) -> Result<SocketAddr, String> {
     let link = Veth::new(&outside, Some(&node)).expect("veth node-outside");
     link.add_addr_a("192.0.2.2/24").expect("outside address");
     link.add_addr_b("192.0.2.1/24").expect("node address");
-    node.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
-        .expect("run in node")
-        .expect("enable forwarding in node");
+    node.enable_ip_forward().expect("enable forwarding in node");
     invoke(&node, "ADD", "pod-a", Some(pod.path()), "eth0", c).ok();
 
     let server: SocketAddr = "192.0.2.2:7020".parse().expect("addr");

@@ -48,37 +48,23 @@ pub fn host() -> anyhow::Result<VmHost> {
 /// `cargo xtask vm -- CMD...`: CMD in one guest (a shell if none), from the
 /// workspace root.
 pub fn run(cmd: &[String]) -> anyhow::Result<()> {
-    let mut host = host()?;
     let root = std::env::current_dir()?;
     let body = if cmd.is_empty() {
         "uname -a; cat /proc/cmdline; ls /sys/fs/bpf; ip -br link".to_string()
     } else {
         cmd.iter().map(quote).collect::<Vec<_>>().join(" ")
     };
-    let job = Job {
-        name: "berth-vm".into(),
-        body: format!("cd {} && {body}", quote_path(&root)),
-        cpus: CPUS,
-        memory_mib: MEMORY_MIB,
-        qemu_args: Vec::new(),
-        timeout: COMMAND_TIMEOUT,
-    };
-    let out = host.run(&job, &mut |l| println!("[vm] {l}"))?;
-    eprintln!(
-        "vm: job ended with status {} after {:.1} s",
-        out.exit,
-        out.elapsed.as_secs_f64()
-    );
-    if out.exit != 0 {
-        bail!("the command failed in the guest (status {})", out.exit);
-    }
-    Ok(())
+    in_guest(
+        "berth-vm",
+        format!("cd {} && {body}", quote_path(&root)),
+        COMMAND_TIMEOUT,
+        "the command",
+    )
 }
 
 /// The vm tier: the data plane suites on the guest kernel.
 pub fn test(bin: &std::path::Path) -> anyhow::Result<()> {
     let exes = suite_executables()?;
-    let mut host = host()?;
     let root = std::env::current_dir()?;
     let mut body = format!(
         "cd {} && export BERTH_BIN={} RUST_BACKTRACE=1\nrc=0\n",
@@ -92,26 +78,35 @@ pub fn test(bin: &std::path::Path) -> anyhow::Result<()> {
         ));
     }
     body.push_str("exit $rc");
+    in_guest(
+        "berth-vm-dataplane",
+        body,
+        SUITES_TIMEOUT,
+        "the data plane suites",
+    )
+}
+
+/// Runs `body` in one guest named `name`, its console prefixed `[vm] `;
+/// fails unless it exits 0.
+fn in_guest(name: &str, body: String, timeout: Duration, what: &str) -> anyhow::Result<()> {
+    let mut host = host()?;
     let job = Job {
-        name: "berth-vm-dataplane".into(),
+        name: name.into(),
         body,
         cpus: CPUS,
         memory_mib: MEMORY_MIB,
         qemu_args: Vec::new(),
-        timeout: SUITES_TIMEOUT,
+        timeout,
     };
     let out = host.run(&job, &mut |l| println!("[vm] {l}"))?;
     eprintln!(
-        "vm: data plane suites on {} ended with status {} after {:.1} s",
+        "vm: {what} on {} ended with status {} after {:.1} s",
         host.kernel().release,
         out.exit,
         out.elapsed.as_secs_f64()
     );
     if out.exit != 0 {
-        bail!(
-            "data plane suites failed in the guest (status {})",
-            out.exit
-        );
+        bail!("{what} failed in the guest (status {})", out.exit);
     }
     Ok(())
 }

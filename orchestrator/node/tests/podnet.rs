@@ -49,13 +49,7 @@ fn nodes(lan: &Lan) -> Vec<PodNode> {
         .enumerate()
         .map(|(i, h)| {
             let ns = &h.netns;
-            ns.command("sh")
-                .args(["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
-                .status()
-                .expect("ip_forward")
-                .success()
-                .then_some(())
-                .expect("ip_forward set");
+            ns.enable_ip_forward().expect("ip_forward");
             let net = 80 + i as u8;
             let bridge = Bridge::new(Some(ns)).expect("bridge");
             ns.ip(&[

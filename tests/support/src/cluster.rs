@@ -95,11 +95,6 @@ pub struct Cluster {
     lan: Lan,
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-    let what = what.into();
-    move |e| Error::Io { what, source: e }
-}
-
 impl Cluster {
     /// Starts the server and every agent; returns once each node has
     /// registered and is Ready.
@@ -110,16 +105,12 @@ impl Cluster {
             cfg.tag
         ));
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).map_err(io(format!("mkdir {}", dir.display())))?;
+        fs::create_dir_all(&dir).map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))?;
         let lan = Lan::new(cfg.nodes + 1, &cfg.underlay, None)?;
         let mut nodes = Vec::new();
         for i in 1..=cfg.nodes {
             let host = lan.host(i);
-            host.netns
-                .command("sh")
-                .args(["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
-                .status()
-                .map_err(io("enable ip_forward"))?;
+            host.netns.enable_ip_forward()?;
             nodes.push(ClusterNode {
                 name: format!("node-{i}"),
                 ip: host.ipv4,
@@ -196,8 +187,8 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(self.dir.join("server.log"))
-            .map_err(io("server log"))?;
-        let err = log.try_clone().map_err(io("server log"))?;
+            .map_err(|e| Error::io("server log", e))?;
+        let err = log.try_clone().map_err(|e| Error::io("server log", e))?;
         let mut cmd = self.server_netns().command(&self.cfg.berth);
         cmd.arg("server")
             .arg("--data-dir")
@@ -210,7 +201,10 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
-        self.server = Some(cmd.spawn().map_err(io("spawn berth server"))?);
+        self.server = Some(
+            cmd.spawn()
+                .map_err(|e| Error::io("spawn berth server", e))?,
+        );
         let deadline = Instant::now() + SERVER_START_TIMEOUT;
         while !(data.join("node-token").exists() && self.admin_conf().exists()) {
             if Instant::now() > deadline {
@@ -250,7 +244,8 @@ impl Cluster {
         let server = format!("https://{}:{API_PORT}", self.server_ip());
         let token = self.dir.join("server/node-token");
         let n = &self.nodes[i - 1];
-        fs::create_dir_all(&n.dir).map_err(io(format!("mkdir {}", n.dir.display())))?;
+        fs::create_dir_all(&n.dir)
+            .map_err(|e| Error::io(format!("mkdir {}", n.dir.display()), e))?;
         let cg_rel = n
             .cgroup
             .path()
@@ -262,8 +257,8 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(n.log())
-            .map_err(io("agent log"))?;
-        let err = log.try_clone().map_err(io("agent log"))?;
+            .map_err(|e| Error::io("agent log", e))?;
+        let err = log.try_clone().map_err(|e| Error::io("agent log", e))?;
         let d = |s: &str| n.dir.join(s);
         let mut cmd = self.lan.host(i).netns.command(&self.cfg.berth);
         cmd.arg("agent")
@@ -291,7 +286,7 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
-        let child = cmd.spawn().map_err(io("spawn berth agent"))?;
+        let child = cmd.spawn().map_err(|e| Error::io("spawn berth agent", e))?;
         self.nodes[i - 1].agent = Some(child);
         Ok(())
     }
@@ -327,7 +322,7 @@ impl Cluster {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .map_err(io(format!("berth {args:?}")))
+            .map_err(|e| Error::io(format!("berth {args:?}"), e))
     }
 
     /// Like [`Cluster::cli`], failing with stderr unless it succeeds.
@@ -346,7 +341,7 @@ impl Cluster {
     pub fn exec(&self, i: usize, pod: &str, cmd: &[&str]) -> Result<Output> {
         self.exec_command(i, pod, cmd)
             .output()
-            .map_err(io(format!("berth exec {pod} {cmd:?}")))
+            .map_err(|e| Error::io(format!("berth exec {pod} {cmd:?}"), e))
     }
 
     /// The same, not started (to run it beside something else).
@@ -434,7 +429,7 @@ impl Cluster {
                 .arg(n.containerd_socket())
                 .arg(archive)
                 .output()
-                .map_err(io("berth image import"))?;
+                .map_err(|e| Error::io("berth image import", e))?;
             if !out.status.success() {
                 return Err(Error::Command {
                     cmd: format!("berth image import (node {})", n.name),

@@ -98,6 +98,12 @@ impl Netns {
             .map_err(|e| Error::errno(format!("setns into netns {}", self.name), e))
     }
 
+    /// Turns IPv4 forwarding on in this namespace (a router, a node).
+    pub fn enable_ip_forward(&self) -> Result<()> {
+        self.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?
+            .map_err(|e| Error::io(format!("enable ip_forward in netns {}", self.name), e))
+    }
+
     /// Runs `f` on a fresh thread inside this namespace and waits for it.
     /// A panic in `f` is resumed on the calling thread.
     pub fn run<F, R>(&self, f: F) -> Result<R>

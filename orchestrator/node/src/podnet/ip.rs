@@ -17,7 +17,7 @@ use super::plan::{
 #[derive(Debug, Default)]
 pub struct IpLinks;
 
-fn run(program: &str, args: &[String]) -> Result<String, PodNetError> {
+fn run(program: &str, args: &[&str]) -> Result<String, PodNetError> {
     let cmd = format!("{program} {}", args.join(" "));
     let out = Command::new(program)
         .args(args)
@@ -36,10 +36,11 @@ fn run(program: &str, args: &[String]) -> Result<String, PodNetError> {
 }
 
 fn ip(args: &[&str]) -> Result<String, PodNetError> {
-    run(
-        "ip",
-        &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-    )
+    run("ip", args)
+}
+
+fn bridge(args: &[&str]) -> Result<String, PodNetError> {
+    run("bridge", args)
 }
 
 fn json(cmd: &str, text: &str) -> Result<Vec<Value>, PodNetError> {
@@ -163,16 +164,7 @@ fn sync_vteps(vteps: &[Vtep]) -> Result<(), PodNetError> {
             ))
         })
         .collect();
-    let out = run(
-        "bridge",
-        &[
-            "-j".into(),
-            "fdb".into(),
-            "show".into(),
-            "dev".into(),
-            VXLAN_DEV.into(),
-        ],
-    )?;
+    let out = bridge(&["-j", "fdb", "show", "dev", VXLAN_DEV])?;
     let fdb: BTreeSet<(String, String)> = json("bridge -j fdb show", &out)?
         .iter()
         .filter_map(|f| {
@@ -204,21 +196,17 @@ fn sync_vteps(vteps: &[Vtep]) -> Result<(), PodNetError> {
             ])?;
         }
         if !fdb.contains(&(mac.clone(), dst.clone())) {
-            run(
-                "bridge",
-                &[
-                    "fdb",
-                    "replace",
-                    &mac,
-                    "dev",
-                    VXLAN_DEV,
-                    "dst",
-                    &dst,
-                    "self",
-                    "permanent",
-                ]
-                .map(String::from),
-            )?;
+            bridge(&[
+                "fdb",
+                "replace",
+                &mac,
+                "dev",
+                VXLAN_DEV,
+                "dst",
+                &dst,
+                "self",
+                "permanent",
+            ])?;
         }
         want_neigh.insert(addr);
         want_fdb.insert((mac, dst));
@@ -227,10 +215,7 @@ fn sync_vteps(vteps: &[Vtep]) -> Result<(), PodNetError> {
         ip(&["neigh", "del", addr, "dev", VXLAN_DEV])?;
     }
     for (mac, dst) in fdb.iter().filter(|e| !want_fdb.contains(*e)) {
-        run(
-            "bridge",
-            &["fdb", "del", mac, "dev", VXLAN_DEV, "dst", dst, "self"].map(String::from),
-        )?;
+        bridge(&["fdb", "del", mac, "dev", VXLAN_DEV, "dst", dst, "self"])?;
     }
     Ok(())
 }

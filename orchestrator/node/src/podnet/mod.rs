@@ -96,7 +96,14 @@ impl PodNet {
         let mut nodes = Reflector::<Node>::new(client, "");
         let changed = Arc::new(Notify::new());
         let c = changed.clone();
-        nodes.on_change(move |_| c.notify_one());
+        // Only what the plan reads: a Node's status heartbeats change
+        // nothing here and cost no reconcile.
+        nodes.on_change(move |n| {
+            let net = |x: &Option<Arc<Node>>| x.as_deref().and_then(node_net);
+            if net(&n.old) != net(&n.new) {
+                c.notify_one();
+            }
+        });
         let cache = nodes.cache();
         let applied = Arc::new(Mutex::new(None));
         let out = applied.clone();

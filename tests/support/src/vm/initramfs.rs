@@ -33,23 +33,18 @@ pub fn build(kernel: &GuestKernel, out: &Path) -> Result<()> {
         fs::read(BUSYBOX).map_err(|e| Error::io(format!("read {BUSYBOX} (busybox-static)"), e))?;
     cpio.file("bin/busybox", 0o755, &busybox);
     let mut order = Vec::new();
-    for m in EARLY_MODULES {
-        for path in kernel.module_with_deps(m)? {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .ok_or_else(|| Error::NotFound {
-                    what: format!("file name of {}", path.display()),
-                })?
-                .to_string();
-            if order.contains(&name) {
-                continue;
-            }
-            let bytes =
-                fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
-            cpio.file(&format!("mods/{name}"), 0o644, &bytes);
-            order.push(name);
-        }
+    for path in kernel.modules_with_deps(EARLY_MODULES)? {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::NotFound {
+                what: format!("file name of {}", path.display()),
+            })?
+            .to_string();
+        let bytes =
+            fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+        cpio.file(&format!("mods/{name}"), 0o644, &bytes);
+        order.push(name);
     }
     cpio.file("init", 0o755, init_script(&order).as_bytes());
     let bytes = cpio.finish();

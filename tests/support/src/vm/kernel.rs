@@ -91,39 +91,33 @@ impl GuestKernel {
         Ok(kernel)
     }
 
-    /// `<modules>/kernel/<rel>` for a module named `name` (`9pnet_virtio`),
-    /// found in modules.dep, with the modules it needs first.
-    pub fn module_with_deps(&self, name: &str) -> Result<Vec<PathBuf>> {
+    /// The files of the modules `names` (`9pnet_virtio`, ...) and of what
+    /// they need, in an order that loads each after its dependencies, each
+    /// once (from modules.dep).
+    pub fn modules_with_deps(&self, names: &[&str]) -> Result<Vec<PathBuf>> {
         let dep_file = self.modules.join("modules.dep");
         let deps = fs::read_to_string(&dep_file)
             .map_err(|e| Error::io(format!("read {}", dep_file.display()), e))?;
         let mut out = Vec::new();
-        self.push_with_deps(&deps, name, &mut out)?;
-        Ok(out)
-    }
-
-    fn push_with_deps(&self, deps: &str, name: &str, out: &mut Vec<PathBuf>) -> Result<()> {
-        let file = format!("/{name}.ko:");
-        let line = deps
-            .lines()
-            .find(|l| l.contains(&file) || l.starts_with(&file[1..]))
-            .ok_or_else(|| Error::NotFound {
-                what: format!("module {name} in {}/modules.dep", self.modules.display()),
-            })?;
-        let (this, needs) = line.split_once(':').unwrap_or((line, ""));
-        // modules.dep lists a module's dependencies so that loading them
-        // from last to first satisfies each before its users.
-        for dep in needs.split_whitespace().rev() {
-            let path = self.modules.join(dep);
-            if !out.contains(&path) {
-                out.push(path);
+        for name in names {
+            let file = format!("/{name}.ko:");
+            let line = deps
+                .lines()
+                .find(|l| l.contains(&file) || l.starts_with(&file[1..]))
+                .ok_or_else(|| Error::NotFound {
+                    what: format!("module {name} in {}", dep_file.display()),
+                })?;
+            let (this, needs) = line.split_once(':').unwrap_or((line, ""));
+            // modules.dep lists a module's dependencies so that loading
+            // them from last to first satisfies each before its users.
+            for rel in needs.split_whitespace().rev().chain(std::iter::once(this)) {
+                let path = self.modules.join(rel);
+                if !out.contains(&path) {
+                    out.push(path);
+                }
             }
         }
-        let path = self.modules.join(this);
-        if !out.contains(&path) {
-            out.push(path);
-        }
-        Ok(())
+        Ok(out)
     }
 }
 
