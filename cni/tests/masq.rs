@@ -129,6 +129,12 @@ fn without_ip_masq_no_table_is_created() {
 /// network that exists only inside the test's namespaces). The outside has
 /// no route back to the pod CIDR: the connection only works when masqueraded.
 fn seen_from_outside(c: &serde_json::Value) -> Result<SocketAddr, String> {
+    seen_from(c, None)
+}
+
+/// The same; `route_back`, if given, is routed back to the pod through the
+/// node (as another node of the cluster routes a pod CIDR).
+fn seen_from(c: &serde_json::Value, route_back: Option<&str>) -> Result<SocketAddr, String> {
     let node = Netns::new().expect("node netns");
     let pod = Netns::new().expect("pod netns");
     let outside = Netns::new().expect("outside netns");
@@ -136,6 +142,11 @@ fn seen_from_outside(c: &serde_json::Value) -> Result<SocketAddr, String> {
     link.add_addr_a("192.0.2.2/24").expect("outside address");
     link.add_addr_b("192.0.2.1/24").expect("node address");
     node.enable_ip_forward().expect("enable forwarding in node");
+    if let Some(cidr) = route_back {
+        outside
+            .ip(&["route", "add", cidr, "via", "192.0.2.1"])
+            .expect("route back");
+    }
     invoke(&node, "ADD", "pod-a", Some(pod.path()), "eth0", c).ok();
 
     let server: SocketAddr = "192.0.2.2:7020".parse().expect("addr");
@@ -175,4 +186,30 @@ fn traffic_leaving_the_pod_cidr_is_masqueraded_to_the_node_address() {
     c["ipMasq"] = json!(false);
     let seen = seen_from_outside(&c);
     assert!(seen.is_err(), "connected without masquerading: {seen:?}");
+}
+
+#[test]
+fn non_masquerade_cidrs_are_reached_with_the_pods_own_address() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut c = conf(
+        "t-masq-nonmasq",
+        data.path(),
+        json!([[{"subnet": "10.250.23.0/24"}]]),
+    );
+    c["ipMasq"] = json!(true);
+    // The "outside" is part of the cluster here (as another node's pods
+    // are): not masqueraded, answered through its route back.
+    c["nonMasqueradeCIDRs"] = json!(["192.0.2.0/24", "fd00:10:244::/56"]);
+    let seen = seen_from(&c, Some("10.250.23.0/24")).expect("pod reaches the cluster peer");
+    assert!(
+        seen.ip().to_string().starts_with("10.250.23."),
+        "seen as {seen}, not the pod's own address"
+    );
+    // Still masqueraded to anything else: without the route back, only
+    // masquerading could make the connection work, and it is not applied.
+    let seen = seen_from(&c, None);
+    assert!(
+        seen.is_err(),
+        "masqueraded to a non-masquerade CIDR: {seen:?}"
+    );
 }

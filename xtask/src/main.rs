@@ -43,8 +43,12 @@ enum Cmd {
     /// setup + build, then CMD (or a look around) in a guest on Debian's
     /// 6.1 kernel under qemu, with this machine's root shared read-only.
     Vm {
+        /// N guests as a cluster on a private bridge (server and agents,
+        /// services on every node, LB latency across VMs) instead of CMD.
+        #[arg(long, value_name = "N")]
+        nodes: Option<usize>,
         /// The command, run from the workspace root in the guest.
-        #[arg(last = true)]
+        #[arg(last = true, conflicts_with = "nodes")]
         cmd: Vec<String>,
     },
 }
@@ -88,10 +92,13 @@ fn main() -> anyhow::Result<()> {
             ClusterAction::Up { nodes } => cluster::up(nodes),
             ClusterAction::Down => cluster::down(),
         },
-        Cmd::Vm { cmd } => {
+        Cmd::Vm { nodes, cmd } => {
             setup::run()?;
             build::run()?;
-            vm::run(&cmd)
+            match nodes {
+                Some(n) => vm::cluster(&std::fs::canonicalize("target/release/berth")?, n),
+                None => vm::run(&cmd),
+            }
         }
     }
 }

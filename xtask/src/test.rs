@@ -179,6 +179,9 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
         p.time("vm: data plane suites on the guest kernel", || {
             crate::vm::test(&bin)
         })?;
+        p.time("vm: a 2-VM cluster, LB latency across VMs", || {
+            crate::vm::cluster(&bin, 2)
+        })?;
     }
     Ok(())
 }

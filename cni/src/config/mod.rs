@@ -4,6 +4,7 @@
 mod ipam;
 mod raw;
 
+use ipnet::IpNet;
 use serde_json::Value;
 
 pub use self::ipam::{DEFAULT_DATA_DIR, IpamConf, Route};
@@ -72,6 +73,10 @@ pub struct NetConf {
     pub mac: Option<Mac>,
     /// `ipMasq`: masquerade traffic from the pod leaving its pod CIDR.
     pub ip_masq: bool,
+    /// `nonMasqueradeCIDRs` (Berth's extension): with `ipMasq`, traffic to
+    /// these networks is not masqueraded either (the cluster's pod CIDR:
+    /// pods on other nodes see the pod's own address).
+    pub non_masq: Vec<IpNet>,
     /// Address management.
     pub ipam: IpamConf,
     /// Passed through to the result.
@@ -227,6 +232,21 @@ fn validate(raw: RawConf) -> Result<NetConf, ConfigError> {
     let ipam = ipam::validate(raw.ipam.ok_or_else(|| ConfigError::Missing {
         field: "ipam".into(),
     })?)?;
+    let non_masq = raw
+        .non_masquerade_cidrs
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+                invalid(
+                    &format!("nonMasqueradeCIDRs[{i}]"),
+                    c,
+                    "not a CIDR (10.244.0.0/16, fd00:10:244::/56)",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(NetConf {
         cni_version,
         name,
@@ -245,6 +265,7 @@ fn validate(raw: RawConf) -> Result<NetConf, ConfigError> {
         },
         mac,
         ip_masq: raw.ip_masq.unwrap_or(false),
+        non_masq,
         ipam,
         dns: raw.dns.unwrap_or_default(),
         prev_result: raw.prev_result,

@@ -18,6 +18,10 @@ pub(crate) struct RawConf {
     pub is_gateway: Option<bool>,
     pub is_default_gateway: Option<bool>,
     pub ip_masq: Option<bool>,
+    /// Berth's extension (named after ip-masq-agent's option): destinations
+    /// that `ipMasq` never masquerades, such as the cluster's pod CIDR.
+    #[serde(rename = "nonMasqueradeCIDRs")]
+    pub non_masquerade_cidrs: Option<Vec<String>>,
     pub hairpin_mode: Option<bool>,
     pub promisc_mode: Option<bool>,
     pub ipam: Option<RawIpam>,

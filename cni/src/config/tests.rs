@@ -96,3 +96,25 @@ fn mac_from_runtime_config_or_args() {
         "{e}"
     );
 }
+
+#[test]
+fn non_masquerade_cidrs_are_parsed_and_a_bad_one_is_named() {
+    let mut v = minimal();
+    v["ipMasq"] = serde_json::json!(true);
+    v["nonMasqueradeCIDRs"] = serde_json::json!(["10.244.1.7/16", "fd00::/8"]);
+    let c = parse(v.clone()).unwrap();
+    assert_eq!(
+        c.non_masq,
+        vec![
+            "10.244.0.0/16".parse().unwrap(),
+            "fd00::/8".parse().unwrap()
+        ]
+    );
+    v["nonMasqueradeCIDRs"] = serde_json::json!(["10.244.0.0/16", "cluster"]);
+    let e = parse(v).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { field, value, .. } if field == "nonMasqueradeCIDRs[1]" && value == "cluster"),
+        "{e}"
+    );
+    assert!(parse(minimal()).unwrap().non_masq.is_empty());
+}

@@ -25,6 +25,10 @@ pub struct ConflistSpec {
     pub data_dir: PathBuf,
     /// MTU of the bridge and the veth ends (kernel default when `None`).
     pub mtu: Option<u32>,
+    /// `Some(cluster CIDRs)`: `ipMasq` on, with these as
+    /// `nonMasqueradeCIDRs`: pods' traffic leaving the cluster is
+    /// masqueraded to the node's address, traffic to other pods is not.
+    pub masquerade_except: Option<Vec<IpNet>>,
 }
 
 impl ConflistSpec {
@@ -58,6 +62,11 @@ impl ConflistSpec {
         entry.insert("isDefaultGateway".into(), false.into());
         entry.insert("hairpinMode".into(), true.into());
         entry.insert("promiscMode".into(), false.into());
+        if let Some(except) = &self.masquerade_except {
+            entry.insert("ipMasq".into(), true.into());
+            let cidrs: Vec<String> = except.iter().map(ToString::to_string).collect();
+            entry.insert("nonMasqueradeCIDRs".into(), cidrs.into());
+        }
         entry.insert(
             "ipam".into(),
             json!({

@@ -16,6 +16,7 @@ fn spec() -> ConflistSpec {
         ],
         data_dir: PathBuf::from("/var/lib/berth/cni/networks"),
         mtu: Some(1450),
+        masquerade_except: None,
     }
 }
 

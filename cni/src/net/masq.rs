@@ -11,6 +11,10 @@
 //! ip saddr 10.244.1.5 ip daddr != 10.244.1.0/24 ip daddr != 224.0.0.0/4 masquerade comment "<tag>"
 //! ```
 //!
+//! with one more `daddr !=` per `nonMasqueradeCIDRs` entry of the family
+//! (the cluster's pod CIDR, so that pods on other nodes see the pod's own
+//! address and only traffic leaving the cluster is masqueraded).
+//!
 //! The comment ([`tag`]) names the attachment, so DEL and GC find and delete
 //! exactly its rules (by handle). Everything runs in the calling thread's
 //! network namespace (the node's).
@@ -117,12 +121,14 @@ impl MasqError {
 }
 
 /// One address to masquerade: the pod's address and its pod CIDR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The pod's address (`saddr`).
     pub ip: IpAddr,
     /// Traffic to this network is left alone (`daddr !=`).
     pub subnet: IpNet,
+    /// And to these (`nonMasqueradeCIDRs` of the pod's family).
+    pub except: Vec<IpNet>,
 }
 
 /// A rule of a `berth-cni` postrouting chain.
@@ -285,10 +291,15 @@ fn masq_rule<'a>(chain: &'a Chain<'a>, t: &Target, comment: &CStr) -> Result<Rul
         (IpAddr::V4(ip), IpNet::V4(net)) => {
             rule.add_expr(&nft_expr!(payload ipv4 saddr));
             rule.add_expr(&nft_expr!(cmp == ip));
-            for (addr, mask) in [
+            let extra = t.except.iter().filter_map(|n| match n {
+                IpNet::V4(n) => Some((n.network(), n.netmask())),
+                IpNet::V6(_) => None,
+            });
+            let fixed = [
                 (net.network(), net.netmask()),
                 (Ipv4Addr::new(224, 0, 0, 0), Ipv4Addr::new(240, 0, 0, 0)),
-            ] {
+            ];
+            for (addr, mask) in fixed.into_iter().chain(extra) {
                 rule.add_expr(&nft_expr!(payload ipv4 daddr));
                 rule.add_expr(&nft_expr!(bitwise mask mask, xor Ipv4Addr::UNSPECIFIED));
                 rule.add_expr(&nft_expr!(cmp != addr));
@@ -297,13 +308,18 @@ fn masq_rule<'a>(chain: &'a Chain<'a>, t: &Target, comment: &CStr) -> Result<Rul
         (IpAddr::V6(ip), IpNet::V6(net)) => {
             rule.add_expr(&nft_expr!(payload ipv6 saddr));
             rule.add_expr(&nft_expr!(cmp == ip));
-            for (addr, mask) in [
+            let extra = t.except.iter().filter_map(|n| match n {
+                IpNet::V6(n) => Some((n.network(), n.netmask())),
+                IpNet::V4(_) => None,
+            });
+            let fixed = [
                 (net.network(), net.netmask()),
                 (
                     Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0),
                     Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0),
                 ),
-            ] {
+            ];
+            for (addr, mask) in fixed.into_iter().chain(extra) {
                 rule.add_expr(&nft_expr!(payload ipv6 daddr));
                 rule.add_expr(&nft_expr!(bitwise mask mask, xor Ipv6Addr::UNSPECIFIED));
                 rule.add_expr(&nft_expr!(cmp != addr));

@@ -56,7 +56,7 @@ pub(super) fn add(conf: &NetConf, att: &Attachment) -> Result<CniResult, PluginE
         .and_then(|done| {
             if conf.ip_masq {
                 stage = Stage::MasqAttempted;
-                masq::add(&tag, &masq_targets(&allocs))?;
+                masq::add(&tag, &masq_targets(&allocs, &conf.non_masq))?;
             }
             Ok(done)
         });
@@ -131,8 +131,9 @@ impl Announce {
 /// gratuitous ARP (the kernel needs well under a millisecond without STP).
 const PORT_WAIT: Duration = Duration::from_millis(100);
 
-/// One masquerade rule per address: traffic from it leaving its subnet.
-fn masq_targets(allocs: &[Allocation]) -> Vec<masq::Target> {
+/// One masquerade rule per address: traffic from it leaving its subnet
+/// and the `nonMasqueradeCIDRs`.
+fn masq_targets(allocs: &[Allocation], except: &[IpNet]) -> Vec<masq::Target> {
     allocs
         .iter()
         .map(|a| masq::Target {
@@ -140,6 +141,7 @@ fn masq_targets(allocs: &[Allocation]) -> Vec<masq::Target> {
             subnet: IpNet::new(a.ip, a.prefix_len)
                 .unwrap_or_else(|_| IpNet::from(a.ip))
                 .trunc(),
+            except: except.to_vec(),
         })
         .collect()
 }

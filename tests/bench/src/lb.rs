@@ -37,7 +37,7 @@ use crate::{
     rng::Rng,
     services::{self, BERTH_VIPS, Kind, MAX_POLICY_SERVICES, MAX_SERVICES, SERVICE_PORT},
     stats, sysinfo,
-    topo::{BACKEND_PORT, Topo},
+    topo::{BACKEND_PORT, Topo, View},
 };
 
 /// Defaults of the command line.
@@ -66,6 +66,11 @@ pub struct LbConfig {
     pub peers_max: usize,
     /// Backends per service (K).
     pub backends: usize,
+    /// Two nodes: backends on the client's node and on the other
+    /// (`berth bench lb --cluster`).
+    pub cluster: bool,
+    /// Where `--cluster` writes its plot (default: beside the JSON).
+    pub plot: Option<PathBuf>,
 }
 
 impl Default for LbConfig {
@@ -77,6 +82,8 @@ impl Default for LbConfig {
             warmup: DEFAULT_WARMUP,
             peers_max: DEFAULT_PEERS_MAX,
             backends: DEFAULT_BACKENDS,
+            cluster: false,
+            plot: None,
         }
     }
 }
@@ -121,6 +128,9 @@ impl LbConfig {
 pub fn run(cfg: &LbConfig) -> anyhow::Result<()> {
     let mut cfg = cfg.clone();
     cfg.check()?;
+    if cfg.cluster {
+        return crate::lbcluster::run(&cfg);
+    }
     sysinfo::require_root("berth bench lb")?;
     let peer_counts = cfg.peer_counts();
     if !peer_counts.is_empty() {
@@ -161,7 +171,7 @@ pub fn run(cfg: &LbConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn progress(msg: std::fmt::Arguments<'_>) {
+pub(crate) fn progress(msg: std::fmt::Arguments<'_>) {
     eprintln!("[bench] {msg}");
 }
 
@@ -175,7 +185,6 @@ fn run_all(cfg: &LbConfig, peer_counts: &[usize], res: &mut Results) -> anyhow::
     for p in [Peer::Iptables, Peer::Nftables] {
         topo.route_via_lan(&services::cidr(p.vips()))?;
     }
-    let backends = topo.backends();
     // Plain, affinity and Maglev services.
     let most = 2 * max_n + max_n.min(MAGLEV_SERVICES);
     let limits = Limits {
@@ -202,7 +211,7 @@ fn run_all(cfg: &LbConfig, peer_counts: &[usize], res: &mut Results) -> anyhow::
     for peer in [Peer::Nftables, Peer::Iptables] {
         for &n in peer_counts {
             interrupt::check()?;
-            peer_at(cfg, &topo, peer, n, &backends, res)?;
+            peer_at(cfg, &topo.view(), peer, n, res)?;
         }
     }
     progress(format_args!("cleaning up"));
@@ -263,7 +272,7 @@ fn berth_at(
     let client = topo.client_ns();
     series(
         cfg,
-        topo,
+        &topo.view(),
         n,
         &[
             ("vip", client, vips(BERTH_VIPS, n)),
@@ -316,21 +325,23 @@ fn update_one(
     })
 }
 
-fn peer_at(
+/// `peer`'s rules for `n` services in the view's client namespace, its
+/// connections interleaved with direct ones (see the module's docs).
+pub(crate) fn peer_at(
     cfg: &LbConfig,
-    topo: &Topo,
+    view: &View<'_>,
     peer: Peer,
     n: usize,
-    backends: &[SocketAddr],
     res: &mut Results,
 ) -> anyhow::Result<()> {
     let mode = peer.mode();
-    let ruleset = peer.ruleset(n, backends);
+    let backends = view.backends();
+    let ruleset = peer.ruleset(n, &backends);
     progress(format_args!(
         "{mode}: loading {n} services ({:.1} MB of rules)",
         ruleset.len() as f64 / 1e6
     ));
-    let ns = topo.client_ns();
+    let ns = view.client;
     let loaded = peer.load(ns, &ruleset);
     drop(ruleset);
     let elapsed = match loaded {
@@ -351,14 +362,14 @@ fn peer_at(
     // Interleaved with the peer's connections: direct ones from a namespace
     // without rules (the baseline, free of drift between phases) and from
     // the client namespace, which has the rules (what other traffic pays).
-    let direct = Targets::List(backends.to_vec());
+    let direct = Targets::List(backends);
     let measured = series(
         cfg,
-        topo,
+        view,
         n,
         &[
             (mode, ns, targets),
-            (report::clean_mode(mode), topo.control_ns(), direct.clone()),
+            (report::clean_mode(mode), view.control, direct.clone()),
             (report::control_mode(mode), ns, direct),
         ],
         res,
@@ -373,9 +384,9 @@ fn peer_at(
 /// Latency runs, interleaved and checked: every connection must get its
 /// reply, the echo servers must have accepted exactly those, and with many
 /// samples every backend must have had some from each mode.
-fn series(
+pub(crate) fn series(
     cfg: &LbConfig,
-    topo: &Topo,
+    view: &View<'_>,
     n: usize,
     sets: &[(&'static str, &Netns, Targets)],
     res: &mut Results,
@@ -391,9 +402,9 @@ fn series(
         .iter()
         .map(|(_, ns, targets)| measure::Set { ns, targets })
         .collect();
-    let before = topo.accepted();
+    let before = view.accepted();
     let runs = measure::run(&measured, cfg.warmup, cfg.samples)?;
-    let after = topo.accepted();
+    let after = view.accepted();
     let mut rest: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     let accepted: u64 = rest.iter().sum();
     let succeeded: u64 = runs.iter().map(|r| r.succeeded).sum();

@@ -4,7 +4,8 @@
 //!   vs straight to the backend vs kube-proxy-style iptables-legacy and
 //!   nftables rules, at several service counts; programming time, backend
 //!   change time and kernel memory of the maps. Prints a table, writes
-//!   JSON rows.
+//!   JSON rows. With `--cluster` ([`lbcluster::run`]): backends on the
+//!   client's node and on another node of a two-node pod network.
 //! * [`cni::run`] (`berth bench cni`): CNI ADD/DEL latency of berth-cni vs
 //!   the reference bridge + host-local plugins.
 //! * [`dns::run`] (`berth bench dns`): QPS, latency, CPU and memory of
@@ -27,6 +28,7 @@ pub mod dns;
 mod inproc;
 mod interrupt;
 pub mod lb;
+pub mod lbcluster;
 mod measure;
 mod peers;
 pub mod pods;

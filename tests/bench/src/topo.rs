@@ -67,9 +67,13 @@ impl Topo {
             .collect()
     }
 
-    /// Connections each echo server has accepted so far.
-    pub fn accepted(&self) -> Vec<u64> {
-        self.echoes.iter().map(TcpEcho::accepted).collect()
+    /// The client, the control client and every backend.
+    pub fn view(&self) -> View<'_> {
+        View {
+            client: self.client_ns(),
+            control: self.control_ns(),
+            echoes: &self.echoes,
+        }
     }
 
     /// Routes `cidr` out of the client's LAN interface, so that locally
@@ -80,6 +84,30 @@ impl Topo {
             .ip(&["route", "replace", cidr, "dev", &c.ifname])
             .with_context(|| format!("adding a route for {cidr} in the client namespace"))?;
         Ok(())
+    }
+}
+
+/// What a latency series needs of a topology: where the clients are and
+/// which echo servers answer.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// The client's namespace (where peers' rules go).
+    pub client: &'a Netns,
+    /// A client namespace that never has rules.
+    pub control: &'a Netns,
+    /// The backends measured against.
+    pub echoes: &'a [TcpEcho],
+}
+
+impl View<'_> {
+    /// The backends' addresses.
+    pub fn backends(&self) -> Vec<SocketAddr> {
+        self.echoes.iter().map(TcpEcho::local_addr).collect()
+    }
+
+    /// Connections each echo server has accepted so far.
+    pub fn accepted(&self) -> Vec<u64> {
+        self.echoes.iter().map(TcpEcho::accepted).collect()
     }
 }
 

@@ -126,6 +126,7 @@ fn containerd_cri_runs_a_pod_sandbox_on_berth_cni() -> anyhow::Result<()> {
         subnets: vec![subnet],
         data_dir: data_dir.clone(),
         mtu: None,
+        masquerade_except: None,
     };
     fs::write(conf_dir.join(spec.file_name()), spec.to_json())?;
     let reservations = data_dir.join(&spec.name);

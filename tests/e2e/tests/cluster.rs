@@ -104,6 +104,49 @@ fn web_pods(c: &Cluster) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The source address a TCP server outside the cluster (the API server's
+/// namespace) sees for a connection from client-`i`.
+fn seen_outside(c: &Cluster, i: usize) -> String {
+    use std::io::Write as _;
+    let addr = std::net::SocketAddr::new(c.server_ip().into(), 7070);
+    let listener = c
+        .server_netns()
+        .run(|| std::net::TcpListener::bind(addr))
+        .expect("enter the server netns")
+        .expect("bind 7070");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let server = std::thread::spawn(move || {
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut s, peer)) => {
+                    let _ = s.write_all(format!("{}\n", peer.ip()).as_bytes());
+                    return Some(peer.ip().to_string());
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        None
+    });
+    let out = c
+        .exec(
+            i,
+            &format!("client-{i}"),
+            &["sh", "-c", &format!("sleep 2 | nc -w 3 {} 7070", addr.ip())],
+        )
+        .expect("exec nc");
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let accepted = server.join().expect("server thread");
+    assert!(
+        !printed.is_empty(),
+        "client-{i} got no answer from {addr} (accepted from {accepted:?}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed
+}
+
 /// The request loop from client-`i`: answers by pod.
 fn spread_from(c: &Cluster, i: usize, n: usize) -> demo::Spread {
     let out = c
@@ -187,6 +230,15 @@ fn three_nodes_serve_across_nodes_and_survive_a_node_failure() {
             "node-{i}: {routes}"
         );
     }
+    // Traffic leaving the cluster is masqueraded: a server outside the pod
+    // network (in the API server's namespace, which has no route to the
+    // pod CIDRs) sees node-1's address and its answer comes back.
+    let seen = seen_outside(&c, 1);
+    assert_eq!(
+        seen,
+        c.node(1).ip.to_string(),
+        "source seen outside the cluster"
+    );
     // Replicas on more than one node: each client's answers crossed nodes.
     assert!(nodes.len() > 1, "the replicas all landed on {nodes:?}");
     eprintln!("replicas on nodes {nodes:?}");

@@ -83,6 +83,128 @@ impl ClusterNode {
     }
 }
 
+/// Adds `berth server`'s arguments to `cmd` (a `berth` command): data in
+/// `data`, listening on `ip`:[`API_PORT`] with `ip` in its certificate,
+/// output appended to `log`; and spawns it.
+pub fn spawn_server(
+    cmd: &mut Command,
+    data: &Path,
+    ip: Ipv4Addr,
+    log: &Path,
+    args: &[String],
+) -> Result<Child> {
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| Error::io(format!("open {}", log.display()), e))?;
+    let err = out.try_clone().map_err(|e| Error::io("server log", e))?;
+    cmd.arg("server")
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(format!("{ip}:{API_PORT}"))
+        .arg("--tls-san")
+        .arg(ip.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    cmd.spawn().map_err(|e| Error::io("spawn berth server", e))
+}
+
+/// Waits until a server with data directory `data` has written its node
+/// token and admin credentials.
+pub fn wait_credentials(data: &Path) -> Result<()> {
+    let deadline = Instant::now() + SERVER_START_TIMEOUT;
+    while !(data.join("node-token").exists() && data.join("admin.conf").exists()) {
+        if Instant::now() > deadline {
+            return Err(Error::Timeout {
+                what: format!("berth server's credentials in {}", data.display()),
+                after: SERVER_START_TIMEOUT,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// How one `berth agent` is started: everything it keeps under `dir`
+/// (state, run, CNI, pod logs).
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    /// `https://IP:PORT` of the server.
+    pub server: String,
+    /// The server's node token.
+    pub token: PathBuf,
+    /// The Node's name.
+    pub name: String,
+    /// The node's address.
+    pub ip: Ipv4Addr,
+    /// The node's directory.
+    pub dir: PathBuf,
+    /// The cgroup its socket-LB hooks attach to, pods beneath it (the
+    /// cgroup-v2 root and the default parent when `None`).
+    pub cgroup: Option<PathBuf>,
+    /// Its data plane's pins (the default when `None`).
+    pub bpffs: Option<PathBuf>,
+    /// More arguments.
+    pub args: Vec<String>,
+    /// Where its output is appended.
+    pub log: PathBuf,
+}
+
+impl AgentSpec {
+    /// Adds the agent's arguments to `cmd` (a `berth` command, possibly
+    /// set to start in a namespace) and spawns it.
+    pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("mkdir {}", self.dir.display()), e))?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| Error::io("agent log", e))?;
+        let err = log.try_clone().map_err(|e| Error::io("agent log", e))?;
+        let d = |s: &str| self.dir.join(s);
+        cmd.arg("agent")
+            .args(["--server", &self.server])
+            .arg("--token-file")
+            .arg(&self.token)
+            .args(["--node-name", &self.name])
+            .args(["--node-ip", &self.ip.to_string()])
+            .arg("--data-dir")
+            .arg(d("state/agent"))
+            .arg("--run-dir")
+            .arg(d("run"))
+            .arg("--cni-bin-dir")
+            .arg(d("cni-bin"))
+            .arg("--cni-conf-dir")
+            .arg(d("cni-conf"))
+            .arg("--pod-log-dir")
+            .arg(d("logs/pods"));
+        if let Some(cg) = &self.cgroup {
+            let rel = cg.file_name().and_then(|s| s.to_str()).unwrap_or_default();
+            cmd.args(["--cgroup-parent", &format!("/{rel}/pods")])
+                .arg("--cgroup-root")
+                .arg(cg);
+        }
+        if let Some(b) = &self.bpffs {
+            cmd.arg("--bpffs").arg(b);
+        }
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        cmd.spawn().map_err(|e| Error::io("spawn berth agent", e))
+    }
+
+    /// The node's containerd socket (the agent starts containerd).
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.dir.join("run/containerd/containerd.sock")
+    }
+}
+
 /// A running cluster. Host 0 of the [`Lan`] is the server, host `i` is
 /// node `i`.
 #[derive(Debug)]
@@ -181,41 +303,17 @@ impl Cluster {
     }
 
     fn start_server(&mut self) -> Result<()> {
-        let ip = self.server_ip();
         let data = self.dir.join("server");
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("server.log"))
-            .map_err(|e| Error::io("server log", e))?;
-        let err = log.try_clone().map_err(|e| Error::io("server log", e))?;
         let mut cmd = self.server_netns().command(&self.cfg.berth);
-        cmd.arg("server")
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--listen")
-            .arg(format!("{ip}:{API_PORT}"))
-            .arg("--tls-san")
-            .arg(ip.to_string())
-            .args(&self.cfg.server_args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err);
-        self.server = Some(
-            cmd.spawn()
-                .map_err(|e| Error::io("spawn berth server", e))?,
-        );
-        let deadline = Instant::now() + SERVER_START_TIMEOUT;
-        while !(data.join("node-token").exists() && self.admin_conf().exists()) {
-            if Instant::now() > deadline {
-                return Err(Error::Timeout {
-                    what: format!("berth server's credentials in {}", data.display()),
-                    after: SERVER_START_TIMEOUT,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
+        let child = spawn_server(
+            &mut cmd,
+            &data,
+            self.server_ip(),
+            &self.dir.join("server.log"),
+            &self.cfg.server_args,
+        )?;
+        self.server = Some(child);
+        wait_credentials(&data)
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same data
@@ -241,52 +339,20 @@ impl Cluster {
 
     /// Starts node `i`'s agent (again, after [`Cluster::kill_agent`]).
     pub fn start_agent(&mut self, i: usize) -> Result<()> {
-        let server = format!("https://{}:{API_PORT}", self.server_ip());
-        let token = self.dir.join("server/node-token");
         let n = &self.nodes[i - 1];
-        fs::create_dir_all(&n.dir)
-            .map_err(|e| Error::io(format!("mkdir {}", n.dir.display()), e))?;
-        let cg_rel = n
-            .cgroup
-            .path()
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(n.log())
-            .map_err(|e| Error::io("agent log", e))?;
-        let err = log.try_clone().map_err(|e| Error::io("agent log", e))?;
-        let d = |s: &str| n.dir.join(s);
+        let spec = AgentSpec {
+            server: format!("https://{}:{API_PORT}", self.server_ip()),
+            token: self.dir.join("server/node-token"),
+            name: n.name.clone(),
+            ip: n.ip,
+            dir: n.dir.clone(),
+            cgroup: Some(n.cgroup.path().to_path_buf()),
+            bpffs: Some(n.bpffs.clone()),
+            args: self.cfg.agent_args.clone(),
+            log: n.log(),
+        };
         let mut cmd = self.lan.host(i).netns.command(&self.cfg.berth);
-        cmd.arg("agent")
-            .args(["--server", &server])
-            .arg("--token-file")
-            .arg(&token)
-            .args(["--node-name", &n.name])
-            .args(["--node-ip", &n.ip.to_string()])
-            .arg("--data-dir")
-            .arg(d("state/agent"))
-            .arg("--run-dir")
-            .arg(d("run"))
-            .arg("--cni-bin-dir")
-            .arg(d("cni-bin"))
-            .arg("--cni-conf-dir")
-            .arg(d("cni-conf"))
-            .arg("--pod-log-dir")
-            .arg(d("logs/pods"))
-            .args(["--cgroup-parent", &format!("/{cg_rel}/pods")])
-            .arg("--cgroup-root")
-            .arg(n.cgroup.path())
-            .arg("--bpffs")
-            .arg(&n.bpffs)
-            .args(&self.cfg.agent_args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err);
-        let child = cmd.spawn().map_err(|e| Error::io("spawn berth agent", e))?;
+        let child = spec.spawn(&mut cmd)?;
         self.nodes[i - 1].agent = Some(child);
         Ok(())
     }

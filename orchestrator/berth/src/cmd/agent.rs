@@ -19,6 +19,7 @@ use berth_node::image::{self, BUSYBOX_STATIC};
 use berth_node::runtime::Runtime as _;
 use berth_node::runtime::cri::CriRuntime;
 use clap::Args;
+use ipnet::IpNet;
 
 /// How long the agent waits for the server to give the node a pod CIDR.
 const POD_CIDR_TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,6 +61,12 @@ pub struct AgentArgs {
     /// The pods' bridge.
     #[arg(long, default_value = "berth0")]
     pub bridge: String,
+    /// The cluster's pod CIDRs (the server's --cluster-cidr), comma
+    /// separated: pods' traffic to them keeps its source address, traffic
+    /// leaving them is masqueraded to the node's address. `none`: no
+    /// masquerading.
+    #[arg(long, default_value = "10.244.0.0/16,fd00:10:244::/56")]
+    pub cluster_cidr: String,
     /// The sandbox (pause) image; built here from busybox-static and
     /// imported when missing.
     #[arg(long, default_value = "berth.local/pause:3.9")]
@@ -152,6 +159,35 @@ pub fn containerd_dir(a: &AgentArgs) -> PathBuf {
     a.data_dir.join("containerd-config")
 }
 
+/// `--cluster-cidr`: the networks pods reach without masquerading, or
+/// `None` for `none`. A node CIDR outside them is added (and warned about:
+/// the flag likely differs from the server's).
+fn masquerade_except(flag: &str, node_cidrs: &[String]) -> anyhow::Result<Option<Vec<IpNet>>> {
+    if flag.trim() == "none" {
+        return Ok(None);
+    }
+    let mut nets: Vec<IpNet> = flag
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|c| {
+            c.parse::<IpNet>()
+                .map(|n| n.trunc())
+                .with_context(|| format!("--cluster-cidr: {c:?} is not a CIDR (or `none`)"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for c in node_cidrs {
+        let Ok(node) = c.parse::<IpNet>() else {
+            continue;
+        };
+        if !nets.iter().any(|n| n.contains(&node)) {
+            tracing::warn!(node_cidr = %node, cluster_cidr = flag, "the node's pod CIDR is outside --cluster-cidr; not masquerading to it either");
+            nets.push(node.trunc());
+        }
+    }
+    Ok(Some(nets))
+}
+
 /// Links berth-cni (this binary) and loopback into the CNI bin dir.
 fn install_cni(a: &AgentArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.cni_bin_dir)
@@ -221,6 +257,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("the node's pod CIDRs {cidrs:?}"))?,
             data_dir: a.data_dir.join("cni"),
             mtu: super::nodenet::pod_mtu(&a),
+            masquerade_except: masquerade_except(&a.cluster_cidr, &cidrs)?,
         };
         let conflist_path = a.cni_conf_dir.join(spec.file_name());
         std::fs::write(&conflist_path, spec.to_json())?;
@@ -288,4 +325,34 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         let _ = supervised.await;
         anyhow::Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_cidrs_are_not_masqueraded_and_none_turns_masquerading_off() {
+        let nets = masquerade_except("10.244.0.0/16, fd00:10:244::/56", &["10.244.3.0/24".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            nets,
+            vec![
+                "10.244.0.0/16".parse::<IpNet>().unwrap(),
+                "fd00:10:244::/56".parse().unwrap()
+            ]
+        );
+        // A node CIDR outside the flag's is added, not masqueraded to.
+        let nets = masquerade_except("10.244.0.0/16", &["10.250.1.0/24".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(nets.len(), 2);
+        assert_eq!(masquerade_except("none", &[]).unwrap(), None);
+        let e = masquerade_except("10.244.0.0/16,pods", &[]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--cluster-cidr: \"pods\""),
+            "{e:#}"
+        );
+    }
 }

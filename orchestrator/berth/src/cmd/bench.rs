@@ -37,8 +37,9 @@ pub enum BenchCmd {
 
 #[derive(Debug, Args)]
 pub struct LbArgs {
-    /// Service counts N to measure at, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,10000,100000")]
+    /// Service counts N to measure at, comma-separated [default:
+    /// 1,10000,100000; with --cluster 1,1000,10000].
+    #[arg(long, value_delimiter = ',')]
     pub services: Vec<usize>,
     /// Write the results as a JSON array to FILE.
     #[arg(long, value_name = "FILE")]
@@ -56,6 +57,16 @@ pub struct LbArgs {
     /// Backends per service (K).
     #[arg(long, default_value_t = lb::DEFAULT_BACKENDS)]
     pub backends: usize,
+    /// Two nodes with the pod network between them: latency with the
+    /// backends on the client's node and on the other (rows with "env"
+    /// and "placement"), a Markdown table (FILE.md beside --json) and an
+    /// SVG plot against the number of services.
+    #[arg(long)]
+    pub cluster: bool,
+    /// With --cluster: where the SVG plot goes [default: the --json FILE
+    /// with extension .svg].
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -148,12 +159,18 @@ pub struct PodsArgs {
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Lb(a) => lb::run(&lb::LbConfig {
-            services: a.services,
+            services: match (a.services.is_empty(), a.cluster) {
+                (false, _) => a.services,
+                (true, false) => lb::LbConfig::default().services,
+                (true, true) => berth_bench::lbcluster::DEFAULT_SERVICES.to_vec(),
+            },
             json: a.json,
             samples: a.samples,
             warmup: a.warmup,
             peers_max: a.peers_max,
             backends: a.backends,
+            cluster: a.cluster,
+            plot: a.plot,
         }),
         BenchCmd::Cni(a) => cni::run(&cni::CniConfig {
             pods: a.pods,

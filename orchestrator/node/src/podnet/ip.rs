@@ -93,8 +93,29 @@ impl NodeLinks for IpLinks {
         if plan.vxlan.is_some() {
             sync_vteps(&plan.vteps)?;
         }
+        if !plan.routes.is_empty() {
+            // Other nodes' traffic to this node's pods is forwarded; so is
+            // the pods' to other nodes. Only a node with peers turns it on.
+            ensure_forwarding()?;
+        }
         sync_routes(&plan.routes)
     }
+}
+
+/// IPv4 forwarding on (as every Kubernetes node has it), written only when
+/// it is off.
+fn ensure_forwarding() -> Result<(), PodNetError> {
+    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
+    let err = |source| PodNetError::Sysctl {
+        path: PATH,
+        value: "1",
+        source,
+    };
+    if std::fs::read_to_string(PATH).map_err(err)?.trim() != "1" {
+        std::fs::write(PATH, "1").map_err(err)?;
+        tracing::info!("IPv4 forwarding turned on for the pod network across nodes");
+    }
+    Ok(())
 }
 
 fn vxlan_exists() -> Result<bool, PodNetError> {

@@ -30,6 +30,14 @@ pub enum PodNetError {
     /// The node IP is on no interface.
     #[error("node IP {ip} is on no interface of this network namespace")]
     NoUnderlay { ip: Ipv4Addr },
+    /// A sysctl could not be read or written.
+    #[error("setting {path} to {value}")]
+    Sysctl {
+        path: &'static str,
+        value: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The node's network configuration, as far as the pod network goes.

@@ -188,6 +188,7 @@ impl World {
             subnets: vec![subnet.parse()?],
             data_dir: data_dir.clone(),
             mtu: None,
+            masquerade_except: None,
         };
         std::fs::write(conf_dir.join(spec.file_name()), spec.to_json())?;
         let reservations = data_dir.join(&spec.name);

@@ -200,6 +200,7 @@ impl World {
             subnets: vec![CLUSTER_CIDR.parse()?],
             data_dir,
             mtu: None,
+            masquerade_except: None,
         };
         std::fs::write(conf_dir.join(spec.file_name()), spec.to_json())?;
         super::progress(format_args!(

@@ -9,16 +9,31 @@ use std::path::Path;
 
 use super::EXIT_MARKER;
 use super::kernel::GuestKernel;
+use super::qemu::SHARE_TAG;
 
 /// Modules every job gets loaded (the rest load on demand through the
 /// kernel's modprobe): namespaces' links and socket termination through
 /// sock_diag.
-const JOB_MODULES: &[&str] = &["veth", "bridge", "inet_diag", "tcp_diag", "udp_diag"];
+const JOB_MODULES: &[&str] = &[
+    "veth",
+    "bridge",
+    "inet_diag",
+    "tcp_diag",
+    "udp_diag",
+    "virtio_net",
+];
 
 /// The whole script for `body` (shell, run with `set -e` off; its last
-/// status is the job's exit status). `hostname` names the guest.
-pub fn script(kernel: &GuestKernel, hostname: &str, body: &str) -> String {
+/// status is the job's exit status). `hostname` names the guest; `share`,
+/// if any, is mounted read-write at its own path.
+pub fn script(kernel: &GuestKernel, hostname: &str, share: Option<&Path>, body: &str) -> String {
     let release = &kernel.release;
+    let share = share.map_or(String::new(), |dir| {
+        let d = quote_path(dir);
+        format!(
+            "mkdir -p {d} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 {SHARE_TAG} {d} || fail \"mount the share {d}\"\n"
+        )
+    });
     let modules = kernel.modules.display();
     let load = JOB_MODULES.join(" ");
     format!(
@@ -35,7 +50,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
 mount -t bpf bpf /sys/fs/bpf || fail "mount bpffs"
 mkdir -p /lib/modules/{release} && mount --bind {modules} /lib/modules/{release} || fail "bind modules"
 modprobe -a {load} || fail "modprobe {load}"
-ip link set lo up
+{share}ip link set lo up
 hostname {hostname}
 echo "berth-vm: $(hostname) up: kernel $(uname -r), $(nproc) CPUs, $(($(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) / 1024)) MiB"
 (
@@ -74,7 +89,10 @@ mod tests {
             vmlinuz: "/k/vmlinuz".into(),
             modules: "/k/lib/modules/6.1.0-1-amd64".into(),
         };
-        let s = script(&k, "vm0", "true");
+        let s = script(&k, "vm0", Some(Path::new("/tmp/x y")), "true");
+        assert!(s.contains(
+            "mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 share '/tmp/x y'"
+        ));
         assert!(s.contains("mount --bind /k/lib/modules/6.1.0-1-amd64 /lib/modules/6.1.0-1-amd64"));
         assert!(s.contains(&format!("echo \"{EXIT_MARKER} $rc\"")));
         assert!(s.find("(\ntrue\n)").is_some());

@@ -15,16 +15,19 @@
 pub mod initramfs;
 pub mod job;
 pub mod kernel;
+pub mod net;
 pub mod qemu;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use kernel::GuestKernel;
 pub use qemu::{Accel, AccelChoice, Outcome};
 
 use crate::error::{Error, Result};
+use crate::netns::Netns;
 
 /// What a guest prints, alone on a console line, with its job's status.
 pub const EXIT_MARKER: &str = "BERTH-VM-EXIT";
@@ -53,6 +56,27 @@ pub struct Job {
     pub qemu_args: Vec<String>,
     /// Only catches a hang.
     pub timeout: Duration,
+    /// A host directory the guest mounts read-write at the same path (9p),
+    /// for files the guests and the host exchange.
+    pub share: Option<PathBuf>,
+    /// The network namespace qemu runs in (where its taps are).
+    pub netns: Option<Arc<Netns>>,
+}
+
+impl Job {
+    /// A job without NIC, share or namespace.
+    pub fn new(name: impl Into<String>, body: impl Into<String>, timeout: Duration) -> Job {
+        Job {
+            name: name.into(),
+            body: body.into(),
+            cpus: 1,
+            memory_mib: 512,
+            qemu_args: Vec::new(),
+            timeout,
+            share: None,
+            netns: None,
+        }
+    }
 }
 
 impl VmHost {
@@ -90,14 +114,7 @@ impl VmHost {
         if let Some(a) = &self.accel {
             return a.clone();
         }
-        let probe = Job {
-            name: "berth-kvm-probe".into(),
-            body: "true".into(),
-            cpus: 1,
-            memory_mib: 512,
-            qemu_args: Vec::new(),
-            timeout: qemu::KVM_PROBE_TIMEOUT,
-        };
+        let probe = Job::new("berth-kvm-probe", "true", qemu::KVM_PROBE_TIMEOUT);
         let chosen = qemu::choose(
             &self.cache,
             |accel| self.boot(&probe, accel, &mut |_| {}),
@@ -114,9 +131,38 @@ impl VmHost {
         self.boot(job, accel, on_line)
     }
 
+    /// Boots one guest per job, all at once, and returns each job's outcome
+    /// in order; each console line goes to `on_line` with the job's index.
+    pub fn run_all(
+        &mut self,
+        jobs: &[Job],
+        on_line: &(dyn Fn(usize, &str) + Sync),
+    ) -> Vec<Result<Outcome>> {
+        let accel = self.accel().accel;
+        let me = &*self;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .enumerate()
+                .map(|(i, job)| s.spawn(move || me.boot(job, accel, &mut |l| on_line(i, l))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Command {
+                            cmd: "guest thread".into(),
+                            stderr: "panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn boot(&self, job: &Job, accel: Accel, on_line: &mut dyn FnMut(&str)) -> Result<Outcome> {
         let path = qemu::job_path(&self.cache, &job.name);
-        let script = job::script(&self.kernel, &job.name, &job.body);
+        let script = job::script(&self.kernel, &job.name, job.share.as_deref(), &job.body);
         fs::write(&path, script).map_err(|e| Error::io(format!("write {}", path.display()), e))?;
         let boot = qemu::Boot {
             name: &job.name,
@@ -127,6 +173,8 @@ impl VmHost {
             memory_mib: job.memory_mib,
             extra: &job.qemu_args,
             timeout: job.timeout,
+            share: job.share.as_deref(),
+            netns: job.netns.as_deref(),
         };
         let r = qemu::run(&boot, accel, on_line);
         let _ = fs::remove_file(&path);

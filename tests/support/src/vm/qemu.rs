@@ -13,6 +13,7 @@ use super::EXIT_MARKER;
 use super::initramfs::ROOT_TAG;
 use super::kernel::GuestKernel;
 use crate::error::{Error, Result};
+use crate::netns::Netns;
 
 /// The qemu binary (Debian's qemu-system-x86).
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -76,7 +77,14 @@ pub struct Boot<'a> {
     pub extra: &'a [String],
     /// Only catches a hang: the guest is killed after this.
     pub timeout: Duration,
+    /// Shared read-write with the guest (9p tag [`SHARE_TAG`]).
+    pub share: Option<&'a Path>,
+    /// The namespace qemu runs in.
+    pub netns: Option<&'a Netns>,
 }
+
+/// The 9p mount tag of a job's shared directory.
+pub const SHARE_TAG: &str = "share";
 
 /// How a guest's job ended.
 #[derive(Debug, Clone)]
@@ -165,7 +173,16 @@ pub fn run(boot: &Boot<'_>, accel: Accel, mut on_line: impl FnMut(&str)) -> Resu
 }
 
 fn spawn(boot: &Boot<'_>, accel: Accel) -> Result<Child> {
-    let mut cmd = Command::new(QEMU);
+    let mut cmd = match boot.netns {
+        Some(ns) => ns.command(QEMU),
+        None => Command::new(QEMU),
+    };
+    if let Some(dir) = boot.share {
+        cmd.arg("-virtfs").arg(format!(
+            "local,path={},mount_tag={SHARE_TAG},security_model=none,multidevs=remap",
+            dir.display()
+        ));
+    }
     cmd.args([
         "-name",
         boot.name,
