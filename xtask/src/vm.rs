@@ -3,13 +3,12 @@
 //! running the host's own build through its root shared read-only (see
 //! berth_test_support::vm).
 
-use std::{path::PathBuf, process::Command, sync::Arc, time::Duration};
+use std::{path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context as _, bail};
 use berth_test_support::vm::{
     Job, VmHost,
     job::{quote, quote_path},
-    net::{self, VmNet},
 };
 
 /// Where the guest kernel, initramfs and job files live (on the host's
@@ -25,16 +24,6 @@ pub const GUEST_SUITES: &[&str] = &["lb", "lb_policy", "lb_drain"];
 
 /// Only catches a hang: the data plane suites under TCG on 2 vCPUs.
 pub const SUITES_TIMEOUT: Duration = Duration::from_secs(40 * 60);
-
-/// The berth-e2e suite whose two roles make the VM cluster.
-pub const CLUSTER_SUITE: &str = "vm_cluster";
-
-/// Only catches a hang: the VM cluster (server, agents, containerd and
-/// pods under TCG, then the latency measurement).
-pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(45 * 60);
-
-/// Memory of each cluster guest (containerd, a few pods).
-const CLUSTER_MEMORY_MIB: u32 = 3072;
 
 /// Only catches a hang: an ad-hoc command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -120,107 +109,26 @@ fn in_guest(name: &str, body: String, timeout: Duration, what: &str) -> anyhow::
     Ok(())
 }
 
-/// `cargo xtask vm --nodes N` and the vm tier's cluster: N guests on a
-/// private bridge inside a namespace of this process's own; guest 1 runs
-/// `berth server`, an agent and the test (services pinned to each node,
-/// requests and their latency from guest 1), guests 2..N an agent each.
-/// Their consoles are prefixed `[vm-i] `; guest 1's rows are kept in
-/// `target/vm/lb-vm.json`.
+/// `cargo xtask vm --nodes N` and the vm tier's cluster: `berth bench lb
+/// --cluster --vm` at a small size: two nodes in namespaces, then N guests
+/// on a private bridge, guest 1 running `berth server`, an agent and the
+/// measurement (a Service per node, VIP and pod latency same-node and
+/// across VMs), guests 2..N an agent each. Fails unless every request of
+/// every run is answered. Rows, table and plot in target/bench-lb-cluster.*.
 pub fn cluster(bin: &std::path::Path, nodes: usize) -> anyhow::Result<()> {
-    if nodes < 2 {
-        bail!("--nodes {nodes}: a VM cluster needs at least 2 guests");
-    }
-    let exe = suite_executables(&[CLUSTER_SUITE])?
-        .pop()
-        .map(|(_, e)| e)
-        .context("the vm_cluster executable")?;
-    let mut host = host()?;
-    let vmnet = VmNet::new(nodes).context("the guests' network")?;
-    let share = PathBuf::from(format!("/tmp/berth-test-node-{}-vm", std::process::id()));
-    let _ = std::fs::remove_dir_all(&share);
-    std::fs::create_dir_all(&share).with_context(|| format!("mkdir {}", share.display()))?;
-    let root = std::env::current_dir()?;
-    let jobs: Vec<Job> = (1..=nodes)
-        .map(|i| {
-            let test = if i == 1 {
-                "vm_cluster_serves_across_vms"
-            } else {
-                "vm_cluster_peer_node"
-            };
-            let body = format!(
-                "{}cd {} && export BERTH_BIN={} BERTH_VM_SHARE={} BERTH_VM_NODES={nodes} BERTH_VM_INDEX={i} RUST_BACKTRACE=1\n{} --ignored --exact {test} --nocapture --test-threads=1 --color never",
-                net::guest_setup(i),
-                quote_path(&root),
-                quote_path(bin),
-                quote_path(&share),
-                quote_path(&exe),
-            );
-            let mut job = Job::new(format!("vm-{i}"), body, CLUSTER_TIMEOUT);
-            job.cpus = CPUS;
-            job.memory_mib = CLUSTER_MEMORY_MIB;
-            job.qemu_args = vmnet.qemu_args(i);
-            job.share = Some(share.clone());
-            job.netns = Some(Arc::clone(vmnet.netns()));
-            job
-        })
-        .collect();
-    eprintln!(
-        "vm: {nodes} guests on bridge {}.0/{} in netns {}",
-        net::SUBNET.map(|b| b.to_string()).join("."),
-        net::PREFIX_LEN,
-        vmnet.netns().name()
-    );
-    let outcomes = host.run_all(&jobs, &|i, l| println!("[vm-{}] {l}", i + 1));
-    let rows = share.join("lb-vm.json");
-    if rows.exists() {
-        let kept = crate::vm::cache_dir()?.join("lb-vm.json");
-        std::fs::copy(&rows, &kept).context("keeping lb-vm.json")?;
-        eprintln!("vm: latency rows in {}", kept.display());
-    }
-    drop(jobs);
-    let mut failed = Vec::new();
-    for (i, o) in outcomes.into_iter().enumerate() {
-        match o {
-            Ok(o) => {
-                eprintln!(
-                    "vm: guest vm-{} ended with status {} after {:.1} s",
-                    i + 1,
-                    o.exit,
-                    o.elapsed.as_secs_f64()
-                );
-                if o.exit != 0 {
-                    failed.push(format!("vm-{}: status {}", i + 1, o.exit));
-                }
-            }
-            Err(e) => failed.push(format!("vm-{}: {e}", i + 1)),
-        }
-    }
-    if !failed.is_empty() {
-        print_logs(&share);
-    }
-    let _ = std::fs::remove_dir_all(&share);
-    if !failed.is_empty() {
-        bail!("the VM cluster failed: {}", failed.join("; "));
+    let cache = cache_dir()?;
+    let status = Command::new(bin)
+        .args(["bench", "lb", "--cluster", "--services", "1,1000"])
+        .args(["--samples", "300", "--vm", "--vm-nodes", &nodes.to_string()])
+        .arg("--vm-cache")
+        .arg(&cache)
+        .args(["--json", "target/bench-lb-cluster.json"])
+        .status()
+        .context("berth bench lb --cluster --vm")?;
+    if !status.success() {
+        bail!("berth bench lb --cluster --vm failed: {status}");
     }
     Ok(())
-}
-
-/// The last lines of the logs the guests left in the share.
-fn print_logs(share: &std::path::Path) {
-    let Ok(dir) = std::fs::read_dir(share) else {
-        return;
-    };
-    for e in dir.flatten() {
-        let path = e.path();
-        if path.extension().is_some_and(|x| x == "log") {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            eprintln!("--- {}:", path.display());
-            for l in &lines[lines.len().saturating_sub(30)..] {
-                eprintln!("{l}");
-            }
-        }
-    }
 }
 
 /// Builds the berth-e2e test executables and returns those of `suites`,

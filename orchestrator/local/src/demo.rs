@@ -23,25 +23,31 @@ pub fn service_fqdn(domain: &str) -> String {
     format!("{SERVICE}.{NAMESPACE}.svc.{domain}")
 }
 
-/// The demo's manifests (one YAML stream).
-pub fn manifest() -> String {
+/// A Deployment of `replicas` busybox httpd pods labelled `app: <name>`,
+/// each answering with its pod's name on [`TARGET_PORT`] (Ready once it
+/// listens), optionally pinned to `node` by `nodeSelector`; and its
+/// Service on [`PORT`].
+pub fn web(name: &str, replicas: usize, node: Option<&str>) -> String {
+    let pin = node.map_or(String::new(), |n| {
+        format!("      nodeSelector:\n        kubernetes.io/hostname: {n}\n")
+    });
     format!(
         r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {SERVICE}
+  name: {name}
   namespace: {NAMESPACE}
 spec:
-  replicas: {REPLICAS}
+  replicas: {replicas}
   selector:
     matchLabels:
-      app: {SERVICE}
+      app: {name}
   template:
     metadata:
       labels:
-        app: {SERVICE}
+        app: {name}
     spec:
-      containers:
+{pin}      containers:
       - name: httpd
         image: busybox
         command: ["sh", "-c", "mkdir -p /www && echo $POD_NAME > /www/index.html && exec httpd -f -p {TARGET_PORT} -h /www"]
@@ -61,16 +67,23 @@ spec:
 apiVersion: v1
 kind: Service
 metadata:
-  name: {SERVICE}
+  name: {name}
   namespace: {NAMESPACE}
 spec:
   selector:
-    app: {SERVICE}
+    app: {name}
   ports:
   - name: http
     port: {PORT}
     targetPort: http
----
+"#
+    )
+}
+
+/// The demo's manifests (one YAML stream).
+pub fn manifest() -> String {
+    format!(
+        r#"{}---
 apiVersion: v1
 kind: Pod
 metadata:
@@ -81,7 +94,8 @@ spec:
   - name: client
     image: busybox
     command: ["sleep", "infinity"]
-"#
+"#,
+        web(SERVICE, REPLICAS, None)
     )
 }
 

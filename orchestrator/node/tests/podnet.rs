@@ -210,3 +210,35 @@ fn vxlan_carries_pod_traffic_and_goes_when_no_longer_needed() {
     assert!(!has_vxlan(&lan, 0));
     all_reach_all(&ns);
 }
+
+#[test]
+fn auto_picks_vxlan_between_nodes_on_different_subnets() {
+    root();
+    let lan = Lan::new(2, "192.168.82.0/24", None).expect("lan");
+    let mut ns = nodes(&lan);
+    // Node 1 moves to another subnet of the same wire; each node reaches
+    // the other's address only through its default route (as through a
+    // router), never as an on-link neighbour of its own subnet.
+    let h = lan.host(1);
+    h.netns
+        .ip(&["addr", "flush", "dev", &h.ifname])
+        .expect("flush");
+    h.netns
+        .ip(&["addr", "add", "192.168.83.2/24", "dev", &h.ifname])
+        .expect("new address");
+    h.netns
+        .ip(&["route", "replace", "default", "dev", &h.ifname])
+        .expect("default route");
+    ns[1].ip = Ipv4Addr::new(192, 168, 83, 2);
+    let objects: Vec<_> = ns.iter().map(node_object).collect();
+    for i in 0..ns.len() {
+        assert_eq!(apply(&lan, &ns, i, &objects, Mode::Auto), 1);
+        assert!(has_vxlan(&lan, i), "node-{i} has no {VXLAN_DEV}");
+    }
+    let routes = berth_routes(&lan, 0);
+    assert!(
+        routes.contains(&format!("10.244.81.0/24 via 10.244.81.0 dev {VXLAN_DEV}")),
+        "{routes}"
+    );
+    all_reach_all(&ns);
+}

@@ -71,6 +71,8 @@ pub struct LbConfig {
     pub cluster: bool,
     /// Where `--cluster` writes its plot (default: beside the JSON).
     pub plot: Option<PathBuf>,
+    /// `--cluster --vm`: the same across virtual machines.
+    pub vm: Option<crate::lbcluster::vm::VmConfig>,
 }
 
 impl Default for LbConfig {
@@ -84,6 +86,7 @@ impl Default for LbConfig {
             backends: DEFAULT_BACKENDS,
             cluster: false,
             plot: None,
+            vm: None,
         }
     }
 }

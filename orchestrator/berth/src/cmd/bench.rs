@@ -33,6 +33,8 @@ pub enum BenchCmd {
     /// A short demonstration of the data plane on a LAN of network
     /// namespaces (needs root).
     Demo,
+    #[command(hide = true)]
+    VmNode(VmNodeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +69,44 @@ pub struct LbArgs {
     /// with extension .svg].
     #[arg(long, value_name = "FILE", requires = "cluster")]
     pub plot: Option<PathBuf>,
+    /// With --cluster: also across virtual machines (rows with "env":
+    /// "vm"): a Berth cluster in --vm-nodes qemu guests on Debian's 6.1
+    /// kernel (needs qemu-system-x86, kmod, apt-get; KVM where a guest
+    /// boots under it, TCG otherwise).
+    #[arg(long, requires = "cluster")]
+    pub vm: bool,
+    /// Guests of --vm.
+    #[arg(long, default_value_t = 2, requires = "vm")]
+    pub vm_nodes: usize,
+    /// Where --vm keeps the guest kernel and initramfs (on the host's root
+    /// file system).
+    #[arg(long, default_value = "/var/cache/berth/vm", requires = "vm")]
+    pub vm_cache: PathBuf,
+    /// Requests per target in the guests (each takes milliseconds under
+    /// TCG).
+    #[arg(long, default_value_t = 300, requires = "vm")]
+    pub vm_samples: usize,
+}
+
+/// `berth bench vm-node`: a guest's part in `berth bench lb --cluster
+/// --vm` (run inside the guests; not for use by hand).
+#[derive(Debug, Args)]
+pub struct VmNodeArgs {
+    /// `server` (guest 1) or `peer`.
+    #[arg(long)]
+    pub role: String,
+    /// This guest's number (1-based).
+    #[arg(long)]
+    pub index: usize,
+    /// Guests in the cluster.
+    #[arg(long)]
+    pub nodes: usize,
+    /// The directory shared with the host and the other guests.
+    #[arg(long)]
+    pub share: PathBuf,
+    /// Requests per target (guest 1).
+    #[arg(long)]
+    pub samples: usize,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +211,11 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             backends: a.backends,
             cluster: a.cluster,
             plot: a.plot,
+            vm: a.vm.then_some(berth_bench::lbcluster::vm::VmConfig {
+                nodes: a.vm_nodes,
+                cache: a.vm_cache,
+                samples: a.vm_samples,
+            }),
         }),
         BenchCmd::Cni(a) => cni::run(&cni::CniConfig {
             pods: a.pods,
@@ -202,5 +247,14 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             json: a.json,
         }),
         BenchCmd::Demo => berth_bench::demo::run(),
+        BenchCmd::VmNode(a) => {
+            use berth_bench::lbcluster::vmnode;
+            let me = std::env::current_exe()?;
+            match a.role.as_str() {
+                "server" => vmnode::server(&me, &a.share, a.nodes, a.samples),
+                "peer" => vmnode::peer(&me, &a.share, a.index),
+                other => anyhow::bail!("--role {other:?}: server or peer"),
+            }
+        }
     }
 }

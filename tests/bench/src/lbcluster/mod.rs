@@ -6,6 +6,11 @@
 //! `"placement"`; also a Markdown table and an SVG plot of p50 latency
 //! against the number of services.
 //!
+//! With `--vm` ([`vm`]), the same rows with `"env": "vm"` across virtual
+//! machines: a Berth cluster (server, agents, containerd, pods) in N
+//! guests on Debian's 6.1 kernel, a Service per node, measured from
+//! guest 1 (VIP and pod address; the peers' rules are not loaded there).
+//!
 //! Order of the runs, as in `berth bench lb`: Berth (vip and direct
 //! interleaved) at every N and placement, then nftables, then
 //! iptables-legacy (its nat table stays registered once loaded); each
@@ -15,6 +20,8 @@
 mod plot;
 mod report;
 pub mod topo;
+pub mod vm;
+pub mod vmnode;
 
 use std::path::Path;
 
@@ -58,9 +65,25 @@ pub fn run(cfg: &LbConfig) -> anyhow::Result<()> {
         .map(|p| (*p, Results::default()))
         .collect();
     let mut described = String::new();
-    let outcome = run_all(cfg, &peer_counts, &mut per, &mut described);
-    let rows = report::rows("netns", &per);
-    let settings = report::settings(cfg, &described, &load_before);
+    let mut outcome = run_all(cfg, &peer_counts, &mut per, &mut described);
+    let mut rows = report::rows("netns", &per);
+    let mut settings = report::settings(cfg, &described, &load_before);
+    if let (Some(vm), Ok(())) = (&cfg.vm, &outcome) {
+        progress(format_args!(
+            "vm: {} guests, {} requests per target",
+            vm.nodes, vm.samples
+        ));
+        match vm::run(vm) {
+            Ok((vm_rows, about)) => {
+                rows.extend(vm_rows);
+                settings.push(format!(
+                    "vm: {about}; sample: connect + HTTP/1.0 GET to busybox httpd + close from vm-1's root cgroup, {} per target, VIP and pod interleaved",
+                    vm.samples
+                ));
+            }
+            Err(e) => outcome = Err(e.context("the VM cluster")),
+        }
+    }
     let table = report::markdown(&settings, &rows);
     print!("{table}");
     report::print_failures(&per);

@@ -1,15 +1,17 @@
-//! An SVG plot of p50 latency against the number of services (log scale),
-//! one line per mode and placement: solid same-node, dashed cross-node.
+//! An SVG plot of p50 latency against the number of services, both axes
+//! log scale (namespace rows are microseconds, emulated VMs' milliseconds),
+//! one line per env, mode and placement: solid same-node, dashed
+//! cross-node.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::report::{ClusterRow, MODES};
 
-const W: f64 = 760.0;
+const W: f64 = 880.0;
 const H: f64 = 440.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 210.0;
+const RIGHT: f64 = 260.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
 
@@ -46,10 +48,16 @@ pub fn svg(rows: &[ClusterRow]) -> String {
     }
     let all = lines.values().flatten();
     let n_max = all.clone().map(|(n, _)| *n).max().unwrap_or(1).max(10) as f64;
-    let y_max = all.map(|(_, y)| *y).fold(0.0_f64, f64::max).max(1.0) * 1.1;
+    let y_hi = all.clone().map(|(_, y)| *y).fold(1.0_f64, f64::max);
+    let y_lo = all.map(|(_, y)| *y).fold(y_hi, f64::min).max(0.1);
+    // Whole decades around the data.
+    let (d_lo, d_hi) = (
+        y_lo.log10().floor(),
+        (y_hi.log10().ceil()).max(y_lo.log10().floor() + 1.0),
+    );
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let x = |n: usize| LEFT + (n.max(1) as f64).log10() / n_max.log10() * pw;
-    let y = |v: f64| TOP + ph - v / y_max * ph;
+    let y = |v: f64| TOP + ph - (v.max(0.1).log10() - d_lo) / (d_hi - d_lo) * ph;
 
     let mut s = String::new();
     let _ = writeln!(
@@ -59,7 +67,7 @@ pub fn svg(rows: &[ClusterRow]) -> String {
     let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{LEFT}" y="22" font-size="15">berth bench lb --cluster: connection latency p50 (µs) vs services</text>"#
+        r#"<text x="{LEFT}" y="22" font-size="15">berth bench lb --cluster: connection latency p50 (µs, log) vs services</text>"#
     );
     // Axes, ticks at powers of ten and at five y steps.
     let _ = writeln!(
@@ -80,8 +88,18 @@ pub fn svg(rows: &[ClusterRow]) -> String {
         );
         t *= 10;
     }
-    for i in 0..=5 {
-        let v = y_max * f64::from(i) / 5.0;
+    let mut ticks = Vec::new();
+    let mut d = d_lo;
+    while d <= d_hi {
+        for m in [1.0, 2.0, 5.0] {
+            let v = m * 10f64.powf(d);
+            if v <= 10f64.powf(d_hi) * 1.0001 {
+                ticks.push(v);
+            }
+        }
+        d += 1.0;
+    }
+    for v in ticks {
         let _ = writeln!(
             s,
             r#"<line x1="{LEFT}" x2="{0}" y1="{1:.1}" y2="{1:.1}" stroke="whitesmoke"/><text x="{2}" y="{3:.1}" text-anchor="end">{v:.0}</text>"#,
