@@ -156,11 +156,12 @@ Berth components:
                       probes, restarts, volumes, adoption after a restart; the service proxy (eBPF
                       data plane from Services and EndpointSlices); the node's DNS process; berth
                       logs/exec on the pod's node. Not yet: logs/exec through the server
-  up         ready    berth up [--detach] / berth down [--purge]: a one-node cluster with the demo.
-                      Not yet: multi-node VM clusters (issue 10)
+  up         ready    berth up [--detach] / berth down [--purge]: a one-node cluster with the demo
   nodes      partial  berth agent --pod-network auto|host-gw|vxlan: other nodes' pod CIDRs routed from
-                      the Node objects; cargo xtask cluster up|down: N nodes in network namespaces.
-                      Not yet: IPv6 across nodes, overlay MTU for pods, masquerade, bench lb --cluster
-  vm         partial  cargo xtask vm [-- CMD]: a guest on Debian's 6.1 kernel (qemu, KVM or TCG)
-                      running this build; cargo xtask test --tier vm runs the data plane suites there
+                      the Node objects, overlay MTU, masquerade leaving --cluster-cidr; cargo xtask
+                      cluster up|down: N nodes in network namespaces; berth bench lb --cluster [--vm].
+                      Not yet: IPv6 pod CIDRs across nodes
+  vm         ready    cargo xtask vm [-- CMD]: a guest on Debian's 6.1 kernel (qemu, KVM or TCG)
+                      running this build; cargo xtask vm --nodes N: a Berth cluster of N guests;
+                      cargo xtask test --tier vm runs the data plane suites and a 2-VM cluster
 ";

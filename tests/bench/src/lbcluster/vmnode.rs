@@ -29,8 +29,9 @@ use super::report::ClusterRow;
 const CONVERGE: Duration = Duration::from_secs(15 * 60);
 /// Only catches hangs: how long the peers wait for guest 1's verdict.
 pub const WHOLE_RUN: Duration = Duration::from_secs(45 * 60);
-/// The node's directory in the guest (on its tmpfs).
-const NODE_DIR: &str = "/tmp/berth-vm-node";
+/// The node's directory in the guest, on its /run tmpfs: containerd's
+/// overlayfs snapshots cannot live on the guest's overlay root.
+const NODE_DIR: &str = "/run/berth-vm-node";
 use demo::{PORT, TARGET_PORT};
 /// The file in the share that ends the peers, with guest 1's verdict.
 const DONE: &str = "done";
@@ -295,10 +296,11 @@ fn serve(
     // has the endpoints.
     for (i, (vip, (pod, _))) in vips.iter().zip(&pods).enumerate() {
         let mut last = String::new();
-        wait_for(&format!("{vip} answered by {pod} (last: {last})"), || {
+        let answered = wait_for(&format!("{vip} answered by {pod}"), || {
             last = who(*vip).unwrap_or_else(|e| e.to_string());
             last == *pod
-        })?;
+        });
+        answered.with_context(|| format!("the last answer: {last}"))?;
         println!("web-{} at {vip} answered by {pod} on vm-{}", i + 1, i + 1);
     }
     let mut targets = Vec::new();

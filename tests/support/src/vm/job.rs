@@ -1,7 +1,8 @@
 //! Stage 2 of a guest's boot: the job script `/init` switches to. It runs
 //! as PID 1 on the host's root (read-only 9p under a tmpfs overlay), mounts
-//! what a Berth node needs (proc, sys, dev, cgroup2, bpffs, tmpfs on /run
-//! and /tmp), puts the guest kernel's modules where `modprobe` looks, runs
+//! what a Berth node needs (proc, sys, dev, cgroup2, bpffs, tmpfs on /run;
+//! not on /tmp, which stays the overlay's: a checkout, a cache or a test
+//! directory under the host's /tmp must stay visible), puts the guest kernel's modules where `modprobe` looks, runs
 //! the caller's commands and prints [`EXIT_MARKER`] with their status
 //! before it powers the guest off.
 
@@ -45,7 +46,6 @@ mount -t sysfs sysfs /sys || fail "mount sysfs"
 mount -t devtmpfs devtmpfs /dev || fail "mount devtmpfs"
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm || fail "mount devpts/shm"
 mount -t tmpfs -o mode=0755 tmpfs /run || fail "mount /run"
-mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "mount /tmp"
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
 mount -t bpf bpf /sys/fs/bpf || fail "mount bpffs"
 mkdir -p /lib/modules/{release} && mount --bind {modules} /lib/modules/{release} || fail "bind modules"

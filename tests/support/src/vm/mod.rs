@@ -3,7 +3,8 @@
 //! host's own root, shared read-only over 9p under a tmpfs overlay. The
 //! guest thus runs the very binaries the host built (berth, the test
 //! executables, iproute2, containerd, runc) on its own kernel, with its own
-//! /run, /tmp, cgroup2 and bpffs, and writes nothing back to the host.
+//! /run, cgroup2 and bpffs, writes into its overlay only (the shared
+//! directory of [`Job::share`] aside), and sees the host's files at their own paths.
 //!
 //! ```text
 //! VmHost::prepare(cache)      kernel fetched + depmod'ed, initramfs written
