@@ -70,9 +70,13 @@ fn affinity_holds_a_client_until_the_timeout_or_the_backend_goes() {
     f.write_file(&yaml(&rest, &affinity()));
     let deadline = Instant::now() + RECONCILE_TIMEOUT;
     let second = loop {
-        let now = sole_backend(&f, 0, 20);
-        if now != first {
-            break now;
+        // A batch that straddles the reload sees `first`, then the new
+        // pick: poll until a whole batch is on one other backend.
+        let p = f.probe_from(0, &["tcp", &format!("{VIP4}:80"), "20"]);
+        assert_eq!(p.num("failed"), 0, "{}", p.get("first_error"));
+        let ids = p.ids();
+        if ids.len() == 1 && !ids.contains_key(&first) {
+            break ids.into_keys().next().expect("one id");
         }
         assert!(Instant::now() < deadline, "removal never showed");
         std::thread::sleep(Duration::from_millis(100));
