@@ -27,9 +27,12 @@ use tokio::sync::Notify;
 pub use links::{FakeLinks, NodeLinks, PodNetError};
 pub use plan::{Mode, NodeNet, Plan};
 
-/// Every node is reconciled this often even without a change (repairs
-/// what someone else removed).
-pub const RESYNC: Duration = Duration::from_secs(60);
+/// Every node is reconciled this often even without a change: repairs
+/// what someone else removed, and the routes the kernel drops with the
+/// underlay link when it goes down (a flap restores them within this).
+/// A reconcile that finds nothing to change reads the routes (a few
+/// iproute2 calls) and writes nothing.
+pub const RESYNC: Duration = Duration::from_secs(10);
 /// First pause after a failed reconcile (doubling to [`RESYNC`]).
 const RETRY_MIN: Duration = Duration::from_millis(200);
 
