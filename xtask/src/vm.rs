@@ -67,7 +67,7 @@ pub fn run(cmd: &[String]) -> anyhow::Result<()> {
 
 /// The vm tier: the data plane suites on the guest kernel.
 pub fn test(bin: &std::path::Path) -> anyhow::Result<()> {
-    let exes = suite_executables(GUEST_SUITES)?;
+    let exes = suite_executables()?;
     let root = std::env::current_dir()?;
     let mut body = format!(
         "cd {} && export BERTH_BIN={} RUST_BACKTRACE=1\nrc=0\n",
@@ -131,9 +131,9 @@ pub fn cluster(bin: &std::path::Path, nodes: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the berth-e2e test executables and returns those of `suites`,
-/// as cargo reports them.
-fn suite_executables(suites: &[&str]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+/// Builds the berth-e2e test executables and returns those of
+/// [`GUEST_SUITES`], as cargo reports them.
+fn suite_executables() -> anyhow::Result<Vec<(String, PathBuf)>> {
     let out = Command::new("cargo")
         .args([
             "test",
@@ -158,12 +158,12 @@ fn suite_executables(suites: &[&str]) -> anyhow::Result<Vec<(String, PathBuf)>> 
         let name = msg["target"]["name"].as_str().unwrap_or_default();
         let test = msg["profile"]["test"].as_bool() == Some(true);
         if let (true, Some(exe)) = (test, msg["executable"].as_str())
-            && suites.contains(&name)
+            && GUEST_SUITES.contains(&name)
         {
             found.push((name.to_string(), PathBuf::from(exe)));
         }
     }
-    for s in suites {
+    for s in GUEST_SUITES {
         if !found.iter().any(|(n, _)| n == s) {
             bail!("cargo did not report a test executable for berth-e2e's suite {s}");
         }

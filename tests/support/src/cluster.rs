@@ -74,13 +74,25 @@ pub struct ClusterNode {
 impl ClusterNode {
     /// The node's containerd socket (for `berth exec --address`).
     pub fn containerd_socket(&self) -> PathBuf {
-        self.dir.join("run/containerd/containerd.sock")
+        containerd_socket(&self.dir)
     }
 
     /// The agent's log.
     pub fn log(&self) -> PathBuf {
         self.dir.join("agent.log")
     }
+}
+
+/// The containerd socket of an agent whose directory is `dir`.
+fn containerd_socket(dir: &Path) -> PathBuf {
+    dir.join("run/containerd/containerd.sock")
+}
+
+/// The last `n` lines of a log (empty if it cannot be read).
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Adds `berth server`'s arguments to `cmd` (a `berth` command): data in
@@ -201,7 +213,7 @@ impl AgentSpec {
 
     /// The node's containerd socket (the agent starts containerd).
     pub fn containerd_socket(&self) -> PathBuf {
-        self.dir.join("run/containerd/containerd.sock")
+        containerd_socket(&self.dir)
     }
 }
 
@@ -476,13 +488,9 @@ impl Cluster {
         let logs = std::iter::once(("server".to_string(), self.dir.join("server.log")))
             .chain(self.nodes.iter().map(|x| (x.name.clone(), x.log())));
         for (name, path) in logs {
-            let text = fs::read_to_string(&path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
             out.push_str(&format!("--- {name} ({}):\n", path.display()));
-            for l in &lines[lines.len().saturating_sub(n)..] {
-                out.push_str(l);
-                out.push('\n');
-            }
+            out.push_str(&tail(&path, n));
+            out.push('\n');
         }
         out
     }

@@ -144,7 +144,11 @@ impl Share {
         for e in dir.flatten() {
             let path = e.path();
             if path.extension().is_some_and(|x| x == "log") {
-                eprintln!("--- {}:\n{}", path.display(), vmnode::tail(&path, 30));
+                eprintln!(
+                    "--- {}:\n{}",
+                    path.display(),
+                    berth_test_support::cluster::tail(&path, 30)
+                );
             }
         }
     }

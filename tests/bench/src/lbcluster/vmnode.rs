@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use berth_local::{demo, latency};
-use berth_test_support::cluster::{self, API_PORT, AgentSpec};
+use berth_test_support::cluster::{self, API_PORT, AgentSpec, tail};
 use berth_test_support::vm::net::guest_ip;
 
 use super::report::ClusterRow;
@@ -67,13 +67,6 @@ impl Drop for Children {
             let _ = c.wait();
         }
     }
-}
-
-/// The last `n` lines of a file.
-pub(super) fn tail(path: &Path, n: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn agent_spec(i: usize, token: PathBuf, log: PathBuf) -> AgentSpec {
