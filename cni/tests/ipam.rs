@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::io::{BufRead as _, BufReader};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
@@ -182,12 +183,19 @@ fn gc_frees_everything_not_valid() {
 }
 
 const HELPER_ENV: &str = "BERTH_CNI_KILL_HELPER_DIR";
+/// What the helper prints once it is about to allocate in its loop.
+const HELPER_LOOPING: &str = "kill_helper_child: looping";
 
-/// Not a test on its own: when started by `kill_nine_mid_add_leaves_only_complete_files`
-/// it allocates and releases in a loop until killed.
+/// The child of `kill_nine_mid_add_leaves_only_complete_files`: allocates
+/// and releases in a loop until killed. Not a test on its own: ignored,
+/// and run only by that test (by name, with `--ignored`).
 #[test]
+#[ignore = "helper process of kill_nine_mid_add_leaves_only_complete_files"]
 fn kill_helper_child() {
     let Some(dir) = std::env::var_os(HELPER_ENV) else {
+        eprintln!(
+            "kill_helper_child: {HELPER_ENV} unset; only kill_nine_mid_add_leaves_only_complete_files runs this"
+        );
         return;
     };
     let conf = netconf(
@@ -195,6 +203,7 @@ fn kill_helper_child() {
         json!([[{"subnet": "10.6.0.0/24"}], [{"subnet": "fd00:6::/64"}]]),
     );
     let ipam = Ipam::open(&conf.ipam, &conf.name).expect("open");
+    println!("{HELPER_LOOPING}");
     let pid = std::process::id();
     for i in 0u64.. {
         let o = Owner::new(format!("k{pid}-{i}"), "eth0");
@@ -214,14 +223,24 @@ fn kill_nine_mid_add_leaves_only_complete_files() {
             .args([
                 "--exact",
                 "kill_helper_child",
+                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
             .env(HELPER_ENV, data.path())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn helper");
+        // The kill lands a jittered moment after the helper is in its
+        // loop, however long the process took to start. (libtest prints
+        // "test kill_helper_child ... " before it on the same line.)
+        let out = child.stdout.take().expect("helper stdout");
+        let looping = BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.ends_with(HELPER_LOOPING));
+        assert!(looping, "the helper ended before its loop");
         let jitter = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::from(d.subsec_micros()) % 20_000);

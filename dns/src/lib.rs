@@ -31,7 +31,8 @@ mod zones;
 pub use answer::answer;
 pub use feed::{Change, ClusterCache, ObjectKey, run_feed};
 pub use forward::{
-    ForwardConfig, ForwardError, ForwardStats, Forwarder, UpstreamStats, upstreams_from_resolv_conf,
+    Clock, ForwardConfig, ForwardError, ForwardStats, Forwarder, ManualClock, SystemClock,
+    UpstreamStats, upstreams_from_resolv_conf,
 };
 pub use handler::{Handler, handle_once};
 pub use health::{HealthError, HealthServer};

@@ -117,6 +117,16 @@ impl Metrics {
         self.zone_reload_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Zone swaps so far.
+    pub fn zone_reloads(&self) -> u64 {
+        self.zone_reloads.load(Ordering::Relaxed)
+    }
+
+    /// Reloads that failed so far.
+    pub fn zone_reload_errors(&self) -> u64 {
+        self.zone_reload_errors.load(Ordering::Relaxed)
+    }
+
     /// Queries answered with `rcode` so far (all types and sources).
     pub fn answered(&self, rcode: ResponseCode) -> u64 {
         let r = rcode_index(rcode);

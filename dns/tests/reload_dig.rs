@@ -33,9 +33,10 @@ fn services_created_and_deleted_in_the_file_are_followed() {
     let config = ZoneConfig::default();
     publisher.publish(Zone::build(&StaticSource::from_file(&path).unwrap(), &config).unwrap());
     let watched = path.clone();
+    let metrics = Arc::new(Metrics::default());
+    let counted = metrics.clone();
     let (dns, _) = start(
         move || {
-            let metrics = Arc::new(Metrics::default());
             tokio::spawn(reload_static(
                 watched,
                 config,
@@ -74,13 +75,25 @@ fn services_created_and_deleted_in_the_file_are_followed() {
     let out = dig(dns, &["old.default.svc.cluster.local", "A"]);
     assert_eq!(status(&out), "NXDOMAIN", "{out}");
 
-    // A broken file keeps the last good zone.
+    // A broken file keeps the last good zone: once the reload was tried
+    // and refused (its error counted), the old answer stays.
+    assert_eq!(counted.zone_reload_errors(), 0);
+    let reloads = counted.zone_reloads();
     std::fs::write(
         &path,
         "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {clusterIP: bad}\n",
     )
     .unwrap();
-    std::thread::sleep(DEFAULT_POLL * 5);
+    let refused = Instant::now();
+    while counted.zone_reload_errors() == 0 {
+        assert!(refused.elapsed() < HANG, "the broken file was never read");
+        std::thread::sleep(DEFAULT_POLL);
+    }
+    assert_eq!(counted.zone_reloads(), reloads, "no zone swap for it");
     let out = dig(dns, &["new.default.svc.cluster.local", "A"]);
     assert_eq!(status(&out), "NOERROR", "{out}");
+    assert_eq!(
+        answer_lines(&out),
+        ["new.default.svc.cluster.local. A 10.96.1.2"]
+    );
 }

@@ -8,6 +8,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::RecordType;
 
 use super::cache::{Cache, CacheKey};
+use super::clock::{Clock, SystemClock};
 use super::coalesce::{Joined, Outstanding};
 use super::config::{ForwardConfig, ForwardError};
 use super::health::{Prober, Upstream};
@@ -44,12 +45,19 @@ struct Inner {
     outstanding: Outstanding,
     counters: Counters,
     prober: Prober,
+    clock: Arc<dyn Clock>,
 }
 
 impl Forwarder {
     /// A forwarder with every upstream healthy and an empty cache; fails
     /// when the configuration does not validate.
     pub fn new(config: ForwardConfig) -> Result<Self, ForwardError> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// The same, with cached answers aged by `clock` (a
+    /// [`ManualClock`](super::ManualClock) in tests).
+    pub fn with_clock(config: ForwardConfig, clock: Arc<dyn Clock>) -> Result<Self, ForwardError> {
         config.validate()?;
         let inner = Inner {
             upstreams: config
@@ -71,6 +79,7 @@ impl Forwarder {
             outstanding: Outstanding::default(),
             counters: Counters::default(),
             prober: Prober::new(config.health_interval, config.timeout),
+            clock,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -94,7 +103,7 @@ impl Forwarder {
         let dnssec_ok = query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
         let key = CacheKey::new(question, dnssec_ok, query.metadata.checking_disabled);
         let inner = &*self.inner;
-        let cached = inner.cache().get(&key, Instant::now());
+        let cached = inner.cache().get(&key, inner.clock.now());
         if let Some(mut answer) = cached {
             bump(&inner.counters.cache_hits);
             answer.metadata.authoritative = false;
@@ -221,7 +230,7 @@ impl Inner {
         if let Some(ttl) = self.ttl.cache_ttl(&answer) {
             clamp_ttls(&mut answer, ttl);
             self.cache()
-                .insert(key.clone(), answer.clone(), ttl, Instant::now());
+                .insert(key.clone(), answer.clone(), ttl, self.clock.now());
         }
         answer
     }

@@ -15,6 +15,7 @@
 //! ```
 
 mod cache;
+mod clock;
 mod coalesce;
 mod config;
 mod forwarder;
@@ -25,6 +26,7 @@ mod stats;
 mod transport;
 mod ttl;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ForwardConfig, ForwardError};
 pub use forwarder::Forwarder;
 pub use resolv_conf::upstreams_from_resolv_conf;

@@ -1,24 +1,25 @@
 //! The forwarder against fake upstreams started by the tests on 127.0.0.1.
 //!
-//! Time limits here only catch hangs ([`HANG`]); where a test shows that an
-//! answer came "at once", it compares with the configured attempt timeout,
-//! which the slow path cannot beat.
+//! Time limits here only catch hangs ([`HANG`]). Where a test shows that an
+//! answer came "at once", it proves it by what the upstreams saw (nobody
+//! was asked, so nobody was waited for) and by the forwarder's counters;
+//! the time taken is printed as a figure, never asserted. TTL countdown and
+//! expiry run on a [`ManualClock`].
 
 mod fake_upstream;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_dns::hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use berth_dns::hickory_proto::rr::{Name, RData, RecordType};
-use berth_dns::{ForwardConfig, ForwardError, Forwarder, upstreams_from_resolv_conf};
+use berth_dns::{ForwardConfig, ForwardError, Forwarder, ManualClock, upstreams_from_resolv_conf};
 use fake_upstream::{Behavior, FakeUpstream, Mode, SPOOFED, closed_port};
 
 /// Longer than any answer may take: only here to turn a hang into a failure.
 const HANG: Duration = Duration::from_secs(20);
-/// Past a 2 s TTL counted from a moment just after `started`.
-const EXPIRED: Duration = Duration::from_millis(2200);
 /// The address the fake answers with by default.
 const ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
@@ -146,19 +147,17 @@ async fn cached_ttl_counts_down_and_expiry_refetches() {
         ..Behavior::default()
     })
     .await;
-    let fwd = Forwarder::new(config(&[up.addr()])).unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let fwd = Forwarder::with_clock(config(&[up.addr()]), clock.clone()).unwrap();
     let q = query("short.example.com.", RecordType::A);
-    let started = Instant::now();
     assert_eq!(ask(&fwd, &q).await.answers[0].ttl, 2);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     let resp = ask(&fwd, &q).await;
-    if started.elapsed() < Duration::from_secs(2) {
-        assert_eq!(resp.answers[0].ttl, 1);
-        assert_eq!(up.queries("short.example.com"), 1);
-    }
+    assert_eq!(resp.answers[0].ttl, 1, "aged by the second that passed");
+    assert_eq!(up.queries("short.example.com"), 1);
 
-    tokio::time::sleep(EXPIRED.saturating_sub(started.elapsed())).await;
+    clock.advance(Duration::from_millis(1100));
     let resp = ask(&fwd, &q).await;
     assert_eq!(resp.answers[0].ttl, 2, "a fresh answer after expiry");
     assert_eq!(up.queries("short.example.com"), 2);
@@ -173,25 +172,24 @@ async fn nxdomain_is_cached_for_the_soa_ttl() {
         ..Behavior::default()
     })
     .await;
-    let fwd = Forwarder::new(config(&[up.addr()])).unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let fwd = Forwarder::with_clock(config(&[up.addr()]), clock.clone()).unwrap();
     let q = query("nope.example.", RecordType::A);
-    let started = Instant::now();
     let resp = ask(&fwd, &q).await;
     assert_eq!(rcode(&resp), ResponseCode::NXDomain);
     assert!(matches!(resp.authorities[0].data, RData::SOA(_)));
     assert_eq!(resp.authorities[0].ttl, 2);
 
+    clock.advance(Duration::from_millis(1900));
     let resp = ask(&fwd, &q).await;
     assert_eq!(rcode(&resp), ResponseCode::NXDomain);
     assert!(matches!(resp.authorities[0].data, RData::SOA(_)));
-    if started.elapsed() < Duration::from_secs(2) {
-        assert_eq!(up.queries("nope.example"), 1);
-        assert_eq!(fwd.stats().cache_hits, 1);
-    }
+    assert_eq!(up.queries("nope.example"), 1);
+    assert_eq!(fwd.stats().cache_hits, 1);
 
-    tokio::time::sleep(EXPIRED.saturating_sub(started.elapsed())).await;
+    clock.advance(Duration::from_millis(300));
     assert_eq!(rcode(&ask(&fwd, &q).await), ResponseCode::NXDomain);
-    assert!(up.queries("nope.example") >= 2, "refetched after expiry");
+    assert_eq!(up.queries("nope.example"), 2, "refetched after expiry");
 }
 
 #[tokio::test]
@@ -313,7 +311,10 @@ async fn every_upstream_silent_gives_servfail_then_servfail_at_once() {
         let started = Instant::now();
         let resp = ask(&fwd, &query("y.example.com.", RecordType::A)).await;
         assert_eq!(rcode(&resp), ResponseCode::ServFail);
-        assert!(started.elapsed() < attempt, "{:?}", started.elapsed());
+        eprintln!(
+            "SERVFAIL with every upstream down after {:?} (attempt timeout {attempt:?})",
+            started.elapsed()
+        );
     }
     assert_eq!(a.queries("y.example.com") + b.queries("y.example.com"), 0);
     let stats = fwd.stats();
@@ -361,7 +362,12 @@ async fn query_timeout_bounds_a_query_across_upstreams() {
     let started = Instant::now();
     let resp = ask(&fwd, &query("x.example.com.", RecordType::A)).await;
     assert_eq!(rcode(&resp), ResponseCode::ServFail);
-    assert!(started.elapsed() < attempt, "{:?}", started.elapsed());
+    eprintln!(
+        "SERVFAIL at the query deadline after {:?} (attempt timeout {attempt:?})",
+        started.elapsed()
+    );
+    // The deadline, not the attempt, ended it: the second upstream was
+    // never tried.
     assert_eq!(ups[0].queries("x.example.com"), 1);
     assert_eq!(ups[1].queries("x.example.com"), 0);
     // An attempt cut short by the query's deadline does not count against
@@ -431,7 +437,10 @@ async fn overload_is_refused_at_once() {
     let started = Instant::now();
     let resp = ask(&fwd, &query("next.example.com.", RecordType::A)).await;
     assert_eq!(rcode(&resp), ResponseCode::Refused);
-    assert!(started.elapsed() < attempt, "{:?}", started.elapsed());
+    eprintln!(
+        "REFUSED on overload after {:?} (attempt timeout {attempt:?})",
+        started.elapsed()
+    );
     assert_eq!(up.queries("next.example.com"), 0);
     assert_eq!(fwd.stats().refused_overload, 1);
 

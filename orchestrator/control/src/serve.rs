@@ -85,6 +85,7 @@ pub struct BoundServer {
     prepared: Prepared,
     store: Arc<dyn Store>,
     controllers: Option<controllers::Settings>,
+    progress: controllers::Progress,
     cluster_dns: Option<ClusterDns>,
 }
 
@@ -140,6 +141,7 @@ impl BoundServer {
             prepared,
             store,
             controllers: Some(controllers::Settings::default()),
+            progress: controllers::Progress::default(),
             cluster_dns: None,
         })
     }
@@ -158,6 +160,11 @@ impl BoundServer {
     pub fn with_cluster_dns(mut self, dns: Option<ClusterDns>) -> Self {
         self.cluster_dns = dns;
         self
+    }
+
+    /// The controllers' queues, to follow their reconciles once running.
+    pub fn progress(&self) -> controllers::Progress {
+        self.progress.clone()
     }
 
     /// The bound address.
@@ -186,7 +193,7 @@ impl BoundServer {
             .map(|d| tokio::spawn(d.ensure_until_done(admin.clone())));
         let running = self
             .controllers
-            .map(|settings| Controllers::start(admin, settings));
+            .map(|settings| Controllers::start_with(admin, settings, self.progress));
         // Our own listener, so tonic's tcp_nodelay does not apply: without
         // it, small replies wait for the client's delayed ACK (~40 ms).
         let incoming = tokio_stream::StreamExt::map(

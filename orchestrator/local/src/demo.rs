@@ -104,10 +104,66 @@ spec:
 /// line. Not busybox `wget`: Debian's static busybox crashes in glibc's
 /// NSS (`getservbyname`) inside an image without NSS modules.
 pub fn request_loop(n: usize, domain: &str) -> String {
+    let target = format!("{} {PORT}", service_fqdn(domain));
+    format!("for i in $(seq {n}); do {}; done", request(&target, ""))
+}
+
+/// One request to `target` (`HOST PORT`, as `nc` takes them) in the
+/// client's shell: prints `prefix` and the response body, or `prefix` and
+/// `FAILED`.
+fn request(target: &str, prefix: &str) -> String {
     format!(
-        "for i in $(seq {n}); do b=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {} {PORT} | tail -n 1); if [ -n \"$b\" ]; then echo \"$b\"; else echo FAILED; fi; done",
-        service_fqdn(domain)
+        "b=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {target} | tail -n 1); if [ -n \"$b\" ]; then echo \"{prefix}$b\"; else echo \"{prefix}FAILED\"; fi"
     )
+}
+
+/// A request stream for the client's shell: requests to `target` (`HOST
+/// PORT`) one after another until the file `stop` exists, each line
+/// `UPTIME ANSWER` ([`Timed`]: the kernel's uptime when the request
+/// started, from `/proc/uptime`, then the body or `FAILED`), then `END`.
+/// Runs detached, writing to `out`, so that a test can read it while it
+/// goes on (`exec` returns at once).
+pub fn request_stream(target: &str, stop: &str, out: &str) -> String {
+    format!(
+        "rm -f {stop} {out}; (while [ ! -e {stop} ]; do read t rest < /proc/uptime; {}; done; echo END) > {out} 2>/dev/null < /dev/null &",
+        request(target, "$t ")
+    )
+}
+
+/// One line of a [`request_stream`]: when the request started (the
+/// kernel's uptime, seconds) and the answering pod, `None` if it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timed {
+    /// `/proc/uptime` when the request started.
+    pub at: f64,
+    /// The answering pod's name, or `None` for a failure.
+    pub answer: Option<String>,
+}
+
+impl Timed {
+    /// The stream's lines (without the final `END`); whether `END` was
+    /// there.
+    pub fn parse(out: &str) -> (Vec<Timed>, bool) {
+        let mut lines = Vec::new();
+        let mut ended = false;
+        for line in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if line == "END" {
+                ended = true;
+                continue;
+            }
+            let Some((at, answer)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(at) = at.parse() else {
+                continue;
+            };
+            lines.push(Timed {
+                at,
+                answer: (answer != "FAILED").then(|| answer.to_owned()),
+            });
+        }
+        (lines, ended)
+    }
 }
 
 /// What the request loop printed: answers per replica, and failures.
@@ -174,6 +230,29 @@ mod tests {
         assert_eq!(s.failed, 1);
         assert_eq!(s.by_pod.len(), 3);
         assert_eq!(s.by_pod["web-1"], 2);
+    }
+
+    #[test]
+    fn a_timed_stream_parses_answers_failures_and_its_end() {
+        let (lines, ended) = Timed::parse("12.50 web-1\n12.61 FAILED\n13.02 web-2\n");
+        assert!(!ended);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[1],
+            Timed {
+                at: 12.61,
+                answer: None
+            }
+        );
+        assert_eq!(lines[2].answer.as_deref(), Some("web-2"));
+        let (_, ended) = Timed::parse("12.50 web-1\nEND\n");
+        assert!(ended);
+        let s = request_stream("web 80", "/tmp/stop", "/tmp/out");
+        assert!(
+            s.contains("while [ ! -e /tmp/stop ]") && s.contains("> /tmp/out"),
+            "{s}"
+        );
+        assert!(s.contains("echo \"$t $b\""), "{s}");
     }
 
     #[test]

@@ -9,10 +9,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Fixture, VIP4, VIP6};
+use common::stream::Stream;
+use common::{Fixture, REJECTED, VIP4, VIP6};
 
 /// Only catches hangs while waiting for a reconcile to show.
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Answers the stream must get in each phase of the kill test.
+const STREAM_STEP: u64 = 100;
 
 fn addr(vip: &str, port: u16) -> String {
     match vip.parse::<IpAddr>().expect("vip") {
@@ -167,19 +170,23 @@ fn no_backends_and_unknown_ports_are_refused_at_once() {
 fn kill_9_and_restart_drop_no_connection() {
     let mut f = running();
     let a = addr(VIP4, 80);
-    // The stream runs in a child; kill the data plane under it and restart.
-    let stream_child = f
-        .probe_child(&["stream", &a, "10"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn stream");
-    std::thread::sleep(Duration::from_secs(2));
+    // The stream runs in a child until told to stop; the data plane is
+    // killed under it, the stream goes on without it, and a new one adopts.
+    let mut stream = Stream::start(f.probe_child(&["stream", &a]));
+    let before = stream.wait_answered(STREAM_STEP);
     f.kill9_dataplane();
-    std::thread::sleep(Duration::from_secs(2));
+    let at_kill = stream.answered();
+    let at_restart = stream.wait_answered(at_kill + STREAM_STEP);
     f.start_dataplane();
-    let out = stream_child.wait_with_output().expect("stream");
-    let p = common::Probe::from_output(&out, &["stream"]);
-    assert!(p.num("ok") > 100, "{p:?}");
+    let restarted = stream.answered();
+    stream.wait_answered(restarted + STREAM_STEP);
+    let p = stream.stop();
+    eprintln!(
+        "stream: {before} answered before the kill, {} with no data plane process, {} after the restart; {p:?}",
+        at_restart - at_kill,
+        p.num("ok") - restarted
+    );
+    assert!(at_restart - at_kill >= STREAM_STEP);
     assert_eq!(p.num("failed"), 0, "first error: {}", p.get("first_error"));
 }
 
@@ -208,8 +215,9 @@ fn a_changed_file_is_reconciled_and_a_bad_one_changes_nothing() {
     }
 
     // A bad file is rejected as a whole and the programmed state stays.
+    let mark = f.log_mark();
     f.write_file("services:\n  - name: web\n    vips: [10.96.0.300]\n    ports: [{port: 80}]\n");
-    std::thread::sleep(Duration::from_millis(600));
+    f.wait_log_since(mark, REJECTED);
     let p = f.probe(&["tcp", &a, "60"]);
     assert_eq!(p.num("failed"), 0);
     assert_eq!(p.ids().len(), 3);
@@ -282,8 +290,9 @@ fn a_full_map_refuses_the_new_service_and_keeps_the_rest() {
         "{web}  - name: more\n    vips: [10.96.0.22]\n    ports:\n      - port: 80\n        backends: [\"{}\"]\n",
         f.backends()[0]
     );
+    let mark = f.log_mark();
     f.write_file(&more);
-    std::thread::sleep(Duration::from_millis(600));
+    f.wait_log_since(mark, REJECTED);
     let out = f.list();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

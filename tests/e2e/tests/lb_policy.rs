@@ -194,13 +194,14 @@ fn maglev_tables_are_capped_and_their_memory_is_what_the_cap_allows() {
     assert_eq!(p.ids().len(), 1, "one client, one Maglev backend");
 
     // A third Maglev service does not fit: the file is refused, nothing changes.
+    let mark = f.log_mark();
     f.write_file(&format!(
         "services:\n{}{}{}",
         service(0),
         service(1),
         service(2)
     ));
-    std::thread::sleep(Duration::from_millis(600));
+    f.wait_log_since(mark, common::REJECTED);
     assert_eq!(footer(&f), line);
     let listed = String::from_utf8_lossy(&f.list().stdout).into_owned();
     assert!(!listed.contains("10.96.0.32"), "{listed}");

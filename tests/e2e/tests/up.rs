@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use berth_local::Layout;
 use berth_local::leftovers::{self, Expect};
+use common::podstream::{self, PodStream};
 
 /// Only catches hangs: how long a change may take to show.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -281,6 +282,7 @@ fn berth_up_serves_vips_dns_and_survives_an_agent_kill() {
         scale_and_check(&c, 5);
         scale_and_check(&c, 1);
 
+        busybox_has_the_layout_users_know(&c);
         readiness_failure_leaves_the_endpoints(&c);
         agent_kill_during_a_stream(&c);
     }
@@ -294,6 +296,32 @@ fn berth_up_serves_vips_dns_and_survives_an_agent_kill() {
     assert!(left.is_empty(), "left after berth down --purge: {left:#?}");
 }
 
+/// The busybox image `berth up` builds: a world-writable sticky `/tmp`
+/// (a command writing `/tmp/x` runs), root named in `/etc/passwd`.
+fn busybox_has_the_layout_users_know(c: &Cluster) {
+    let out = c.cli(&[
+        "exec",
+        "client",
+        "--",
+        "sh",
+        "-c",
+        "stat -c '%A %n' /tmp /root /home /var && id -un && id -gn && echo x > /tmp/x && cat /tmp/x",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "drwxrwxrwt /tmp",
+            "drwx------ /root",
+            "drwxr-xr-x /home",
+            "drwxr-xr-x /var",
+            "root",
+            "root",
+            "x"
+        ],
+        "{out}"
+    );
+}
+
 const FLAKY: &str = r#"apiVersion: v1
 kind: Pod
 metadata:
@@ -304,7 +332,7 @@ spec:
   containers:
   - name: httpd
     image: busybox
-    command: ["sh", "-c", "mkdir -p /www /tmp && echo web-flaky > /www/index.html && echo ok > /tmp/ready && exec httpd -f -p 8080 -h /www"]
+    command: ["sh", "-c", "echo web-flaky > /tmp/index.html && echo ok > /tmp/ready && exec httpd -f -p 8080 -h /tmp"]
     ports:
     - name: http
       containerPort: 8080
@@ -337,24 +365,27 @@ fn readiness_failure_leaves_the_endpoints(c: &Cluster) {
     c.cli(&["delete", "pod", "web-flaky", "--now"]);
 }
 
+/// Requests each phase of the agent-kill test must see answered.
+const STREAM_STEP: usize = 20;
+
 fn agent_kill_during_a_stream(c: &Cluster) {
     let before = c.containers();
-    let stream = {
-        let script = berth_local::demo::request_loop(300, "cluster.local");
-        let mut cmd = c.command(&["exec", "client", "--", "sh", "-c", &script]);
-        std::thread::spawn(move || cmd.output().expect("running the stream"))
+    let exec = |args: &[&str]| {
+        let mut v = vec!["exec", "client", "--"];
+        v.extend_from_slice(args);
+        c.try_cli(&v)
     };
-    std::thread::sleep(Duration::from_millis(500));
+    let target = format!("{FQDN} {}", berth_local::demo::PORT);
+    let stream = PodStream::start(exec, "agent-kill", &target);
+    stream.wait_lines(STREAM_STEP);
     let pid = c.agent_pid();
-    assert!(
-        !stream.is_finished(),
-        "the stream ended before the kill: make it longer"
-    );
     // SAFETY: kill has no memory preconditions; pid is the agent's.
     let killed = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     assert_eq!(killed, 0, "kill -9 {pid}");
-    eprintln!("killed the agent (pid {pid})");
-    std::thread::sleep(Duration::from_secs(1));
+    let at_kill = stream.read().0.len();
+    eprintln!("killed the agent (pid {pid}) after {at_kill} requests");
+    // Requests while no agent runs.
+    let at_restart = stream.wait_lines(at_kill + STREAM_STEP).len();
     // A second `up` starts the agent again and keeps the server.
     let again = c.local("up", &["--detach", "--no-demo"]);
     assert!(
@@ -362,17 +393,20 @@ fn agent_kill_during_a_stream(c: &Cluster) {
         "berth up after the kill: {}",
         again.status
     );
-    let out = stream.join().expect("the stream's thread");
-    let s = berth_local::demo::Spread::parse(&String::from_utf8_lossy(&out.stdout));
+    let restarted = stream.read().0.len();
+    stream.wait_lines(restarted + STREAM_STEP);
+    let lines = stream.stop();
+    let (answered, failed) = podstream::counts(&lines);
+    let outage = &lines[at_kill..restarted];
     eprintln!(
-        "stream across the agent kill: {:?}, {} failed",
-        s.by_pod, s.failed
+        "stream across the agent kill: {answered} answered, {failed} failed; {} during the outage ({} before `up` was run)",
+        outage.len(),
+        at_restart - at_kill
     );
-    assert!(out.status.success(), "the stream's exec: {}", out.status);
-    assert_eq!(
-        (s.answered(), s.failed),
-        (300, 0),
-        "requests across the agent kill"
+    assert_eq!(failed, 0, "requests across the agent kill: {lines:?}");
+    assert!(
+        outage.len() >= STREAM_STEP && outage.iter().all(|l| l.answer.is_some()),
+        "requests during the outage: {outage:?}"
     );
     let dns = c.cli(&["exec", "client", "--", "nslookup", FQDN]);
     assert!(

@@ -18,6 +18,8 @@ struct State<K> {
     dirty: HashSet<K>,
     /// Consecutive failures per key (for the back-off).
     failures: HashMap<K, u32>,
+    /// Reconciles ended so far ([`Queue::done`] calls).
+    done: u64,
     closed: bool,
 }
 
@@ -63,6 +65,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> Queue<K> {
                 active: HashSet::new(),
                 dirty: HashSet::new(),
                 failures: HashMap::new(),
+                done: 0,
                 closed: false,
             })),
             ready: Arc::new(Notify::new()),
@@ -147,6 +150,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> Queue<K> {
     /// Ends `key`'s reconcile; if it was added meanwhile, it is queued again.
     pub fn done(&self, key: &K) {
         let mut s = self.lock();
+        s.done += 1;
         s.active.remove(key);
         if s.dirty.remove(key) && s.queued.insert(key.clone()) {
             s.waiting.push_back(key.clone());
@@ -163,6 +167,18 @@ impl<K: Clone + Eq + Hash + Send + 'static> Queue<K> {
     /// Whether no key waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Reconciles ended so far: proof that a worker looked at the keys
+    /// (a test that expects "nothing changed" waits for it first).
+    pub fn done_count(&self) -> u64 {
+        self.lock().done
+    }
+
+    /// Whether no key waits and none is being reconciled.
+    pub fn is_idle(&self) -> bool {
+        let s = self.lock();
+        s.waiting.is_empty() && s.active.is_empty()
     }
 
     /// Stops handing out keys: every [`Queue::next`] returns `None`.
@@ -190,10 +206,13 @@ mod tests {
         assert_eq!(q.next().await.unwrap(), "b");
         assert!(q.is_empty());
         q.done(&"b");
+        assert!(!q.is_idle());
         q.done(&"a");
         assert_eq!(q.next().await.unwrap(), "a");
         q.done(&"a");
         assert!(q.is_empty());
+        assert!(q.is_idle());
+        assert_eq!(q.done_count(), 3);
     }
 
     #[tokio::test]

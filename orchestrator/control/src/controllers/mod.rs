@@ -107,12 +107,45 @@ pub(crate) fn owner_named<'a, R: berth_api::Resource>(obj: &'a R, kind: &str) ->
         .map(|o| o.name.as_str())
 }
 
-struct Queues {
+/// The controllers' work queues, readable from outside while they run:
+/// how many reconciles each controller has ended, and whether all are
+/// idle. A test that expects "nothing changed" after a restart waits for
+/// this proof that every controller looked first. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
     deployments: Queue<ObjectRef>,
     replicasets: Queue<ObjectRef>,
     services: Queue<ObjectRef>,
     nodes: Queue<ObjectRef>,
     scheduling: Queue<ObjectRef>,
+}
+
+impl Progress {
+    /// Reconciles ended so far, per controller.
+    pub fn done(&self) -> [(&'static str, u64); 5] {
+        [
+            ("deployment", self.deployments.done_count()),
+            ("replicaset", self.replicasets.done_count()),
+            ("endpointslice", self.services.done_count()),
+            ("nodes", self.nodes.done_count()),
+            ("scheduler", self.scheduling.done_count()),
+        ]
+    }
+
+    /// Whether no key waits and none is being reconciled, in any queue.
+    pub fn idle(&self) -> bool {
+        self.queues().iter().all(|q| q.is_idle())
+    }
+
+    fn queues(&self) -> [&Queue<ObjectRef>; 5] {
+        [
+            &self.deployments,
+            &self.replicasets,
+            &self.services,
+            &self.nodes,
+            &self.scheduling,
+        ]
+    }
 }
 
 /// The running controllers.
@@ -127,13 +160,13 @@ pub struct Controllers {
 impl Controllers {
     /// Starts every controller and the scheduler on `client`.
     pub fn start(client: Client, settings: Settings) -> Self {
-        let q = Queues {
-            deployments: Queue::new(),
-            replicasets: Queue::new(),
-            services: Queue::new(),
-            nodes: Queue::new(),
-            scheduling: Queue::new(),
-        };
+        Self::start_with(client, settings, Progress::default())
+    }
+
+    /// The same, on the queues of `progress` (fresh ones: a [`Progress`]
+    /// serves one run), so that its holder can follow them.
+    pub fn start_with(client: Client, settings: Settings, progress: Progress) -> Self {
+        let q = progress;
         let mut pods = Reflector::<Pod>::new(client.clone(), "");
         let mut nodes = Reflector::<Node>::new(client.clone(), "");
         let mut deployments = Reflector::<Deployment>::new(client.clone(), "");
@@ -210,13 +243,7 @@ impl Controllers {
         Self {
             reflectors,
             workers,
-            queues: vec![
-                q.deployments,
-                q.replicasets,
-                q.services,
-                q.nodes,
-                q.scheduling,
-            ],
+            queues: q.queues().into_iter().cloned().collect(),
             ctx,
         }
     }

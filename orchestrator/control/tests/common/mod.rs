@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use berth_client::ClientConfig;
 use berth_control::bootstrap::ServerSettings;
-use berth_control::controllers::Settings;
+use berth_control::controllers::{Progress, Settings};
 use berth_control::serve::{BoundServer, Datastore};
 use tokio::sync::oneshot;
 
@@ -18,6 +18,8 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<()>,
     pub admin: ClientConfig,
     pub node_token: String,
+    /// The controllers' queues (idle and untouched without controllers).
+    pub progress: Progress,
 }
 
 impl Running {
@@ -50,6 +52,7 @@ pub async fn start_with(dir: &Path, controllers: Option<Settings>) -> Running {
     let mut admin = ClientConfig::load(&server.prepared().admin_conf).unwrap();
     admin.server = format!("https://{addr}");
     let node_token = server.prepared().tokens.node().to_owned();
+    let progress = server.progress();
     let (tx, rx) = oneshot::channel();
     let done = tokio::spawn(async move {
         server.run(async { rx.await.unwrap_or(()) }).await.unwrap();
@@ -59,5 +62,6 @@ pub async fn start_with(dir: &Path, controllers: Option<Settings>) -> Running {
         done,
         admin,
         node_token,
+        progress,
     }
 }

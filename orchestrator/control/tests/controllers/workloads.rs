@@ -319,8 +319,18 @@ async fn a_server_restart_changes_nothing_that_runs() {
         .unwrap()
         .items;
     c.restart_server().await;
-    // Let every controller list, resync and reconcile everything.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // Proof that the new controllers looked: each reconciled what exists
+    // (the Deployment, its ReplicaSet, the node) and has nothing left.
+    let progress = c.server.as_ref().unwrap().progress.clone();
+    wait("every controller reconciled after the restart", || {
+        let p = progress.clone();
+        async move {
+            let done: BTreeMap<_, _> = p.done().into_iter().collect();
+            done["deployment"] >= 1 && done["replicaset"] >= 1 && done["nodes"] >= 1 && p.idle()
+        }
+    })
+    .await;
+    eprintln!("reconciles after the restart: {:?}", progress.done());
     let after = names(c.client.list::<Pod>("default", "").await.unwrap().items);
     assert_eq!(before, after, "pods were touched by the restart");
     let rs_after = c

@@ -28,7 +28,8 @@ pub use self::archive::{
 pub use self::builder::{BINARY_MODE, ImageBuilder, PARENT_DIR_MODE};
 pub use self::import::{IMPORT_TIMEOUT, import};
 pub use self::presets::{
-    BUSYBOX_APPLETS, BUSYBOX_AT, BUSYBOX_STATIC, PAUSE_ENTRYPOINT, busybox_image, pause_image,
+    BUSYBOX_APPLETS, BUSYBOX_AT, BUSYBOX_DIRS, BUSYBOX_GROUP, BUSYBOX_PASSWD, BUSYBOX_STATIC,
+    PAUSE_ENTRYPOINT, busybox_image, pause_image,
 };
 pub use self::reference::{DEFAULT_REGISTRY, DEFAULT_TAG, OFFICIAL_PREFIX, normalize};
 

@@ -145,7 +145,29 @@ fn busybox_image_layout() {
         assert_eq!(l.kind, tar::EntryType::Symlink, "{applet}");
         assert_eq!(l.link.as_deref(), Some("busybox"), "{applet}");
     }
-    assert_eq!(layer.len(), 2 + BUSYBOX_APPLETS.len());
+    // The public image's layout: what programs write to and read.
+    for (dir, mode) in [
+        ("tmp/", 0o1777),
+        ("root/", 0o700),
+        ("home/", 0o755),
+        ("var/", 0o755),
+        ("etc/", 0o755),
+    ] {
+        let d = &layer[dir];
+        assert_eq!((d.kind, d.mode), (tar::EntryType::Directory, mode), "{dir}");
+    }
+    for (file, text) in [("etc/passwd", BUSYBOX_PASSWD), ("etc/group", BUSYBOX_GROUP)] {
+        let f = &layer[file];
+        assert_eq!((f.kind, f.mode), (tar::EntryType::Regular, 0o644), "{file}");
+        assert_eq!(f.bytes, text.as_bytes(), "{file}");
+    }
+    assert!(BUSYBOX_PASSWD.starts_with("root:x:0:0:root:/root:/bin/sh\n"));
+    assert!(BUSYBOX_GROUP.starts_with("root:x:0:\n"));
+    // bin/ and busybox, the applets, the directories, passwd and group.
+    assert_eq!(
+        layer.len(),
+        2 + BUSYBOX_APPLETS.len() + BUSYBOX_DIRS.len() + 2
+    );
 }
 
 #[test]

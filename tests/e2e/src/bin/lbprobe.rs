@@ -6,7 +6,9 @@
 //! lbprobe udp ADDR              unconnected UDP: the id and the reply's source
 //! lbprobe udp-connected ADDR    connected UDP: the id and getpeername
 //! lbprobe connect ADDR          one connect(): "ok" or errno and elapsed µs
-//! lbprobe stream ADDR SECS      connect/who/close in a loop: ok and failed counts
+//! lbprobe stream ADDR          connect/who/close in a loop until stdin ends:
+//!                                `progress=OK` every 20 answers, then ok and
+//!                                failed counts
 //! lbprobe hold ADDR SECS        one TCP connection: its id at once, then a
 //!                                ping every 100 ms for SECS: exchanges, failures
 //! lbprobe idle-tcp ADDR SECS    one TCP connection: its id at once, then waits
@@ -173,13 +175,24 @@ fn main() -> anyhow::Result<()> {
             }
         }
         "stream" => {
-            let secs: f64 = args.get(2).context("SECS")?.parse()?;
-            let end = Instant::now() + Duration::from_secs_f64(secs);
+            // Runs until the test closes stdin: the test, not a clock,
+            // says when what it does beside the stream is done.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stopped = stop.clone();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+                stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
             let (mut ok, mut failed) = (0u64, 0u64);
             let mut first_error = String::new();
-            while Instant::now() < end {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 match who(addr) {
-                    Ok(_) => ok += 1,
+                    Ok(_) => {
+                        ok += 1;
+                        if ok % 20 == 0 {
+                            announce(&format!("progress={ok}"));
+                        }
+                    }
                     Err(e) => {
                         if failed == 0 {
                             first_error = e.to_string();

@@ -5,7 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod podstream;
 pub mod server;
+pub mod stream;
 
 use std::{
     collections::BTreeMap,
@@ -21,6 +23,9 @@ use berth_test_support::{Cgroup, Lan, TcpEcho, UdpEcho, cmd::in_netns_and_cgroup
 
 /// Only catches hangs: how long the data plane may take to say it is ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `berth dataplane run` logs when it refuses a changed file.
+pub const REJECTED: &str = "file rejected; keeping what is programmed";
 
 pub const VIP4: &str = "10.96.0.20";
 pub const VIP6: &str = "fd00:10:96::20";
@@ -225,6 +230,21 @@ impl Fixture {
     /// Waits (up to [`READY_TIMEOUT`]) until the data plane's stderr holds
     /// `text`; panics with the log otherwise.
     pub fn wait_log(&self, text: &str) {
+        self.wait_log_since(0, text);
+    }
+
+    /// Where the data plane's log ends now: what [`Fixture::wait_log_since`]
+    /// looks after.
+    pub fn log_mark(&self) -> usize {
+        self.dataplane_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Waits (up to [`READY_TIMEOUT`]) until the data plane logs `text`
+    /// after `mark`: proof that it read what the test wrote since then.
+    pub fn wait_log_since(&self, mark: usize, text: &str) {
         let deadline = std::time::Instant::now() + READY_TIMEOUT;
         loop {
             let log = self
@@ -232,12 +252,12 @@ impl Fixture {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            if log.contains(text) {
+            if log.get(mark..).is_some_and(|l| l.contains(text)) {
                 return;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the data plane never logged {text:?}; its log:\n{log}"
+                "the data plane never logged {text:?} after byte {mark}; its log:\n{log}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
