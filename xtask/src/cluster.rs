@@ -26,6 +26,7 @@ pub fn up(nodes: usize) -> anyhow::Result<()> {
         berth: berth.clone(),
         tag: "xtask".into(),
         underlay: "192.168.92.0/24".into(),
+        underlay6: Some("fd00:192:168:92::/64".into()),
         server_args: Vec::new(),
         agent_args: Vec::new(),
     };
@@ -44,8 +45,9 @@ pub fn up(nodes: usize) -> anyhow::Result<()> {
     println!("  server  {}:6443 (network namespace {ns})", c.server_ip());
     for i in 1..=c.len() {
         let n = c.node(i);
+        let ip6 = n.ip6.map(|ip| format!(", {ip}")).unwrap_or_default();
         println!(
-            "  {}  {} (network namespace {}, containerd {}, log {})",
+            "  {}  {}{ip6} (network namespace {}, containerd {}, log {})",
             n.name,
             n.ip,
             c.node_netns(i).name(),

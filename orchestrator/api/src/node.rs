@@ -92,6 +92,15 @@ impl Node {
             .find(|a| a.type_ == NodeAddressType::InternalIP)
             .map(|a| a.address.as_str())
     }
+
+    /// Every `InternalIP` (a dual-stack node has one per family), in order.
+    pub fn internal_ips(&self) -> impl Iterator<Item = &str> {
+        self.status
+            .addresses
+            .iter()
+            .filter(|a| a.type_ == NodeAddressType::InternalIP)
+            .map(|a| a.address.as_str())
+    }
 }
 
 /// The desired state of a node.

@@ -104,8 +104,13 @@ spec:
 /// line. Not busybox `wget`: Debian's static busybox crashes in glibc's
 /// NSS (`getservbyname`) inside an image without NSS modules.
 pub fn request_loop(n: usize, domain: &str) -> String {
-    let target = format!("{} {PORT}", service_fqdn(domain));
-    format!("for i in $(seq {n}); do {}; done", request(&target, ""))
+    request_loop_to(n, &format!("{} {PORT}", service_fqdn(domain)))
+}
+
+/// The same loop to `target` (`HOST PORT`, as `nc` takes them: a name or
+/// an address, IPv6 ones too).
+pub fn request_loop_to(n: usize, target: &str) -> String {
+    format!("for i in $(seq {n}); do {}; done", request(target, ""))
 }
 
 /// One request to `target` (`HOST PORT`, as `nc` takes them) in the

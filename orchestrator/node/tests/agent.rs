@@ -12,7 +12,6 @@
 
 mod support;
 
-use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use berth_api::Kind;
@@ -186,7 +185,6 @@ async fn probes_act_and_a_killed_agent_adopts_what_runs() -> anyhow::Result<()> 
             grace_period_seconds: Some(0),
         };
         w.admin.delete(Kind::Pod, "default", "dying", now).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
         // Still serving while no agent runs.
         http_get(&before.status.pod_ip, 8080)?;
         let agent = w.agent().await?;
@@ -198,7 +196,14 @@ async fn probes_act_and_a_killed_agent_adopts_what_runs() -> anyhow::Result<()> 
                 .is_ok_and(|l| l.iter().all(|s| s.name == "steady"))
         })
         .await?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Proof that the new agent reconciled steady too: it was queued
+        // with every pod of the node at the first sync, before the
+        // sandboxes above (queued by the relist after it) were removed;
+        // nothing waits any more.
+        wait("the restarted agent reconciled its pods", || async {
+            agent.reconciled() >= 3 && agent.idle()
+        })
+        .await?;
         let after = w.pod("steady").await.context("steady")?;
         ensure!(
             after.status.container_statuses[0].container_id == id_before,

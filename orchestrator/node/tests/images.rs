@@ -153,16 +153,16 @@ async fn exercise(
         "the socket still answers after stop"
     );
 
-    let socket = containerd.socket().to_path_buf();
+    let restarts = containerd.restart_counter();
     let took = Instant::now();
     let supervised = tokio::time::timeout(
         RESTART_TIMEOUT,
         containerd.supervise(async {
-            while UnixStream::connect(&socket).is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            // Until the supervisor has counted its restart (a start
+            // counts once the socket is open and the CRI answers).
+            while restarts.get() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            // Let the supervisor see its start succeed.
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }),
     )
     .await;

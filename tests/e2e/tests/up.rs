@@ -377,15 +377,15 @@ fn agent_kill_during_a_stream(c: &Cluster) {
     };
     let target = format!("{FQDN} {}", berth_local::demo::PORT);
     let stream = PodStream::start(exec, "agent-kill", &target);
-    stream.wait_lines(STREAM_STEP);
+    stream.wait_lines(exec, STREAM_STEP);
     let pid = c.agent_pid();
     // SAFETY: kill has no memory preconditions; pid is the agent's.
     let killed = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     assert_eq!(killed, 0, "kill -9 {pid}");
-    let at_kill = stream.read().0.len();
+    let at_kill = stream.read(exec).0.len();
     eprintln!("killed the agent (pid {pid}) after {at_kill} requests");
     // Requests while no agent runs.
-    let at_restart = stream.wait_lines(at_kill + STREAM_STEP).len();
+    let at_restart = stream.wait_lines(exec, at_kill + STREAM_STEP).len();
     // A second `up` starts the agent again and keeps the server.
     let again = c.local("up", &["--detach", "--no-demo"]);
     assert!(
@@ -393,9 +393,9 @@ fn agent_kill_during_a_stream(c: &Cluster) {
         "berth up after the kill: {}",
         again.status
     );
-    let restarted = stream.read().0.len();
-    stream.wait_lines(restarted + STREAM_STEP);
-    let lines = stream.stop();
+    let restarted = stream.read(exec).0.len();
+    stream.wait_lines(exec, restarted + STREAM_STEP);
+    let lines = stream.stop(exec);
     let (answered, failed) = podstream::counts(&lines);
     let outage = &lines[at_kill..restarted];
     eprintln!(

@@ -22,7 +22,7 @@
 //! same for a killed owner's).
 
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +49,9 @@ pub struct ClusterConfig {
     pub tag: String,
     /// The underlay subnet (inside the cluster's namespaces only).
     pub underlay: String,
+    /// Its IPv6 subnet, for dual-stack nodes (`--node-ip v4,v6`): pods'
+    /// IPv6 CIDRs are then routed host-gw over the nodes' IPv6 addresses.
+    pub underlay6: Option<String>,
     /// More `berth server` arguments.
     pub server_args: Vec<String>,
     /// More `berth agent` arguments (every node).
@@ -62,6 +65,8 @@ pub struct ClusterNode {
     pub name: String,
     /// Its underlay address.
     pub ip: Ipv4Addr,
+    /// Its IPv6 underlay address (a dual-stack underlay).
+    pub ip6: Option<Ipv6Addr>,
     /// Its directory (state, run, CNI, logs).
     pub dir: PathBuf,
     /// The cgroup its socket-LB hooks attach to; pods live beneath.
@@ -153,6 +158,8 @@ pub struct AgentSpec {
     pub name: String,
     /// The node's address.
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, for a dual-stack node.
+    pub ip6: Option<Ipv6Addr>,
     /// The node's directory.
     pub dir: PathBuf,
     /// The cgroup its socket-LB hooks attach to, pods beneath it (the
@@ -184,7 +191,7 @@ impl AgentSpec {
             .arg("--token-file")
             .arg(&self.token)
             .args(["--node-name", &self.name])
-            .args(["--node-ip", &self.ip.to_string()])
+            .args(["--node-ip", &self.node_ips()])
             .arg("--data-dir")
             .arg(d("state/agent"))
             .arg("--run-dir")
@@ -215,6 +222,14 @@ impl AgentSpec {
     pub fn containerd_socket(&self) -> PathBuf {
         containerd_socket(&self.dir)
     }
+
+    /// `--node-ip`: the IPv4 address, and the IPv6 one after a comma.
+    fn node_ips(&self) -> String {
+        match self.ip6 {
+            Some(v6) => format!("{},{v6}", self.ip),
+            None => self.ip.to_string(),
+        }
+    }
 }
 
 /// A running cluster. Host 0 of the [`Lan`] is the server, host `i` is
@@ -240,7 +255,7 @@ impl Cluster {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))?;
-        let lan = Lan::new(cfg.nodes + 1, &cfg.underlay, None)?;
+        let lan = Lan::new(cfg.nodes + 1, &cfg.underlay, cfg.underlay6.as_deref())?;
         let mut nodes = Vec::new();
         for i in 1..=cfg.nodes {
             let host = lan.host(i);
@@ -248,6 +263,7 @@ impl Cluster {
             nodes.push(ClusterNode {
                 name: format!("node-{i}"),
                 ip: host.ipv4,
+                ip6: host.ipv6,
                 dir: dir.join(format!("node-{i}")),
                 cgroup: Cgroup::new()?,
                 bpffs: name::unique_bpffs_dir(),
@@ -357,6 +373,7 @@ impl Cluster {
             token: self.dir.join("server/node-token"),
             name: n.name.clone(),
             ip: n.ip,
+            ip6: n.ip6,
             dir: n.dir.clone(),
             cgroup: Some(n.cgroup.path().to_path_buf()),
             bpffs: Some(n.bpffs.clone()),
@@ -375,6 +392,27 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Crashes node `i` as a power cut would: SIGKILL to its agent, and
+    /// at once to every process in its network namespace (containerd, the
+    /// shims, the DNS process) and its cgroup subtree (the pods). Its files
+    /// stay; [`Cluster::start_agent`] boots it again. Returns how many
+    /// processes were killed.
+    pub fn crash_node(&mut self, i: usize) -> Result<usize> {
+        if let Some(mut c) = self.nodes[i - 1].agent.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let ino = self.node_netns(i).ino();
+        let cgroup = self.nodes[i - 1].cgroup.path().to_path_buf();
+        let name = self.nodes[i - 1].name.clone();
+        crate::crash::kill_until_gone(&name, || {
+            let mut pids = crate::crash::pids_in_netns(ino);
+            pids.extend(crate::crash::pids_in_cgroup_tree(&cgroup));
+            pids
+        })
+        .map(|n| n + 1)
     }
 
     /// Takes node `i`'s underlay link down (a partition) or up again.

@@ -14,6 +14,7 @@ pub mod cgroup;
 pub mod cleanup;
 pub mod cluster;
 pub mod cmd;
+pub mod crash;
 pub mod echo;
 pub mod error;
 mod ip;

@@ -40,9 +40,12 @@ pub struct AgentArgs {
     /// The Node's name (default: the host name).
     #[arg(long)]
     pub node_name: Option<String>,
-    /// The node's address (InternalIP; the pods' hostIP).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub node_ip: IpAddr,
+    /// The node's addresses (InternalIPs): one, or an IPv4 and an IPv6 one
+    /// separated by a comma for a dual-stack node (kubelet's form). The
+    /// first is the pods' hostIP; the pod network reaches other nodes'
+    /// pods of each family through the address of that family.
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_node_ips)]
+    pub node_ip: NodeIps,
     /// Use this containerd (its CRI socket) instead of starting one.
     #[arg(long, value_name = "SOCKET")]
     pub container_runtime_endpoint: Option<PathBuf>,
@@ -97,6 +100,62 @@ pub struct AgentArgs {
     pub dataplane: super::nodenet::DataplaneArgs,
     #[command(flatten)]
     pub dns: super::nodenet::NodeDnsArgs,
+}
+
+/// `--node-ip`: one address, or one of each family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIps(pub Vec<IpAddr>);
+
+impl NodeIps {
+    /// The first: the pods' hostIP, and how the node is shown.
+    pub fn primary(&self) -> IpAddr {
+        self.0[0]
+    }
+
+    /// The IPv4 one, if any.
+    pub fn v4(&self) -> Option<std::net::Ipv4Addr> {
+        self.0.iter().find_map(|ip| match ip {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        })
+    }
+
+    /// The IPv6 one, if any.
+    pub fn v6(&self) -> Option<std::net::Ipv6Addr> {
+        self.0.iter().find_map(|ip| match ip {
+            IpAddr::V6(v6) => Some(*v6),
+            IpAddr::V4(_) => None,
+        })
+    }
+}
+
+impl std::fmt::Display for NodeIps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s: Vec<String> = self.0.iter().map(IpAddr::to_string).collect();
+        f.write_str(&s.join(","))
+    }
+}
+
+/// Parses `--node-ip`.
+pub fn parse_node_ips(s: &str) -> Result<NodeIps, String> {
+    let ips = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| format!("invalid value {p:?}: not an IP address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match ips.as_slice() {
+        [_] => Ok(NodeIps(ips)),
+        [a, b] if a.is_ipv4() != b.is_ipv4() => Ok(NodeIps(ips)),
+        [_, _] => Err(format!(
+            "invalid value {s:?}: two addresses must be one IPv4 and one IPv6"
+        )),
+        _ => Err(format!(
+            "invalid value {s:?}: one address, or one IPv4 and one IPv6"
+        )),
+    }
 }
 
 fn hostname() -> String {
@@ -221,7 +280,8 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     rt.block_on(async move {
         let client = Client::remote(berth_client::connect(&config).await?);
-        let mut cfg = AgentConfig::new(&node_name, &a.node_ip.to_string());
+        let mut cfg = AgentConfig::new(&node_name, &a.node_ip.primary().to_string());
+        cfg.node_ips = a.node_ip.0.iter().map(IpAddr::to_string).collect();
         cfg.lease_period = a.node_lease_period;
         cfg.dns.servers = vec![a.cluster_dns.clone()];
         cfg.dns.domain = a.cluster_domain.clone();
@@ -354,5 +414,23 @@ mod tests {
             format!("{e:#}").contains("--cluster-cidr: \"pods\""),
             "{e:#}"
         );
+    }
+
+    #[test]
+    fn node_ips_are_one_address_or_one_of_each_family() {
+        let one = parse_node_ips("192.168.1.2").unwrap();
+        assert_eq!((one.v4().is_some(), one.v6()), (true, None));
+        let dual = parse_node_ips("fd00::2,192.168.1.2").unwrap();
+        assert_eq!(dual.primary().to_string(), "fd00::2");
+        assert_eq!(dual.v4().unwrap().to_string(), "192.168.1.2");
+        assert_eq!(dual.to_string(), "fd00::2,192.168.1.2");
+        let e = parse_node_ips("10.0.0.1,10.0.0.2").unwrap_err();
+        assert!(
+            e.contains("\"10.0.0.1,10.0.0.2\"") && e.contains("one IPv4 and one IPv6"),
+            "{e}"
+        );
+        let e = parse_node_ips("10.0.0.1,node").unwrap_err();
+        assert!(e.contains("\"node\""), "{e}");
+        assert!(parse_node_ips("10.0.0.1,fd00::1,fd00::2").is_err());
     }
 }

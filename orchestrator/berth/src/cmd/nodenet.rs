@@ -112,19 +112,13 @@ pub fn parse_pod_network(s: &str) -> Result<PodNetwork, String> {
 }
 
 /// Starts routing the other nodes' pod CIDRs (from the Node objects),
-/// unless `--pod-network none` or the node IP is IPv6.
+/// unless `--pod-network none`.
 pub fn start_podnet(a: &AgentArgs, client: &Client, node_name: &str) -> Option<PodNet> {
     let mode = a.pod_network.0?;
-    let IpAddr::V4(node_ip) = a.node_ip else {
-        println!(
-            "berth agent: node IP {} is IPv6; routes to other nodes' pods are IPv4 only: not set up",
-            a.node_ip
-        );
-        return None;
-    };
     let cfg = PodNetConfig {
         node_name: node_name.to_string(),
-        node_ip,
+        node_ip4: a.node_ip.v4(),
+        node_ip6: a.node_ip.v6(),
         mode,
     };
     println!(
@@ -140,9 +134,7 @@ pub fn start_podnet(a: &AgentArgs, client: &Client, node_name: &str) -> Option<P
 /// loopback node IP (a single-node cluster).
 pub fn pod_mtu(a: &AgentArgs) -> Option<u32> {
     use berth_node::podnet::links::NodeLinks as _;
-    let IpAddr::V4(ip) = a.node_ip else {
-        return None;
-    };
+    let ip = a.node_ip.primary();
     match a.pod_network.0 {
         Some(Mode::Auto | Mode::Vxlan) if !ip.is_loopback() => IpLinks.underlay(ip).ok().map(|u| {
             u.mtu

@@ -57,6 +57,9 @@ pub struct AgentConfig {
     pub node_name: String,
     /// The node's address (`InternalIP`; the pods' `hostIP`).
     pub node_ip: String,
+    /// Every address of the node, `node_ip` first (a dual-stack node has
+    /// one per family): its `InternalIP`s, the pods' `hostIPs`.
+    pub node_ips: Vec<String>,
     /// Node labels.
     pub labels: BTreeMap<String, String>,
     /// The cluster DNS the pods' resolv.conf names.
@@ -88,6 +91,7 @@ impl AgentConfig {
         Self {
             node_name: node_name.to_owned(),
             node_ip: node_ip.to_owned(),
+            node_ips: vec![node_ip.to_owned()],
             labels: BTreeMap::new(),
             dns: ClusterDns {
                 servers: vec!["10.96.0.10".into()],
@@ -182,16 +186,18 @@ async fn report_ready(
         let cap = capacity();
         node.status.capacity = cap.clone();
         node.status.allocatable = cap;
-        node.status.addresses = vec![
-            NodeAddress {
+        node.status.addresses = config
+            .node_ips
+            .iter()
+            .map(|ip| NodeAddress {
                 type_: NodeAddressType::InternalIP,
-                address: config.node_ip.clone(),
-            },
-            NodeAddress {
+                address: ip.clone(),
+            })
+            .chain(std::iter::once(NodeAddress {
                 type_: NodeAddressType::Hostname,
                 address: name.clone(),
-            },
-        ];
+            }))
+            .collect();
         let was_ready = node.is_ready();
         let transition = node
             .status
@@ -426,6 +432,17 @@ impl Agent {
             queue,
             worker: Some(w),
         })
+    }
+
+    /// Pod reconciles ended so far: proof that the agent looked at its
+    /// pods (a test that expects "nothing changed" waits for it first).
+    pub fn reconciled(&self) -> u64 {
+        self.queue.done_count()
+    }
+
+    /// Whether no pod waits to be reconciled and none is being.
+    pub fn idle(&self) -> bool {
+        self.queue.is_idle()
     }
 
     /// Stops reconciling (the pods keep running: this is an agent restart,

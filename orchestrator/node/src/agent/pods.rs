@@ -504,7 +504,7 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
                         message: message.clone(),
                     });
                 }
-                let status = pod_status(&pod, &observed, &[], &self.config.node_ip, Time::now());
+                let status = pod_status(&pod, &observed, &[], &self.config.node_ips, Time::now());
                 self.report(&pod, status).await?;
                 return Ok(Action::RequeueAfter(RESYNC * 5));
             }
@@ -512,7 +512,7 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
         let sandbox_id = match ready_sandbox {
             Some(id) => id,
             None if missing => {
-                let status = pod_status(&pod, &observed, &[], &self.config.node_ip, Time::now());
+                let status = pod_status(&pod, &observed, &[], &self.config.node_ips, Time::now());
                 self.report(&pod, status).await?;
                 return Ok(Action::RequeueAfter(RESYNC * 5));
             }
@@ -703,7 +703,7 @@ impl<R: Runtime> Reconciler for PodWorker<R> {
                 next = next.min(Duration::from_millis(100));
             }
         }
-        let status = pod_status(&pod, &observed, &ips, &self.config.node_ip, Time::now());
+        let status = pod_status(&pod, &observed, &ips, &self.config.node_ips, Time::now());
         if !self.report(&pod, status).await? {
             next = next.min(CONFLICT_RETRY);
         }

@@ -150,7 +150,7 @@ pub fn pod_status(
     pod: &Pod,
     observed: &[Observed],
     ips: &[String],
-    host_ip: &str,
+    host_ips: &[String],
     now: Time,
 ) -> PodStatus {
     let old = &pod.status;
@@ -217,14 +217,12 @@ pub fn pod_status(
             Some("ErrImageNeverPull") => "ErrImageNeverPull".into(),
             _ => String::new(),
         },
-        host_ip: host_ip.to_owned(),
-        host_ips: if host_ip.is_empty() {
-            Vec::new()
-        } else {
-            vec![PodIp {
-                ip: host_ip.to_owned(),
-            }]
-        },
+        host_ip: host_ips.first().cloned().unwrap_or_default(),
+        host_ips: host_ips
+            .iter()
+            .filter(|ip| !ip.is_empty())
+            .map(|ip| PodIp { ip: ip.clone() })
+            .collect(),
         pod_ip: ips.first().cloned().unwrap_or_default(),
         pod_ips: ips.iter().map(|ip| PodIp { ip: ip.clone() }).collect(),
         start_time: old.start_time.or(Some(now.truncated())),
@@ -303,10 +301,13 @@ mod tests {
             &pod,
             &[obs(Some(info(ContainerState::Running, 0, 2)), true)],
             &["10.244.1.2".into()],
-            "192.0.2.1",
+            &["192.0.2.1".into(), "2001:db8::1".into()],
             now,
         );
         assert_eq!(s.pod_ip, "10.244.1.2");
+        assert_eq!(s.host_ip, "192.0.2.1");
+        let host_ips: Vec<&str> = s.host_ips.iter().map(|h| h.ip.as_str()).collect();
+        assert_eq!(host_ips, ["192.0.2.1", "2001:db8::1"]);
         assert!(s.container_statuses[0].ready);
         assert_eq!(s.container_statuses[0].restart_count, 2);
         assert!(
@@ -318,10 +319,11 @@ mod tests {
             &pod,
             &[obs(Some(info(ContainerState::Running, 0, 0)), false)],
             &[],
-            "",
+            &[],
             now,
         );
         assert!(!s.container_statuses[0].ready);
+        assert!(s.host_ip.is_empty() && s.host_ips.is_empty());
         let waiting = Observed {
             waiting: Some(Waiting {
                 reason: "ErrImageNeverPull".into(),
@@ -329,7 +331,7 @@ mod tests {
             }),
             ..Observed::default()
         };
-        let s = pod_status(&pod, &[waiting], &[], "", now);
+        let s = pod_status(&pod, &[waiting], &[], &[], now);
         assert_eq!(s.reason, "ErrImageNeverPull");
         assert_eq!(
             s.container_statuses[0]

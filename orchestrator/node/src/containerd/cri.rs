@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use super::{Containerd, ContainerdError};
+use super::{Containerd, ContainerdError, Restarts};
 
 /// Limit for the CRI calls made here: generous, it only catches hangs.
 pub const CRI_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,6 +33,25 @@ pub async fn connect_cri(socket: &Path) -> Result<Channel, ContainerdError> {
         }))
         .await
         .map_err(connect_error)
+}
+
+/// How long one readiness probe of the CRI may take.
+const CRI_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the CRI at `socket` answers a `Status` call. A containerd whose
+/// socket is open may still refuse CRI calls ("server is not initialized
+/// yet") while it recovers the tasks of an earlier run: after a crash,
+/// that takes seconds.
+pub async fn cri_serving(socket: &Path) -> bool {
+    let Ok(channel) = connect_cri(socket).await else {
+        return false;
+    };
+    let mut client = RuntimeServiceClient::new(channel);
+    let call = client.status(StatusRequest { verbose: false });
+    matches!(
+        tokio::time::timeout(CRI_PROBE_TIMEOUT, call).await,
+        Ok(Ok(_))
+    )
 }
 
 /// The snapshotter the CRI plugin at `socket` unpacks images with, from its
@@ -91,7 +110,7 @@ impl Containerd {
             socket: socket.to_path_buf(),
             snapshotter,
             managed: None,
-            restarts: 0,
+            restarts: Restarts::default(),
         })
     }
 }

@@ -53,7 +53,7 @@ pub const K8S_NAMESPACE: &str = "k8s.io";
 /// Where the node agent's containerd listens by default.
 pub const DEFAULT_SOCKET: &str = "/run/berth/containerd/containerd.sock";
 
-/// Limit for containerd to open its socket: generous (a loaded 2-CPU
+/// Limit for containerd to open its socket and serve the CRI: generous (a loaded 2-CPU
 /// machine), it only catches hangs.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -80,7 +80,23 @@ pub struct Containerd {
     socket: PathBuf,
     snapshotter: String,
     managed: Option<Managed>,
-    restarts: u64,
+    restarts: Restarts,
+}
+
+/// How often [`supervise`](Containerd::supervise) restarted a containerd,
+/// readable while it supervises (a test waits on it). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Restarts(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Restarts {
+    /// Restarts so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn bump(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
 }
 
 /// What a containerd started here is run from.
@@ -134,7 +150,12 @@ impl Containerd {
 
     /// How often [`supervise`](Containerd::supervise) restarted it.
     pub fn restarts(&self) -> u64 {
-        self.restarts
+        self.restarts.get()
+    }
+
+    /// The same count, to follow while it supervises.
+    pub fn restart_counter(&self) -> Restarts {
+        self.restarts.clone()
     }
 
     /// The last `lines` lines of containerd's log (empty when adopted or

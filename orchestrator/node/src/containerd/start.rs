@@ -14,8 +14,8 @@ use tracing::{info, warn};
 
 use super::process::{Process, find_containerd_on};
 use super::{
-    Containerd, ContainerdError, MAX_SOCKET_PATH, Managed, START_TIMEOUT, log_tail, overlay_works,
-    which,
+    Containerd, ContainerdError, MAX_SOCKET_PATH, Managed, Restarts, START_TIMEOUT, log_tail,
+    overlay_works, which,
 };
 
 /// How often the socket is tried while containerd starts.
@@ -115,7 +115,7 @@ impl Containerd {
                         config: config_path.clone(),
                     }),
                 }),
-                restarts: 0,
+                restarts: Restarts::default(),
             };
             match me.wait_for_socket().await {
                 Ok(()) => return Ok(me),
@@ -147,7 +147,7 @@ impl Containerd {
                 log,
                 process: None,
             }),
-            restarts: 0,
+            restarts: Restarts::default(),
         };
         me.spawn().await?;
         Ok(me)
@@ -195,8 +195,9 @@ impl Containerd {
         self.wait_for_socket().await
     }
 
-    /// Waits until the socket accepts connections; kills containerd when
-    /// it has not within [`START_TIMEOUT`].
+    /// Waits until the socket accepts connections and the CRI answers
+    /// (see [`super::cri::cri_serving`]); kills containerd when it has not
+    /// within [`START_TIMEOUT`].
     async fn wait_for_socket(&mut self) -> Result<(), ContainerdError> {
         let socket = self.socket.clone();
         let Some(m) = self.managed.as_mut() else {
@@ -205,7 +206,7 @@ impl Containerd {
         let log = m.log.clone();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if UnixStream::connect(&socket).is_ok() {
+            if UnixStream::connect(&socket).is_ok() && super::cri::cri_serving(&socket).await {
                 return Ok(());
             }
             let exited = m.process.as_mut().and_then(Process::exited);

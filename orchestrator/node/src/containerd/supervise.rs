@@ -70,12 +70,12 @@ impl Containerd {
                 };
                 match result {
                     Ok(()) => {
-                        self.restarts += 1;
+                        let restarts = self.restarts.bump();
                         started = Instant::now();
                         info!(
                             socket = %self.socket.display(),
                             pid = self.pid(),
-                            restarts = self.restarts,
+                            restarts,
                             "containerd restarted"
                         );
                         break;

@@ -2,15 +2,15 @@
 //! thread's network namespace (a child process inherits the thread's).
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::Command;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 use serde_json::Value;
 
 use super::links::{NodeLinks, PodNetError, ROUTE_PROTO};
 use super::plan::{
-    Plan, Route, Underlay, VXLAN_DEV, VXLAN_PORT, VXLAN_VNI, Vtep, Vxlan, mac_string,
+    Family, Plan, Route, Underlay, VXLAN_DEV, VXLAN_PORT, VXLAN_VNI, Vtep, Vxlan, mac_string,
 };
 
 /// iproute2 in this network namespace.
@@ -54,22 +54,28 @@ fn json(cmd: &str, text: &str) -> Result<Vec<Value>, PodNetError> {
 }
 
 impl NodeLinks for IpLinks {
-    fn underlay(&self, node_ip: Ipv4Addr) -> Result<Underlay, PodNetError> {
-        let out = ip(&["-j", "-4", "addr", "show"])?;
-        for link in json("ip -j -4 addr show", &out)? {
+    fn underlay(&self, node_ip: IpAddr) -> Result<Underlay, PodNetError> {
+        let out = ip(&["-j", "addr", "show"])?;
+        for link in json("ip -j addr show", &out)? {
             let infos = link["addr_info"].as_array().cloned().unwrap_or_default();
             let has = infos
                 .iter()
-                .any(|a| a["local"].as_str() == Some(&node_ip.to_string()));
+                .any(|a| a["local"].as_str().and_then(|l| l.parse().ok()) == Some(node_ip));
             if !has {
                 continue;
             }
             let subnets = infos
                 .iter()
                 .filter_map(|a| {
-                    let local: Ipv4Addr = a["local"].as_str()?.parse().ok()?;
+                    let local: IpAddr = a["local"].as_str()?.parse().ok()?;
                     let len = u8::try_from(a["prefixlen"].as_u64()?).ok()?;
-                    Some(IpNet::V4(Ipv4Net::new(local, len).ok()?.trunc()))
+                    let net = IpNet::new(local, len).ok()?.trunc();
+                    // Link-local subnets route nothing to another node.
+                    let link_local = match local {
+                        IpAddr::V6(v6) => v6.is_unicast_link_local(),
+                        IpAddr::V4(v4) => v4.is_link_local(),
+                    };
+                    (!link_local).then_some(net)
                 })
                 .collect();
             return Ok(Underlay {
@@ -93,27 +99,38 @@ impl NodeLinks for IpLinks {
         if plan.vxlan.is_some() {
             sync_vteps(&plan.vteps)?;
         }
-        if !plan.routes.is_empty() {
-            // Other nodes' traffic to this node's pods is forwarded; so is
-            // the pods' to other nodes. Only a node with peers turns it on.
-            ensure_forwarding()?;
+        for family in Family::ALL {
+            if plan.routes_family(family) {
+                // Other nodes' traffic to this node's pods is forwarded;
+                // so is the pods' to other nodes. Only a node with peers
+                // of that family turns it on.
+                ensure_forwarding(family)?;
+            }
+            sync_routes(family, &plan.routes)?;
         }
-        sync_routes(&plan.routes)
+        Ok(())
     }
 }
 
-/// IPv4 forwarding on (as every Kubernetes node has it), written only when
-/// it is off.
-fn ensure_forwarding() -> Result<(), PodNetError> {
-    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
+/// Forwarding of `family` on (as every Kubernetes node has it), written
+/// only when it is off. (IPv6 forwarding makes the kernel ignore router
+/// advertisements: a dual-stack node's IPv6 default route is static.)
+fn ensure_forwarding(family: Family) -> Result<(), PodNetError> {
+    let path = match family {
+        Family::V4 => "/proc/sys/net/ipv4/ip_forward",
+        Family::V6 => "/proc/sys/net/ipv6/conf/all/forwarding",
+    };
     let err = |source| PodNetError::Sysctl {
-        path: PATH,
+        path,
         value: "1",
         source,
     };
-    if std::fs::read_to_string(PATH).map_err(err)?.trim() != "1" {
-        std::fs::write(PATH, "1").map_err(err)?;
-        tracing::info!("IPv4 forwarding turned on for the pod network across nodes");
+    if std::fs::read_to_string(path).map_err(err)?.trim() != "1" {
+        std::fs::write(path, "1").map_err(err)?;
+        tracing::info!(
+            family = family.name(),
+            "forwarding turned on for the pod network across nodes"
+        );
     }
     Ok(())
 }
@@ -163,13 +180,13 @@ fn ensure_vxlan(v: &Vxlan) -> Result<(), PodNetError> {
         ])?;
     }
     ip(&["link", "set", VXLAN_DEV, "address", &mac, "mtu", &mtu, "up"])?;
-    ip(&[
-        "addr",
-        "replace",
-        &format!("{}/32", v.vtep),
-        "dev",
-        VXLAN_DEV,
-    ])?;
+    for vtep in &v.vteps {
+        let addr = match vtep {
+            IpAddr::V4(a) => format!("{a}/32"),
+            IpAddr::V6(a) => format!("{a}/128"),
+        };
+        ip(&["addr", "replace", &addr, "dev", VXLAN_DEV, "nodad"])?;
+    }
     Ok(())
 }
 
@@ -241,18 +258,24 @@ fn sync_vteps(vteps: &[Vtep]) -> Result<(), PodNetError> {
     Ok(())
 }
 
-/// Routes of [`ROUTE_PROTO`] in the main table: exactly `routes`.
-fn sync_routes(routes: &[Route]) -> Result<(), PodNetError> {
+/// Routes of [`ROUTE_PROTO`] and `family` in the main table: exactly those
+/// of `routes`.
+fn sync_routes(family: Family, routes: &[Route]) -> Result<(), PodNetError> {
     let proto = ROUTE_PROTO.to_string();
-    let out = ip(&["-j", "-4", "route", "show", "proto", &proto])?;
+    let flag = match family {
+        Family::V4 => "-4",
+        Family::V6 => "-6",
+    };
+    let out = ip(&["-j", flag, "route", "show", "proto", &proto])?;
     let have: BTreeSet<Route> = json("ip -j route show", &out)?
         .iter()
         .filter_map(|r| {
             let dst = r["dst"].as_str()?;
-            let dst: Ipv4Net = if dst.contains('/') {
+            let dst: IpNet = if dst.contains('/') {
                 dst.parse().ok()?
             } else {
-                Ipv4Net::new(dst.parse().ok()?, 32).ok()?
+                let ip: IpAddr = dst.parse().ok()?;
+                IpNet::from(ip)
             };
             let onlink = r["flags"]
                 .as_array()
@@ -265,7 +288,8 @@ fn sync_routes(routes: &[Route]) -> Result<(), PodNetError> {
             })
         })
         .collect();
-    let want: BTreeSet<&Route> = routes.iter().collect();
+    let routes: Vec<&Route> = routes.iter().filter(|r| r.family() == family).collect();
+    let want: BTreeSet<&Route> = routes.iter().copied().collect();
     for r in routes.iter().filter(|r| !have.contains(r)) {
         let (dst, via) = (r.dst.to_string(), r.via.to_string());
         let mut args = vec![

@@ -3,7 +3,7 @@
 //! (iproute2, in the caller's network namespace) and by [`FakeLinks`] for
 //! unit tests.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::plan::{Plan, Underlay};
 
@@ -29,7 +29,7 @@ pub enum PodNetError {
     Parse { cmd: String, detail: String },
     /// The node IP is on no interface.
     #[error("node IP {ip} is on no interface of this network namespace")]
-    NoUnderlay { ip: Ipv4Addr },
+    NoUnderlay { ip: IpAddr },
     /// A sysctl could not be read or written.
     #[error("setting {path} to {value}")]
     Sysctl {
@@ -42,8 +42,9 @@ pub enum PodNetError {
 
 /// The node's network configuration, as far as the pod network goes.
 pub trait NodeLinks: Send {
-    /// The interface holding `ip`, its IPv4 subnets and MTU.
-    fn underlay(&self, ip: Ipv4Addr) -> Result<Underlay, PodNetError>;
+    /// The interface holding `ip`, its subnets (IPv4 and IPv6, not
+    /// link-local) and MTU.
+    fn underlay(&self, ip: IpAddr) -> Result<Underlay, PodNetError>;
     /// Makes routes (of [`ROUTE_PROTO`]), the VXLAN device and its peers'
     /// VTEPs what `plan` says, writing only what differs.
     fn apply(&mut self, plan: &Plan) -> Result<(), PodNetError>;
@@ -59,7 +60,7 @@ pub struct FakeLinks {
 }
 
 impl NodeLinks for FakeLinks {
-    fn underlay(&self, ip: Ipv4Addr) -> Result<Underlay, PodNetError> {
+    fn underlay(&self, ip: IpAddr) -> Result<Underlay, PodNetError> {
         self.underlay.clone().ok_or(PodNetError::NoUnderlay { ip })
     }
 

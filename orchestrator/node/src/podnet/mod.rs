@@ -14,18 +14,18 @@ pub mod ip;
 pub mod links;
 pub mod plan;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_api::Node;
 use berth_client::Client;
 use berth_client::cache::Reflector;
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use tokio::sync::Notify;
 
 pub use links::{FakeLinks, NodeLinks, PodNetError};
-pub use plan::{Mode, NodeNet, Plan};
+pub use plan::{Family, Mode, NodeNet, Plan};
 
 /// Every node is reconciled this often even without a change: repairs
 /// what someone else removed, and the routes the kernel drops with the
@@ -41,27 +41,51 @@ const RETRY_MIN: Duration = Duration::from_millis(200);
 pub struct PodNetConfig {
     /// The Node's name.
     pub node_name: String,
-    /// Its address on the underlay (`InternalIP`).
-    pub node_ip: Ipv4Addr,
+    /// Its IPv4 address on the underlay (`InternalIP`), if it has one.
+    pub node_ip4: Option<Ipv4Addr>,
+    /// Its IPv6 address on the underlay (`InternalIP`), if it has one.
+    pub node_ip6: Option<Ipv6Addr>,
     /// How peers are reached.
     pub mode: Mode,
 }
 
-/// What a Node says about its pod network: its `InternalIP` and IPv4 pod
-/// CIDR (`None` until it has both).
+impl PodNetConfig {
+    /// The address the underlay is found by: the IPv4 one, else the IPv6.
+    pub fn underlay_ip(&self) -> Option<IpAddr> {
+        self.node_ip4
+            .map(IpAddr::V4)
+            .or(self.node_ip6.map(IpAddr::V6))
+    }
+}
+
+/// What a Node says about its pod network: its `InternalIP`s and pod
+/// CIDRs, one of each family at most (`None` until it has a pod CIDR and an
+/// address).
 pub fn node_net(node: &Node) -> Option<NodeNet> {
-    let ip: Ipv4Addr = node.internal_ip()?.parse().ok()?;
-    let pod_cidr = node
+    let mut n = NodeNet {
+        name: node.metadata.name.clone(),
+        ..NodeNet::default()
+    };
+    for ip in node.internal_ips().filter_map(|a| a.parse::<IpAddr>().ok()) {
+        match ip {
+            IpAddr::V4(v4) => n.ip4 = n.ip4.or(Some(v4)),
+            IpAddr::V6(v6) => n.ip6 = n.ip6.or(Some(v6)),
+        }
+    }
+    let cidrs = node
         .spec
         .pod_cidrs
         .iter()
-        .chain(std::iter::once(&node.spec.pod_cidr))
-        .find_map(|c| c.parse::<Ipv4Net>().ok())?;
-    Some(NodeNet {
-        name: node.metadata.name.clone(),
-        ip,
-        pod_cidr: pod_cidr.trunc(),
-    })
+        .chain(std::iter::once(&node.spec.pod_cidr));
+    for cidr in cidrs.filter_map(|c| c.parse::<IpNet>().ok()) {
+        match cidr.trunc() {
+            IpNet::V4(v4) => n.cidr4 = n.cidr4.or(Some(v4)),
+            IpNet::V6(v6) => n.cidr6 = n.cidr6.or(Some(v6)),
+        }
+    }
+    let has_ip = n.ip4.is_some() || n.ip6.is_some();
+    let has_cidr = n.cidr4.is_some() || n.cidr6.is_some();
+    (has_ip && has_cidr).then_some(n)
 }
 
 /// One reconcile: the plan for `nodes`, applied. `Ok(None)` while this
@@ -75,11 +99,16 @@ pub fn reconcile(
     let Some(local) = all.iter().find(|n| n.name == cfg.node_name) else {
         return Ok(None);
     };
+    // This node's addresses are what it was started with.
     let local = NodeNet {
-        ip: cfg.node_ip,
+        ip4: cfg.node_ip4,
+        ip6: cfg.node_ip6,
         ..local.clone()
     };
-    let underlay = links.underlay(cfg.node_ip)?;
+    let Some(ip) = cfg.underlay_ip() else {
+        return Ok(None);
+    };
+    let underlay = links.underlay(ip)?;
     let p = plan::plan(&local, &underlay, &all, cfg.mode);
     links.apply(&p)?;
     Ok(Some(p))
@@ -179,7 +208,8 @@ mod tests {
     use berth_api::ObjectMeta;
     use berth_api::node::{NodeAddress, NodeAddressType};
 
-    fn node(name: &str, ip: &str, cidrs: &[&str]) -> Arc<Node> {
+    /// A Node with `ips` (comma separated) as its InternalIPs.
+    fn node(name: &str, ips: &str, cidrs: &[&str]) -> Arc<Node> {
         let mut n = Node {
             metadata: ObjectMeta {
                 name: name.into(),
@@ -188,17 +218,21 @@ mod tests {
             ..Node::default()
         };
         n.spec.pod_cidrs = cidrs.iter().map(|c| c.to_string()).collect();
-        n.status.addresses = vec![NodeAddress {
-            type_: NodeAddressType::InternalIP,
-            address: ip.into(),
-        }];
+        n.status.addresses = ips
+            .split(',')
+            .map(|ip| NodeAddress {
+                type_: NodeAddressType::InternalIP,
+                address: ip.into(),
+            })
+            .collect();
         Arc::new(n)
     }
 
     fn cfg() -> PodNetConfig {
         PodNetConfig {
             node_name: "a".into(),
-            node_ip: "192.168.5.1".parse().expect("ip"),
+            node_ip4: Some("192.168.5.1".parse().expect("ip")),
+            node_ip6: None,
             mode: Mode::Auto,
         }
     }
@@ -226,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn the_v4_cidr_of_a_dual_stack_node_is_routed_and_nodes_without_an_ip_are_skipped() {
+    fn a_v4_node_routes_the_v4_cidr_of_a_dual_stack_peer_and_nodes_without_an_ip_are_skipped() {
         let mut links = fake();
         let nodes = [
             node("a", "192.168.5.1", &["10.244.0.0/24"]),
@@ -239,6 +273,52 @@ mod tests {
         assert_eq!(links.applied, vec![p.clone()]);
         assert_eq!(p.routes.len(), 1);
         assert_eq!(p.routes[0].dst.to_string(), "10.244.1.0/24");
+    }
+
+    #[test]
+    fn dual_stack_nodes_route_both_families_by_their_two_internal_ips() {
+        let mut links = FakeLinks {
+            underlay: Some(plan::Underlay {
+                dev: "eth0".into(),
+                subnets: vec![
+                    "192.168.5.0/24".parse().expect("net"),
+                    "fd00:5::/64".parse().expect("net"),
+                ],
+                mtu: 1500,
+            }),
+            applied: Vec::new(),
+        };
+        let nodes = [
+            node(
+                "a",
+                "192.168.5.1,fd00:5::1",
+                &["10.244.0.0/24", "fd00:10:244::/64"],
+            ),
+            node(
+                "b",
+                "fd00:5::2,192.168.5.2",
+                &["fd00:10:244:1::/64", "10.244.1.0/24"],
+            ),
+        ];
+        let cfg = PodNetConfig {
+            node_ip6: Some("fd00:5::1".parse().expect("ip")),
+            ..cfg()
+        };
+        let p = reconcile(&cfg, &nodes, &mut links)
+            .expect("ok")
+            .expect("plan");
+        let routes: Vec<String> = p
+            .routes
+            .iter()
+            .map(|r| format!("{} via {}", r.dst, r.via))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                "10.244.1.0/24 via 192.168.5.2",
+                "fd00:10:244:1::/64 via fd00:5::2"
+            ]
+        );
     }
 
     #[test]

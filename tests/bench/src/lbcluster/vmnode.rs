@@ -75,6 +75,7 @@ fn agent_spec(i: usize, token: PathBuf, log: PathBuf) -> AgentSpec {
         token,
         name: node_name(i),
         ip: guest_ip(i),
+        ip6: None,
         dir: PathBuf::from(NODE_DIR),
         // The guest's root cgroup and default pins: a node of its own.
         cgroup: None,

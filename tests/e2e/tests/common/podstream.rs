@@ -12,9 +12,10 @@ use berth_local::demo::{self, Timed};
 /// end once told to stop.
 pub const PROGRESS_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A running stream. `exec` runs a command in the client pod.
-pub struct PodStream<E: Fn(&[&str]) -> Output> {
-    exec: E,
+/// A running stream: its files in the pod. Each method takes `exec`,
+/// which runs a command in the client pod (`berth exec`), so that the
+/// test is free to restart or crash things between calls.
+pub struct PodStream {
     stop: String,
     out: String,
 }
@@ -28,17 +29,16 @@ pub fn uptime() -> f64 {
         .expect("/proc/uptime")
 }
 
-impl<E: Fn(&[&str]) -> Output> PodStream<E> {
+impl PodStream {
     /// Starts requests to `target` (`HOST PORT`) in the pod, detached;
     /// `tag` names its files there (under `/tmp`).
-    pub fn start(exec: E, tag: &str, target: &str) -> Self {
+    pub fn start(exec: impl Fn(&[&str]) -> Output, tag: &str, target: &str) -> Self {
         let s = PodStream {
-            exec,
             stop: format!("/tmp/stream-{tag}.stop"),
             out: format!("/tmp/stream-{tag}.out"),
         };
         let script = demo::request_stream(target, &s.stop, &s.out);
-        let started = (s.exec)(&["sh", "-c", &script]);
+        let started = exec(&["sh", "-c", &script]);
         assert!(
             started.status.success(),
             "starting the stream: {}",
@@ -48,16 +48,16 @@ impl<E: Fn(&[&str]) -> Output> PodStream<E> {
     }
 
     /// The lines so far, and whether the stream has ended.
-    pub fn read(&self) -> (Vec<Timed>, bool) {
-        let out = (self.exec)(&["cat", &self.out]);
+    pub fn read(&self, exec: impl Fn(&[&str]) -> Output) -> (Vec<Timed>, bool) {
+        let out = exec(&["cat", &self.out]);
         Timed::parse(&String::from_utf8_lossy(&out.stdout))
     }
 
     /// Waits until the stream has at least `n` lines; returns them.
-    pub fn wait_lines(&self, n: usize) -> Vec<Timed> {
+    pub fn wait_lines(&self, exec: impl Fn(&[&str]) -> Output, n: usize) -> Vec<Timed> {
         let deadline = Instant::now() + PROGRESS_TIMEOUT;
         loop {
-            let (lines, ended) = self.read();
+            let (lines, ended) = self.read(&exec);
             if lines.len() >= n {
                 return lines;
             }
@@ -76,12 +76,12 @@ impl<E: Fn(&[&str]) -> Output> PodStream<E> {
     }
 
     /// Tells the stream to stop and returns every line once it has ended.
-    pub fn stop(self) -> Vec<Timed> {
-        let touched = (self.exec)(&["touch", &self.stop]);
+    pub fn stop(self, exec: impl Fn(&[&str]) -> Output) -> Vec<Timed> {
+        let touched = exec(&["touch", &self.stop]);
         assert!(touched.status.success(), "touch {}", self.stop);
         let deadline = Instant::now() + PROGRESS_TIMEOUT;
         loop {
-            let (lines, ended) = self.read();
+            let (lines, ended) = self.read(&exec);
             if ended {
                 return lines;
             }
