@@ -12,7 +12,6 @@
 
 mod support;
 
-
 use anyhow::{Context as _, ensure};
 use berth_api::Kind;
 use berth_client::DeleteOptions;

@@ -9,17 +9,24 @@
 //! lbprobe stream ADDR          connect/who/close in a loop until stdin ends:
 //!                                `progress=OK` every 20 answers, then ok and
 //!                                failed counts
-//! lbprobe hold ADDR SECS        one TCP connection: its id at once, then a
-//!                                ping every 100 ms for SECS: exchanges, failures
+//! lbprobe hold ADDR             one TCP connection: its id at once, then a
+//!                                ping every 100 ms until stdin ends
+//!                                (`progress=N` after each): exchanges, failures
 //! lbprobe idle-tcp ADDR SECS    one TCP connection: its id at once, then waits
 //!                                up to SECS for it to end: result, errno, when
-//!                                (error_at_ms, Unix time); then who on a new one
+//!                                (error_at_ms, Unix time); then who on a new one.
+//!                                SECS `stdin`: until stdin ends, then
+//!                                `result=open` if it has not ended
 //! lbprobe idle-udp ADDR SECS    the same with a connected UDP socket
 
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader, Write},
     net::{SocketAddr, TcpStream, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -64,6 +71,17 @@ fn ask_id(s: &mut TcpStream) -> anyhow::Result<String> {
 }
 
 /// A line the test reads while the probe goes on.
+/// A flag set once stdin ends (the test closed it): how a test says stop.
+fn stdin_closed() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        stopped.store(true, Ordering::Relaxed);
+    });
+    stop
+}
+
 fn announce(line: &str) {
     println!("{line}");
     let _ = std::io::stdout().flush();
@@ -177,15 +195,10 @@ fn main() -> anyhow::Result<()> {
         "stream" => {
             // Runs until the test closes stdin: the test, not a clock,
             // says when what it does beside the stream is done.
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let stopped = stop.clone();
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-                stopped.store(true, std::sync::atomic::Ordering::Relaxed);
-            });
+            let stop = stdin_closed();
             let (mut ok, mut failed) = (0u64, 0u64);
             let mut first_error = String::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 match who(addr) {
                     Ok(_) => {
                         ok += 1;
@@ -204,21 +217,23 @@ fn main() -> anyhow::Result<()> {
             println!("ok={ok}\nfailed={failed}\nfirst_error={first_error}");
         }
         "hold" => {
-            let secs: f64 = args.get(2).context("SECS")?.parse()?;
+            let stop = stdin_closed();
             let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
             s.set_read_timeout(Some(IO_TIMEOUT))?;
             let id = ask_id(&mut s)?;
             announce(&format!("id={id}"));
-            let end = Instant::now() + Duration::from_secs_f64(secs);
             let (mut ok, mut failed) = (0u64, 0u64);
             let mut first_error = String::new();
             let mut buf = [0u8; 16];
-            while Instant::now() < end {
+            while !stop.load(Ordering::Relaxed) {
                 let r = s
                     .write_all(b"ping")
                     .and_then(|()| std::io::Read::read_exact(&mut s, &mut buf[..4]));
                 match r {
-                    Ok(()) => ok += 1,
+                    Ok(()) => {
+                        ok += 1;
+                        announce(&format!("progress={ok}"));
+                    }
                     Err(e) => {
                         if failed == 0 {
                             first_error = e.to_string();
@@ -231,15 +246,41 @@ fn main() -> anyhow::Result<()> {
             println!("exchanges={ok}\nfailed={failed}\nfirst_error={first_error}");
         }
         "idle-tcp" => {
-            let secs: f64 = args.get(2).context("SECS")?.parse()?;
+            let wait = args.get(2).context("SECS")?;
             let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
             s.set_read_timeout(Some(IO_TIMEOUT))?;
             let id = ask_id(&mut s)?;
             announce(&format!("id={id}"));
-            s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
             let mut buf = [0u8; 16];
-            let r = std::io::Read::read(&mut s, &mut buf);
-            report_end(r.map(|n| n == 0));
+            if wait == "stdin" {
+                // Until the test says stop: then, whether it is still open.
+                let stop = stdin_closed();
+                s.set_read_timeout(Some(Duration::from_millis(100)))?;
+                loop {
+                    match std::io::Read::read(&mut s, &mut buf) {
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if stop.load(Ordering::Relaxed) {
+                                println!("result=open\nerrno=0");
+                                break;
+                            }
+                        }
+                        r => {
+                            report_end(r.map(|n| n == 0));
+                            break;
+                        }
+                    }
+                }
+            } else {
+                let secs: f64 = wait.parse()?;
+                s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
+                let r = std::io::Read::read(&mut s, &mut buf);
+                report_end(r.map(|n| n == 0));
+            }
             next_who(addr);
         }
         "idle-udp" => {

@@ -1,6 +1,6 @@
-//! `lbprobe stream` run beside what a test does: connections in a loop
-//! until the test says stop, with its progress followed as it happens, so
-//! that "the stream ran across X" is proven, not assumed from a clock.
+//! An lbprobe that runs until the test says stop (`stream`, `hold`) beside
+//! what a test does, with its progress followed as it happens, so that
+//! "the stream ran across X" is proven, not assumed from a clock.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +12,7 @@ use super::Probe;
 /// Only catches a hang: how long the stream may take to make progress.
 pub const PROGRESS_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running `lbprobe stream`.
+/// A running `lbprobe stream` or `hold`.
 pub struct Stream {
     child: Child,
     /// Answers so far (the last `progress=` line), and every line.
@@ -21,8 +21,8 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Starts `cmd` (an `lbprobe stream ADDR` command) with its stdin and
-    /// stdout piped.
+    /// Starts `cmd` (an `lbprobe stream|hold ADDR` command) with its stdin
+    /// and stdout piped.
     pub fn start(mut cmd: Command) -> Stream {
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -48,7 +48,28 @@ impl Stream {
         }
     }
 
-    /// Answers so far.
+    /// The first line starting with `prefix`, less the prefix (waiting for
+    /// it up to [`PROGRESS_TIMEOUT`]).
+    pub fn wait_line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + PROGRESS_TIMEOUT;
+        loop {
+            let found = {
+                let g = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                g.1.iter()
+                    .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+            };
+            if let Some(rest) = found {
+                return rest;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the probe ended ({status}) before printing {prefix:?}");
+            }
+            assert!(Instant::now() < deadline, "no {prefix:?} line");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Answers (exchanges) so far.
     pub fn answered(&self) -> u64 {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).0
     }
