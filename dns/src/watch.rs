@@ -52,6 +52,11 @@ impl FileWatch {
         }
     }
 
+    /// The watched file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Waits until the file changed, then reads and parses it.
     pub async fn changed(&mut self) -> Result<StaticSource, StaticSourceError> {
         loop {
@@ -65,15 +70,16 @@ impl FileWatch {
     }
 }
 
-/// Publishes a new zone from `path` each time it changes, forever.
+/// Publishes a new zone each time `watch`'s file changes, forever. Make
+/// the watch before the file is first read, so that a change made after
+/// that read is never missed.
 pub async fn reload_static(
-    path: PathBuf,
+    mut watch: FileWatch,
     config: ZoneConfig,
-    interval: Duration,
     publisher: ZonePublisher,
     metrics: Arc<Metrics>,
 ) {
-    let mut watch = FileWatch::new(&path, interval);
+    let path = watch.path.clone();
     loop {
         let built = watch
             .changed()

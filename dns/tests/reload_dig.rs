@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_dns::{
-    DEFAULT_POLL, Handler, Metrics, StaticSource, Zone, ZoneConfig, reload_static, zone_channel,
+    DEFAULT_POLL, FileWatch, Handler, Metrics, StaticSource, Zone, ZoneConfig, reload_static,
+    zone_channel,
 };
 use common::{answer_lines, dig, start, status};
 
@@ -31,19 +32,13 @@ fn services_created_and_deleted_in_the_file_are_followed() {
     std::fs::write(&path, manifest(&[("old", "10.96.1.1")])).unwrap();
     let (publisher, zones) = zone_channel();
     let config = ZoneConfig::default();
+    let watch = FileWatch::new(&path, DEFAULT_POLL);
     publisher.publish(Zone::build(&StaticSource::from_file(&path).unwrap(), &config).unwrap());
-    let watched = path.clone();
     let metrics = Arc::new(Metrics::default());
     let counted = metrics.clone();
     let (dns, _) = start(
         move || {
-            tokio::spawn(reload_static(
-                watched,
-                config,
-                DEFAULT_POLL,
-                publisher,
-                metrics.clone(),
-            ));
+            tokio::spawn(reload_static(watch, config, publisher, metrics.clone()));
             Handler::new(zones).with_metrics(metrics)
         },
         false,

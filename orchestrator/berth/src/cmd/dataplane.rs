@@ -100,12 +100,18 @@ pub fn maglev_size(s: &str) -> Result<u32, String> {
     Ok(n)
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// What identifies one version of the file: its mtime (coarse: a clock
+/// tick), length and inode (a write-and-rename makes a new one).
+fn stamp(path: &Path) -> Option<(SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
     let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
 fn run_static(a: RunArgs) -> anyhow::Result<()> {
+    // The file's stamp before it is read: a change made at any moment
+    // after this, even right after "ready" is printed, is seen.
+    let mut last = stamp(&a.file);
     // Config first: a bad file fails before anything is loaded or attached.
     let services = config::load(&a.file)?;
     let cgroup = match a.cgroup {
@@ -138,7 +144,6 @@ fn run_static(a: RunArgs) -> anyhow::Result<()> {
     let (f, b) = lb.counts();
     info!(frontends = f, backends = b, reconcile_ms = ms, bpffs = %cfg.bpffs.display(), cgroup = %cfg.cgroup.display(), "programmed");
     println!("berth dataplane: ready ({f} frontends, {b} backends)");
-    let mut last = stamp(&a.file);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(a.poll_ms));
         let now = stamp(&a.file);

@@ -6,8 +6,9 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::Context as _;
 use berth_dns::{
-    DEFAULT_DOMAIN, DEFAULT_TTL, ForwardConfig, Forwarder, Handler, HealthServer, Metrics, Server,
-    StaticSource, Zone, ZoneConfig, reload_static, upstreams_from_resolv_conf, zone_channel,
+    DEFAULT_DOMAIN, DEFAULT_TTL, FileWatch, ForwardConfig, Forwarder, Handler, HealthServer,
+    Metrics, Server, StaticSource, Zone, ZoneConfig, reload_static, upstreams_from_resolv_conf,
+    zone_channel,
 };
 use clap::Args;
 
@@ -82,8 +83,9 @@ pub(super) fn parse_upstream(s: &str) -> Result<SocketAddr, String> {
 
 /// Where the zone comes from.
 enum Source {
-    /// A file, checked whole before anything is bound.
-    File(PathBuf, Box<StaticSource>),
+    /// A file (watched from before it was read), checked whole before
+    /// anything is bound.
+    File(FileWatch, Box<StaticSource>),
     /// The API server.
     Api(berth_client::ClientConfig),
 }
@@ -91,7 +93,11 @@ enum Source {
 pub fn run(a: DnsArgs) -> anyhow::Result<()> {
     // Everything is read and checked before the sockets are bound.
     let source = match (&a.file, &a.server) {
-        (Some(f), _) => Source::File(f.clone(), Box::new(StaticSource::from_file(f)?)),
+        (Some(f), _) => {
+            // Watched from before the read: no change after it is missed.
+            let watch = FileWatch::new(f, berth_dns::DEFAULT_POLL);
+            Source::File(watch, Box::new(StaticSource::from_file(f)?))
+        }
         (None, Some(server)) => {
             let token = a
                 .token_file
@@ -137,7 +143,7 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
             format!(
                 "{} services from {}, reloaded on change",
                 s.services.len(),
-                f.display()
+                f.path().display()
             )
         }
         Source::Api(c) => format!("from the API server {}", c.server),
@@ -175,14 +181,8 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
             server.local_addr()
         );
         match source {
-            Source::File(file, _) => {
-                tokio::spawn(reload_static(
-                    file,
-                    config.clone(),
-                    berth_dns::DEFAULT_POLL,
-                    publisher,
-                    metrics,
-                ));
+            Source::File(watch, _) => {
+                tokio::spawn(reload_static(watch, config.clone(), publisher, metrics));
             }
             Source::Api(client) => {
                 // Until the first lists are in, queries get SERVFAIL (the
