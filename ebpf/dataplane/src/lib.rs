@@ -23,8 +23,6 @@ mod mem;
 mod model;
 pub mod status;
 mod table;
-#[cfg(test)]
-mod table_tests;
 mod validate;
 
 pub use error::{Error, MapError};

@@ -315,6 +315,27 @@ mod tests {
         }
     }
 
+    /// Two dual-stack nodes on 192.168.5.0/24 and fd00:5::/64.
+    fn dual_a() -> NodeNet {
+        dual(
+            "a",
+            "192.168.5.1",
+            "10.244.0.0/24",
+            "fd00:5::1",
+            "fd00:10:244::/64",
+        )
+    }
+
+    fn dual_b() -> NodeNet {
+        dual(
+            "b",
+            "192.168.5.2",
+            "10.244.1.0/24",
+            "fd00:5::2",
+            "fd00:10:244:1::/64",
+        )
+    }
+
     fn underlay() -> Underlay {
         Underlay {
             dev: "eth0".into(),
@@ -412,22 +433,7 @@ mod tests {
 
     #[test]
     fn dual_stack_peers_on_link_get_a_direct_route_per_family() {
-        let all = [
-            dual(
-                "a",
-                "192.168.5.1",
-                "10.244.0.0/24",
-                "fd00:5::1",
-                "fd00:10:244::/64",
-            ),
-            dual(
-                "b",
-                "192.168.5.2",
-                "10.244.1.0/24",
-                "fd00:5::2",
-                "fd00:10:244:1::/64",
-            ),
-        ];
+        let all = [dual_a(), dual_b()];
         let p = plan(&all[0], &dual_underlay(), &all, Mode::Auto);
         assert_eq!(
             p.routes,
@@ -444,20 +450,8 @@ mod tests {
     fn ipv6_pods_ride_the_ipv4_vxlan_where_no_ipv6_underlay_reaches() {
         // The nodes share an IPv4 subnet but have no IPv6 addresses: IPv4
         // goes host-gw, IPv6 over VXLAN between the IPv4 node addresses.
-        let mut a = dual(
-            "a",
-            "192.168.5.1",
-            "10.244.0.0/24",
-            "fd00:5::1",
-            "fd00:10:244::/64",
-        );
-        let mut b = dual(
-            "b",
-            "192.168.5.2",
-            "10.244.1.0/24",
-            "fd00:5::2",
-            "fd00:10:244:1::/64",
-        );
+        let mut a = dual_a();
+        let mut b = dual_b();
         a.ip6 = None;
         b.ip6 = None;
         let all = [a, b];
@@ -498,20 +492,8 @@ mod tests {
 
     #[test]
     fn host_gw_without_a_peers_ipv6_address_and_vxlan_without_ipv4_say_why() {
-        let mut a = dual(
-            "a",
-            "192.168.5.1",
-            "10.244.0.0/24",
-            "fd00:5::1",
-            "fd00:10:244::/64",
-        );
-        let mut b = dual(
-            "b",
-            "192.168.5.2",
-            "10.244.1.0/24",
-            "fd00:5::2",
-            "fd00:10:244:1::/64",
-        );
+        let mut a = dual_a();
+        let mut b = dual_b();
         b.ip6 = None;
         let p = plan(&a, &dual_underlay(), &[a.clone(), b.clone()], Mode::HostGw);
         assert_eq!(p.routes.len(), 1);
@@ -534,13 +516,7 @@ mod tests {
     #[test]
     fn a_family_this_node_has_no_pods_of_is_not_routed() {
         let a = node("a", "192.168.5.1", "10.244.0.0/24");
-        let b = dual(
-            "b",
-            "192.168.5.2",
-            "10.244.1.0/24",
-            "fd00:5::2",
-            "fd00:10:244:1::/64",
-        );
+        let b = dual_b();
         let p = plan(&a, &dual_underlay(), &[a.clone(), b], Mode::Auto);
         assert_eq!(p.routes.len(), 1);
         assert!(!p.routes_family(Family::V6));
