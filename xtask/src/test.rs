@@ -1,6 +1,7 @@
 //! `cargo xtask test [--tier unit|netns|vm]`: clean stale state, setup,
 //! build, then the tiers, printing the time of each phase.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
@@ -21,168 +22,190 @@ fn all(p: &mut Phases, tier: Option<Tier>) -> anyhow::Result<()> {
     p.time("build (release)", build::run)?;
     let bin = std::fs::canonicalize("target/release/berth").context("target/release/berth")?;
     if want(Tier::Unit) {
-        p.time("fmt --check", || {
-            sh(Command::new("cargo").args(["fmt", "--all", "--check"]))
-        })?;
-        p.time("clippy -D warnings", || {
-            sh(Command::new("cargo").args([
-                "clippy",
-                "--release",
-                "--locked",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]))
-        })?;
-        p.time("unit tests", || {
-            sh(Command::new("cargo").args([
-                "test",
-                "--release",
-                "--locked",
-                "--workspace",
-                "--exclude",
-                "berth-e2e",
-                "--exclude",
-                "berth-test-support",
-                "--exclude",
-                "xtask",
-                "--exclude",
-                "berth-cni",
-                "--exclude",
-                "berth-cri-tests",
-                "--exclude",
-                "berth-node",
-            ]))?;
-            // berth-node: its library's tests (its tests/ run containerd).
-            sh(Command::new("cargo").args([
-                "test",
-                "--release",
-                "--locked",
-                "-p",
-                "berth-node",
-                "--lib",
-            ]))?;
-            // berth-cni: everything but its network-namespace suite.
-            sh(Command::new("cargo").args([
-                "test",
-                "--release",
-                "--locked",
-                "-p",
-                "berth-cni",
-                "--lib",
-                "--bins",
-                "--test",
-                "ipam",
-                "--test",
-                "errors",
-            ]))
-        })?;
+        unit(p)?;
     }
     if want(Tier::Netns) {
-        if !is_root() {
-            bail!(
-                "the netns tier needs root: it loads eBPF programs and creates network namespaces"
-            );
-        }
-        p.time("netns tests (real kernel)", || {
-            sh(Command::new("cargo")
-                .args([
-                    "test",
-                    "--release",
-                    "--locked",
-                    "-p",
-                    "berth-test-support",
-                    "-p",
-                    "berth-e2e",
-                ])
-                .env("BERTH_BIN", &bin))?;
-            // berth-cni on real namespaces, and containerd's CRI calling it.
-            let mut cni = Command::new("cargo");
-            cni.args(["test", "--release", "--locked", "-p", "berth-cni"]);
-            for t in CNI_NETNS_SUITES {
-                cni.args(["--test", t]);
-            }
-            sh(&mut cni)?;
-            sh(Command::new("cargo")
-                .args(["test", "--release", "--locked", "-p", "berth-cri-tests"])
-                .env("BERTH_BIN", &bin))?;
-            // The node agent's containerd and images, on a real containerd.
-            sh(Command::new("cargo").args(["test", "--release", "--locked", "-p", "berth-node"]))
-        })?;
-        p.time("bench cni (smoke size)", || {
-            sh(Command::new(&bin).args([
-                "bench",
-                "cni",
-                "--pods",
-                "16",
-                "--json",
-                "target/bench-cni-smoke.json",
-            ]))
-        })?;
-        p.time("bench api (smoke size)", || {
-            sh(Command::new(&bin).args([
-                "bench",
-                "api",
-                "--services",
-                "200",
-                "--endpoints",
-                "2000",
-                "--watchers",
-                "10",
-                "--updates",
-                "10",
-                "--json",
-                "target/bench-api-smoke.json",
-            ]))
-        })?;
-        p.time("bench pods (smoke size)", || {
-            sh(Command::new(&bin).args([
-                "bench",
-                "pods",
-                "--pods",
-                "5",
-                "--json",
-                "target/bench-pods-smoke.json",
-            ]))
-        })?;
-        p.time("bench dns (smoke size)", || {
-            sh(Command::new(&bin).args([
-                "bench",
-                "dns",
-                "--services",
-                "200",
-                "--duration",
-                "1",
-                "--json",
-                "target/bench-dns-smoke.json",
-            ]))
-        })?;
-        p.time("bench lb (smoke size)", || {
-            sh(Command::new(&bin).args([
-                "bench",
-                "lb",
-                "--services",
-                "1,200",
-                "--samples",
-                "300",
-                "--json",
-                "target/bench-smoke.json",
-            ]))
-        })?;
+        netns(p, &bin)?;
+        benches(p, &bin)?;
     }
     if want(Tier::Vm) {
-        if !is_root() {
-            bail!("the vm tier needs root: the guests' tests load eBPF programs");
-        }
-        p.time("vm: data plane suites on the guest kernel", || {
-            crate::vm::test(&bin)
-        })?;
-        p.time("vm: a 2-VM cluster, LB latency across VMs", || {
-            crate::vm::cluster(&bin, 2)
-        })?;
+        vm(p, &bin)?;
     }
+    Ok(())
+}
+
+/// fmt, clippy, and the tests that need neither root nor a real kernel.
+fn unit(p: &mut Phases) -> anyhow::Result<()> {
+    p.time("fmt --check", || {
+        sh(Command::new("cargo").args(["fmt", "--all", "--check"]))
+    })?;
+    p.time("clippy -D warnings", || {
+        sh(Command::new("cargo").args([
+            "clippy",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    p.time("unit tests", || {
+        sh(Command::new("cargo").args([
+            "test",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--exclude",
+            "berth-e2e",
+            "--exclude",
+            "berth-test-support",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "berth-cni",
+            "--exclude",
+            "berth-cri-tests",
+            "--exclude",
+            "berth-node",
+        ]))?;
+        // berth-node: its library's tests (its tests/ run containerd).
+        sh(Command::new("cargo").args([
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "berth-node",
+            "--lib",
+        ]))?;
+        // berth-cni: everything but its network-namespace suite.
+        sh(Command::new("cargo").args([
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "berth-cni",
+            "--lib",
+            "--bins",
+            "--test",
+            "ipam",
+            "--test",
+            "errors",
+        ]))
+    })?;
+    Ok(())
+}
+
+/// The tests on the real kernel: eBPF, namespaces, containerd.
+fn netns(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
+    if !is_root() {
+        bail!("the netns tier needs root: it loads eBPF programs and creates network namespaces");
+    }
+    p.time("netns tests (real kernel)", || {
+        sh(Command::new("cargo")
+            .args([
+                "test",
+                "--release",
+                "--locked",
+                "-p",
+                "berth-test-support",
+                "-p",
+                "berth-e2e",
+            ])
+            .env("BERTH_BIN", bin))?;
+        // berth-cni on real namespaces, and containerd's CRI calling it.
+        let mut cni = Command::new("cargo");
+        cni.args(["test", "--release", "--locked", "-p", "berth-cni"]);
+        for t in CNI_NETNS_SUITES {
+            cni.args(["--test", t]);
+        }
+        sh(&mut cni)?;
+        sh(Command::new("cargo")
+            .args(["test", "--release", "--locked", "-p", "berth-cri-tests"])
+            .env("BERTH_BIN", bin))?;
+        // The node agent's containerd and images, on a real containerd.
+        sh(Command::new("cargo").args(["test", "--release", "--locked", "-p", "berth-node"]))
+    })?;
+    Ok(())
+}
+
+/// Every benchmark once, at a smoke size.
+fn benches(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
+    p.time("bench cni (smoke size)", || {
+        sh(Command::new(bin).args([
+            "bench",
+            "cni",
+            "--pods",
+            "16",
+            "--json",
+            "target/bench-cni-smoke.json",
+        ]))
+    })?;
+    p.time("bench api (smoke size)", || {
+        sh(Command::new(bin).args([
+            "bench",
+            "api",
+            "--services",
+            "200",
+            "--endpoints",
+            "2000",
+            "--watchers",
+            "10",
+            "--updates",
+            "10",
+            "--json",
+            "target/bench-api-smoke.json",
+        ]))
+    })?;
+    p.time("bench pods (smoke size)", || {
+        sh(Command::new(bin).args([
+            "bench",
+            "pods",
+            "--pods",
+            "5",
+            "--json",
+            "target/bench-pods-smoke.json",
+        ]))
+    })?;
+    p.time("bench dns (smoke size)", || {
+        sh(Command::new(bin).args([
+            "bench",
+            "dns",
+            "--services",
+            "200",
+            "--duration",
+            "1",
+            "--json",
+            "target/bench-dns-smoke.json",
+        ]))
+    })?;
+    p.time("bench lb (smoke size)", || {
+        sh(Command::new(bin).args([
+            "bench",
+            "lb",
+            "--services",
+            "1,200",
+            "--samples",
+            "300",
+            "--json",
+            "target/bench-smoke.json",
+        ]))
+    })?;
+    Ok(())
+}
+
+/// The guests: the data plane on Debian's kernel, and a VM cluster.
+fn vm(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
+    if !is_root() {
+        bail!("the vm tier needs root: the guests' tests load eBPF programs");
+    }
+    p.time("vm: data plane suites on the guest kernel", || {
+        crate::vm::test(bin)
+    })?;
+    p.time("vm: a 2-VM cluster, LB latency across VMs", || {
+        crate::vm::cluster(bin, 2)
+    })?;
     Ok(())
 }
 

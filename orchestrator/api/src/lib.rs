@@ -162,6 +162,7 @@
 //! `ipFamilies`, cluster IPs and node ports are left to the allocators.
 
 pub mod base64;
+pub mod columns;
 pub mod configmap;
 pub mod container;
 pub mod decode;

@@ -267,88 +267,12 @@ fn three_dual_stack_nodes_serve_across_nodes_and_survive_a_cut_and_a_crash() {
         });
     }
 
-    // DNS from every node, and both VIPs reaching every replica from every
-    // node: IPv4, and IPv6 across nodes.
-    let fqdn = demo::service_fqdn("cluster.local");
-    let vip6 = cluster_ip(&c, WEB6);
-    assert!(vip6.contains(':'), "{WEB6} has an IPv6 cluster IP: {vip6}");
-    for i in 1..=NODES {
-        let out = c
-            .exec(i, &format!("client-{i}"), &["nslookup", &fqdn])
-            .expect("exec");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains("Address: 10.96."),
-            "node-{i} nslookup: {text}"
-        );
-        for (family, target) in [("IPv4", web_target()), ("IPv6", format!("{vip6} 80"))] {
-            let s = until(
-                &format!("all replicas answer client-{i} ({family})"),
-                || {
-                    let s = spread_from(&c, i, 30, &target);
-                    if s.failed == 0 && s.by_pod.len() == demo::REPLICAS {
-                        Ok(s)
-                    } else {
-                        Err(format!("{s:?}"))
-                    }
-                },
-            );
-            eprintln!("client-{i} (node-{i}) {family}: {s:?}");
-        }
-    }
-    // Pods fit the overlay a peer may be reached over: underlay 1500 - 50.
-    let mtu = c
-        .exec(1, "client-1", &["cat", "/sys/class/net/eth0/mtu"])
-        .expect("exec");
-    assert_eq!(String::from_utf8_lossy(&mtu.stdout).trim(), "1450");
-    // Each node routes the others' pod CIDRs of both families (host-gw:
-    // one shared subnet of each).
-    for i in 1..=NODES {
-        for (flag, prefix, via) in [
-            ("-4", "10.244.", " via 192.168.91."),
-            ("-6", "fd00:10:244:", " via fd00:192:168:91::"),
-        ] {
-            let routes = c
-                .node_netns(i)
-                .ip(&[flag, "route", "show", "proto", "195"])
-                .expect("routes");
-            assert_eq!(routes.lines().count(), NODES - 1, "node-{i}: {routes}");
-            assert!(
-                routes
-                    .lines()
-                    .all(|l| l.starts_with(prefix) && l.contains(via)),
-                "node-{i}: {routes}"
-            );
-        }
-    }
-    // Traffic leaving the cluster is masqueraded: a server outside the pod
-    // network (in the API server's namespace, which has no route to the
-    // pod CIDRs) sees node-1's address and its answer comes back.
-    let seen = seen_outside(&c, 1);
-    assert_eq!(
-        seen,
-        c.node(1).ip.to_string(),
-        "source seen outside the cluster"
-    );
+    serves_both_families_across_nodes(&c);
     // Replicas on every node: each client's answers crossed nodes, and
     // node 3's failures below take a replica with them.
     assert_eq!(nodes.len(), NODES, "the replicas landed on {nodes:?}");
 
-    // A server restart changes nothing for traffic: requests keep being
-    // answered while it is down and after it is back.
-    let stream = PodStream::start(client_exec(&c, 1), "server-restart", &web_target());
-    stream.wait_lines(client_exec(&c, 1), STREAM_STEP);
-    let at_kill = stream.read(client_exec(&c, 1)).0.len();
-    c.restart_server(CONVERGE).expect("server restart");
-    let back = stream.read(client_exec(&c, 1)).0.len();
-    stream.wait_lines(client_exec(&c, 1), back + STREAM_STEP);
-    let lines = stream.stop(client_exec(&c, 1));
-    let (answered, failed) = podstream::counts(&lines);
-    eprintln!(
-        "client-1 across the server restart: {answered} answered ({} while it restarted), {failed} failed",
-        back - at_kill
-    );
-    assert_eq!(failed, 0, "across the server restart: {lines:?}");
+    survives_a_server_restart(&mut c);
 
     // Node 3 cut off the underlay.
     let vip = cluster_ip(&c, demo::SERVICE);
@@ -503,4 +427,93 @@ fn failover(
             "client-{i}: {answered_after} answered after the data plane dropped node-3"
         );
     }
+}
+
+/// DNS from every node, and both VIPs reaching every replica from every
+/// node (IPv4, and IPv6 across nodes); the pods' MTU; each node's routes
+/// of both families; masquerade to outside the cluster.
+fn serves_both_families_across_nodes(c: &Cluster) {
+    // DNS from every node, and both VIPs reaching every replica from every
+    // node: IPv4, and IPv6 across nodes.
+    let fqdn = demo::service_fqdn("cluster.local");
+    let vip6 = cluster_ip(c, WEB6);
+    assert!(vip6.contains(':'), "{WEB6} has an IPv6 cluster IP: {vip6}");
+    for i in 1..=NODES {
+        let out = c
+            .exec(i, &format!("client-{i}"), &["nslookup", &fqdn])
+            .expect("exec");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Address: 10.96."),
+            "node-{i} nslookup: {text}"
+        );
+        for (family, target) in [("IPv4", web_target()), ("IPv6", format!("{vip6} 80"))] {
+            let s = until(
+                &format!("all replicas answer client-{i} ({family})"),
+                || {
+                    let s = spread_from(c, i, 30, &target);
+                    if s.failed == 0 && s.by_pod.len() == demo::REPLICAS {
+                        Ok(s)
+                    } else {
+                        Err(format!("{s:?}"))
+                    }
+                },
+            );
+            eprintln!("client-{i} (node-{i}) {family}: {s:?}");
+        }
+    }
+    // Pods fit the overlay a peer may be reached over: underlay 1500 - 50.
+    let mtu = c
+        .exec(1, "client-1", &["cat", "/sys/class/net/eth0/mtu"])
+        .expect("exec");
+    assert_eq!(String::from_utf8_lossy(&mtu.stdout).trim(), "1450");
+    // Each node routes the others' pod CIDRs of both families (host-gw:
+    // one shared subnet of each).
+    for i in 1..=NODES {
+        for (flag, prefix, via) in [
+            ("-4", "10.244.", " via 192.168.91."),
+            ("-6", "fd00:10:244:", " via fd00:192:168:91::"),
+        ] {
+            let routes = c
+                .node_netns(i)
+                .ip(&[flag, "route", "show", "proto", "195"])
+                .expect("routes");
+            assert_eq!(routes.lines().count(), NODES - 1, "node-{i}: {routes}");
+            assert!(
+                routes
+                    .lines()
+                    .all(|l| l.starts_with(prefix) && l.contains(via)),
+                "node-{i}: {routes}"
+            );
+        }
+    }
+    // Traffic leaving the cluster is masqueraded: a server outside the pod
+    // network (in the API server's namespace, which has no route to the
+    // pod CIDRs) sees node-1's address and its answer comes back.
+    let seen = seen_outside(c, 1);
+    assert_eq!(
+        seen,
+        c.node(1).ip.to_string(),
+        "source seen outside the cluster"
+    );
+}
+
+/// A server restart changes nothing for traffic: a stream of requests
+/// running across it fails none.
+fn survives_a_server_restart(c: &mut Cluster) {
+    // A server restart changes nothing for traffic: requests keep being
+    // answered while it is down and after it is back.
+    let stream = PodStream::start(client_exec(c, 1), "server-restart", &web_target());
+    stream.wait_lines(client_exec(c, 1), STREAM_STEP);
+    let at_kill = stream.read(client_exec(c, 1)).0.len();
+    c.restart_server(CONVERGE).expect("server restart");
+    let back = stream.read(client_exec(c, 1)).0.len();
+    stream.wait_lines(client_exec(c, 1), back + STREAM_STEP);
+    let lines = stream.stop(client_exec(c, 1));
+    let (answered, failed) = podstream::counts(&lines);
+    eprintln!(
+        "client-1 across the server restart: {answered} answered ({} while it restarted), {failed} failed",
+        back - at_kill
+    );
+    assert_eq!(failed, 0, "across the server restart: {lines:?}");
 }

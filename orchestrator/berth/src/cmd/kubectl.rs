@@ -249,7 +249,7 @@ fn print_objects(
             }
             header.push("NAME".into());
             header.extend(
-                super::table::headers(&objects[0], wide)
+                berth_api::columns::headers(&objects[0], wide)
                     .into_iter()
                     .map(str::to_owned),
             );
@@ -261,7 +261,7 @@ fn print_objects(
                     row.push(o.namespace().unwrap_or("").to_owned());
                 }
                 row.push(o.name().to_owned());
-                row.extend(super::table::cells(o, wide));
+                row.extend(berth_api::columns::values(o, wide));
                 row.push(
                     o.metadata()
                         .creation_timestamp

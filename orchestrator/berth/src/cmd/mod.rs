@@ -12,7 +12,6 @@ mod kubectl_more;
 mod nodenet;
 mod podexec;
 mod server;
-mod table;
 mod up;
 
 use clap::{Parser, Subcommand};

@@ -132,178 +132,209 @@ fn main() -> anyhow::Result<()> {
         .parse()
         .context("ADDR")?;
     match args[0].as_str() {
-        "tcp" => {
-            let n: usize = args.get(2).context("N")?.parse()?;
-            let mut ids: BTreeMap<String, usize> = BTreeMap::new();
-            let (mut failed, mut mismatch) = (0, 0);
-            let mut first_error = String::new();
-            for _ in 0..n {
-                match who(addr) {
-                    Ok((id, peer)) => {
-                        *ids.entry(id).or_default() += 1;
-                        if peer != addr {
-                            mismatch += 1;
-                        }
-                    }
-                    Err(e) => {
-                        if failed == 0 {
-                            first_error = e.to_string();
-                        }
-                        failed += 1;
-                    }
-                }
-            }
-            for (id, c) in ids {
-                println!("id.{id}={c}");
-            }
-            println!("failed={failed}\npeer_mismatch={mismatch}\nfirst_error={first_error}");
-        }
-        "udp" => {
-            let s = udp_socket(addr)?;
-            s.send_to(b"who", addr)?;
-            let mut buf = [0u8; 512];
-            let (n, from) = s.recv_from(&mut buf)?;
-            println!(
-                "id={}\nfrom={from}",
-                String::from_utf8_lossy(&buf[..n]).trim()
-            );
-        }
-        "udp-connected" => {
-            let s = udp_socket(addr)?;
-            s.connect(addr)?;
-            s.send(b"who")?;
-            let mut buf = [0u8; 512];
-            let n = s.recv(&mut buf)?;
-            println!(
-                "id={}\npeer={}",
-                String::from_utf8_lossy(&buf[..n]).trim(),
-                s.peer_addr()?
-            );
-        }
-        "connect" => {
-            let t = Instant::now();
-            let r = TcpStream::connect_timeout(&addr, IO_TIMEOUT);
-            let us = t.elapsed().as_micros();
-            match r {
-                Ok(_) => println!("result=ok\nelapsed_us={us}"),
-                Err(e) => println!(
-                    "result=error\nerrno={}\nerror={e}\nelapsed_us={us}",
-                    e.raw_os_error().unwrap_or(-1)
-                ),
-            }
-        }
-        "stream" => {
-            // Runs until the test closes stdin: the test, not a clock,
-            // says when what it does beside the stream is done.
-            let stop = stdin_closed();
-            let (mut ok, mut failed) = (0u64, 0u64);
-            let mut first_error = String::new();
-            while !stop.load(Ordering::Relaxed) {
-                match who(addr) {
-                    Ok(_) => {
-                        ok += 1;
-                        if ok % 20 == 0 {
-                            announce(&format!("progress={ok}"));
-                        }
-                    }
-                    Err(e) => {
-                        if failed == 0 {
-                            first_error = e.to_string();
-                        }
-                        failed += 1;
-                    }
-                }
-            }
-            println!("ok={ok}\nfailed={failed}\nfirst_error={first_error}");
-        }
-        "hold" => {
-            let stop = stdin_closed();
-            let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-            s.set_read_timeout(Some(IO_TIMEOUT))?;
-            let id = ask_id(&mut s)?;
-            announce(&format!("id={id}"));
-            let (mut ok, mut failed) = (0u64, 0u64);
-            let mut first_error = String::new();
-            let mut buf = [0u8; 16];
-            while !stop.load(Ordering::Relaxed) {
-                let r = s
-                    .write_all(b"ping")
-                    .and_then(|()| std::io::Read::read_exact(&mut s, &mut buf[..4]));
-                match r {
-                    Ok(()) => {
-                        ok += 1;
-                        announce(&format!("progress={ok}"));
-                    }
-                    Err(e) => {
-                        if failed == 0 {
-                            first_error = e.to_string();
-                        }
-                        failed += 1;
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            println!("exchanges={ok}\nfailed={failed}\nfirst_error={first_error}");
-        }
-        "idle-tcp" => {
-            let wait = args.get(2).context("SECS")?;
-            let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-            s.set_read_timeout(Some(IO_TIMEOUT))?;
-            let id = ask_id(&mut s)?;
-            announce(&format!("id={id}"));
-            let mut buf = [0u8; 16];
-            if wait == "stdin" {
-                // Until the test says stop: then, whether it is still open.
-                let stop = stdin_closed();
-                s.set_read_timeout(Some(Duration::from_millis(100)))?;
-                loop {
-                    match std::io::Read::read(&mut s, &mut buf) {
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) =>
-                        {
-                            if stop.load(Ordering::Relaxed) {
-                                println!("result=open\nerrno=0");
-                                break;
-                            }
-                        }
-                        r => {
-                            report_end(r.map(|n| n == 0));
-                            break;
-                        }
-                    }
-                }
-            } else {
-                let secs: f64 = wait.parse()?;
-                s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
-                let r = std::io::Read::read(&mut s, &mut buf);
-                report_end(r.map(|n| n == 0));
-            }
-            next_who(addr);
-        }
-        "idle-udp" => {
-            let secs: f64 = args.get(2).context("SECS")?.parse()?;
-            let s = udp_socket(addr)?;
-            s.connect(addr)?;
-            s.send(b"who")?;
-            let mut buf = [0u8; 512];
-            let n = s.recv(&mut buf)?;
-            announce(&format!("id={}", String::from_utf8_lossy(&buf[..n]).trim()));
-            s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
-            let r = s.recv(&mut buf);
-            report_end(r.map(|_| false));
-            // A DNS client's next query: a new socket.
-            let s = udp_socket(addr)?;
-            s.connect(addr)?;
-            s.send(b"who")?;
-            match s.recv(&mut buf) {
-                Ok(n) => println!("next_id={}", String::from_utf8_lossy(&buf[..n]).trim()),
-                Err(e) => println!("next_id=\nnext_error={e}"),
-            }
-        }
+        "tcp" => cmd_tcp(addr, &args),
+        "udp" => cmd_udp(addr),
+        "udp-connected" => cmd_udp_connected(addr),
+        "connect" => cmd_connect(addr),
+        "stream" => cmd_stream(addr),
+        "hold" => cmd_hold(addr),
+        "idle-tcp" => cmd_idle_tcp(addr, &args),
+        "idle-udp" => cmd_idle_udp(addr, &args),
         other => bail!("unknown command {other}"),
     }
+}
+
+fn cmd_tcp(addr: SocketAddr, args: &[String]) -> anyhow::Result<()> {
+    let n: usize = args.get(2).context("N")?.parse()?;
+    let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut failed, mut mismatch) = (0, 0);
+    let mut first_error = String::new();
+    for _ in 0..n {
+        match who(addr) {
+            Ok((id, peer)) => {
+                *ids.entry(id).or_default() += 1;
+                if peer != addr {
+                    mismatch += 1;
+                }
+            }
+            Err(e) => {
+                if failed == 0 {
+                    first_error = e.to_string();
+                }
+                failed += 1;
+            }
+        }
+    }
+    for (id, c) in ids {
+        println!("id.{id}={c}");
+    }
+    println!("failed={failed}\npeer_mismatch={mismatch}\nfirst_error={first_error}");
+
+    Ok(())
+}
+
+fn cmd_udp(addr: SocketAddr) -> anyhow::Result<()> {
+    let s = udp_socket(addr)?;
+    s.send_to(b"who", addr)?;
+    let mut buf = [0u8; 512];
+    let (n, from) = s.recv_from(&mut buf)?;
+    println!(
+        "id={}\nfrom={from}",
+        String::from_utf8_lossy(&buf[..n]).trim()
+    );
+
+    Ok(())
+}
+
+fn cmd_udp_connected(addr: SocketAddr) -> anyhow::Result<()> {
+    let s = udp_socket(addr)?;
+    s.connect(addr)?;
+    s.send(b"who")?;
+    let mut buf = [0u8; 512];
+    let n = s.recv(&mut buf)?;
+    println!(
+        "id={}\npeer={}",
+        String::from_utf8_lossy(&buf[..n]).trim(),
+        s.peer_addr()?
+    );
+
+    Ok(())
+}
+
+fn cmd_connect(addr: SocketAddr) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let r = TcpStream::connect_timeout(&addr, IO_TIMEOUT);
+    let us = t.elapsed().as_micros();
+    match r {
+        Ok(_) => println!("result=ok\nelapsed_us={us}"),
+        Err(e) => println!(
+            "result=error\nerrno={}\nerror={e}\nelapsed_us={us}",
+            e.raw_os_error().unwrap_or(-1)
+        ),
+    }
+
+    Ok(())
+}
+
+fn cmd_stream(addr: SocketAddr) -> anyhow::Result<()> {
+    // Runs until the test closes stdin: the test, not a clock,
+    // says when what it does beside the stream is done.
+    let stop = stdin_closed();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut first_error = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        match who(addr) {
+            Ok(_) => {
+                ok += 1;
+                if ok % 20 == 0 {
+                    announce(&format!("progress={ok}"));
+                }
+            }
+            Err(e) => {
+                if failed == 0 {
+                    first_error = e.to_string();
+                }
+                failed += 1;
+            }
+        }
+    }
+    println!("ok={ok}\nfailed={failed}\nfirst_error={first_error}");
+
+    Ok(())
+}
+
+fn cmd_hold(addr: SocketAddr) -> anyhow::Result<()> {
+    let stop = stdin_closed();
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    let id = ask_id(&mut s)?;
+    announce(&format!("id={id}"));
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut first_error = String::new();
+    let mut buf = [0u8; 16];
+    while !stop.load(Ordering::Relaxed) {
+        let r = s
+            .write_all(b"ping")
+            .and_then(|()| std::io::Read::read_exact(&mut s, &mut buf[..4]));
+        match r {
+            Ok(()) => {
+                ok += 1;
+                announce(&format!("progress={ok}"));
+            }
+            Err(e) => {
+                if failed == 0 {
+                    first_error = e.to_string();
+                }
+                failed += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("exchanges={ok}\nfailed={failed}\nfirst_error={first_error}");
+
+    Ok(())
+}
+
+fn cmd_idle_tcp(addr: SocketAddr, args: &[String]) -> anyhow::Result<()> {
+    let wait = args.get(2).context("SECS")?;
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    let id = ask_id(&mut s)?;
+    announce(&format!("id={id}"));
+    let mut buf = [0u8; 16];
+    if wait == "stdin" {
+        // Until the test says stop: then, whether it is still open.
+        let stop = stdin_closed();
+        s.set_read_timeout(Some(Duration::from_millis(100)))?;
+        loop {
+            match std::io::Read::read(&mut s, &mut buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(Ordering::Relaxed) {
+                        println!("result=open\nerrno=0");
+                        break;
+                    }
+                }
+                r => {
+                    report_end(r.map(|n| n == 0));
+                    break;
+                }
+            }
+        }
+    } else {
+        let secs: f64 = wait.parse()?;
+        s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
+        let r = std::io::Read::read(&mut s, &mut buf);
+        report_end(r.map(|n| n == 0));
+    }
+    next_who(addr);
+
+    Ok(())
+}
+
+fn cmd_idle_udp(addr: SocketAddr, args: &[String]) -> anyhow::Result<()> {
+    let secs: f64 = args.get(2).context("SECS")?.parse()?;
+    let s = udp_socket(addr)?;
+    s.connect(addr)?;
+    s.send(b"who")?;
+    let mut buf = [0u8; 512];
+    let n = s.recv(&mut buf)?;
+    announce(&format!("id={}", String::from_utf8_lossy(&buf[..n]).trim()));
+    s.set_read_timeout(Some(Duration::from_secs_f64(secs)))?;
+    let r = s.recv(&mut buf);
+    report_end(r.map(|_| false));
+    // A DNS client's next query: a new socket.
+    let s = udp_socket(addr)?;
+    s.connect(addr)?;
+    s.send(b"who")?;
+    match s.recv(&mut buf) {
+        Ok(n) => println!("next_id={}", String::from_utf8_lossy(&buf[..n]).trim()),
+        Err(e) => println!("next_id=\nnext_error={e}"),
+    }
+
     Ok(())
 }
