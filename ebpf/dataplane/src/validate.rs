@@ -10,7 +10,7 @@ use crate::{
     error::Error,
     model::{
         Algorithm, Backend, BackendOptions, BackendState, FrontendKey, Limits,
-        MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Service,
+        MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Service, ServicePort,
     },
 };
 
@@ -67,6 +67,69 @@ const fn gcd(a: u16, b: u16) -> u16 {
 
 /// Checks a service and expands it into frontends.
 pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error> {
+    check_name_and_policy(svc)?;
+    check_vips(svc)?;
+    if svc.ports.is_empty() {
+        return Err(Error::invalid(
+            "ports",
+            "[]",
+            "at least one port is required",
+        ));
+    }
+    let mut seen_ports = BTreeSet::new();
+    let mut desired = Desired::new();
+    for (j, p) in svc.ports.iter().enumerate() {
+        if p.port == 0 {
+            return Err(Error::invalid(
+                format!("ports[{j}].port"),
+                p.port,
+                "must be 1-65535",
+            ));
+        }
+        if !seen_ports.insert((p.port, p.protocol)) {
+            return Err(Error::invalid(
+                format!("ports[{j}].port"),
+                format!("{}/{}", p.port, p.protocol),
+                "duplicate port and protocol",
+            ));
+        }
+        let most = check_backends(svc, j, p)?;
+        let members = |v4: bool| -> Vec<(Backend, BackendOptions)> {
+            p.backends
+                .iter()
+                .filter(|b| b.addr.is_ipv4() == v4)
+                .map(|b| (*b, p.options_of(b)))
+                .collect()
+        };
+        let (m4, m6) = (members(true), members(false));
+        let (s4, s6) = (slots(&m4), slots(&m6));
+        check_capacity(svc, limits, j, most, s4.len().max(s6.len()))?;
+        for (i, vip) in svc.vips.iter().enumerate() {
+            let key = FrontendKey {
+                vip: *vip,
+                port: p.port,
+                protocol: p.protocol,
+            };
+            let (slots, members) = if vip.is_ipv4() {
+                (s4.clone(), m4.clone())
+            } else {
+                (s6.clone(), m6.clone())
+            };
+            desired.insert(
+                key,
+                Wanted {
+                    field: i,
+                    slots,
+                    members,
+                },
+            );
+        }
+    }
+    Ok(desired)
+}
+
+/// The service's name, and its affinity timeout.
+fn check_name_and_policy(svc: &Service) -> Result<(), Error> {
     if svc.name.is_empty() || svc.name.len() > MAX_NAME_LEN {
         return Err(Error::invalid(
             "name",
@@ -94,6 +157,11 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
             format!("must be 1-{MAX_AFFINITY_TIMEOUT} seconds"),
         ));
     }
+    Ok(())
+}
+
+/// At least one VIP, each usable and given once.
+fn check_vips(svc: &Service) -> Result<(), Error> {
     if svc.vips.is_empty() {
         return Err(Error::invalid("vips", "[]", "at least one VIP is required"));
     }
@@ -104,132 +172,95 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
             return Err(Error::invalid(format!("vips[{i}]"), vip, "duplicate VIP"));
         }
     }
+    Ok(())
+}
+
+/// Port `j`'s backends (usable, of a family the service has a VIP of,
+/// each once) and their options (for a listed backend, weight in range);
+/// returns the larger family's count.
+fn check_backends(svc: &Service, j: usize, p: &ServicePort) -> Result<usize, Error> {
     let has_v4 = svc.vips.iter().any(IpAddr::is_ipv4);
     let has_v6 = svc.vips.iter().any(IpAddr::is_ipv6);
-    if svc.ports.is_empty() {
+    let (mut v4, mut v6) = (0usize, 0usize);
+    let mut seen_backends = BTreeSet::new();
+    for (k, b) in p.backends.iter().enumerate() {
+        let field = format!("ports[{j}].backends[{k}]");
+        if b.port == 0 {
+            return Err(Error::invalid(field, b, "backend port must be 1-65535"));
+        }
+        check_backend_addr(b.addr).map_err(|reason| Error::invalid(&field, b, reason))?;
+        if b.addr.is_ipv4() && !has_v4 || b.addr.is_ipv6() && !has_v6 {
+            return Err(Error::invalid(field, b, "no VIP of this address family"));
+        }
+        if !seen_backends.insert(*b) {
+            return Err(Error::invalid(field, b, "duplicate backend"));
+        }
+        if b.addr.is_ipv4() {
+            v4 += 1;
+        } else {
+            v6 += 1;
+        }
+    }
+    for (b, o) in &p.options {
+        if !seen_backends.contains(b) {
+            return Err(Error::invalid(
+                format!("ports[{j}].options"),
+                b,
+                "options for a backend that is not in backends",
+            ));
+        }
+        if o.weight > MAX_WEIGHT {
+            let k = p.backends.iter().position(|x| x == b).unwrap_or(0);
+            return Err(Error::invalid(
+                format!("ports[{j}].backends[{k}].weight"),
+                o.weight,
+                format!("must be 0-{MAX_WEIGHT}"),
+            ));
+        }
+    }
+    Ok(v4.max(v6))
+}
+
+/// Whether port `j`'s `most` backends (and `most_slots` slots, with the
+/// weights) fit one frontend, and a Maglev table.
+fn check_capacity(
+    svc: &Service,
+    limits: &Limits,
+    j: usize,
+    most: usize,
+    most_slots: usize,
+) -> Result<(), Error> {
+    if svc.policy.algorithm == Algorithm::Maglev && most >= limits.maglev_table_size as usize {
         return Err(Error::invalid(
-            "ports",
-            "[]",
-            "at least one port is required",
+            format!("ports[{j}].backends"),
+            format!("{most} backends"),
+            format!(
+                "a Maglev frontend needs fewer backends than its table has entries ({})",
+                limits.maglev_table_size
+            ),
         ));
     }
-    let mut seen_ports = BTreeSet::new();
-    let mut desired = Desired::new();
-    for (j, p) in svc.ports.iter().enumerate() {
-        if p.port == 0 {
-            return Err(Error::invalid(
-                format!("ports[{j}].port"),
-                p.port,
-                "must be 1-65535",
-            ));
-        }
-        if !seen_ports.insert((p.port, p.protocol)) {
-            return Err(Error::invalid(
-                format!("ports[{j}].port"),
-                format!("{}/{}", p.port, p.protocol),
-                "duplicate port and protocol",
-            ));
-        }
-        let (mut v4, mut v6) = (0usize, 0usize);
-        let mut seen_backends = BTreeSet::new();
-        for (k, b) in p.backends.iter().enumerate() {
-            let field = format!("ports[{j}].backends[{k}]");
-            if b.port == 0 {
-                return Err(Error::invalid(field, b, "backend port must be 1-65535"));
-            }
-            check_backend_addr(b.addr).map_err(|reason| Error::invalid(&field, b, reason))?;
-            if b.addr.is_ipv4() && !has_v4 || b.addr.is_ipv6() && !has_v6 {
-                return Err(Error::invalid(field, b, "no VIP of this address family"));
-            }
-            if !seen_backends.insert(*b) {
-                return Err(Error::invalid(field, b, "duplicate backend"));
-            }
-            if b.addr.is_ipv4() {
-                v4 += 1;
-            } else {
-                v6 += 1;
-            }
-        }
-        for (b, o) in &p.options {
-            if !seen_backends.contains(b) {
-                return Err(Error::invalid(
-                    format!("ports[{j}].options"),
-                    b,
-                    "options for a backend that is not in backends",
-                ));
-            }
-            if o.weight > MAX_WEIGHT {
-                let k = p.backends.iter().position(|x| x == b).unwrap_or(0);
-                return Err(Error::invalid(
-                    format!("ports[{j}].backends[{k}].weight"),
-                    o.weight,
-                    format!("must be 0-{MAX_WEIGHT}"),
-                ));
-            }
-        }
-        let most = v4.max(v6);
-        if svc.policy.algorithm == Algorithm::Maglev && most >= limits.maglev_table_size as usize {
-            return Err(Error::invalid(
-                format!("ports[{j}].backends"),
-                format!("{most} backends"),
-                format!(
-                    "a Maglev frontend needs fewer backends than its table has entries ({})",
-                    limits.maglev_table_size
-                ),
-            ));
-        }
-        if most > limits.backends_per_frontend as usize {
-            return Err(Error::invalid(
-                format!("ports[{j}].backends"),
-                format!("{most} backends"),
-                format!(
-                    "at most {} backends per VIP and port",
-                    limits.backends_per_frontend
-                ),
-            ));
-        }
-        let family = |v4: bool| -> Vec<(Backend, BackendOptions)> {
-            p.backends
-                .iter()
-                .filter(|b| b.addr.is_ipv4() == v4)
-                .map(|b| (*b, p.options_of(b)))
-                .collect()
-        };
-        let (m4, m6) = (family(true), family(false));
-        let (s4, s6) = (slots(&m4), slots(&m6));
-        let most_slots = s4.len().max(s6.len());
-        if most_slots > limits.backends_per_frontend as usize {
-            return Err(Error::invalid(
-                format!("ports[{j}].backends"),
-                format!("weights needing {most_slots} slots"),
-                format!(
-                    "at most {} slots per VIP and port (use smaller weights)",
-                    limits.backends_per_frontend
-                ),
-            ));
-        }
-        for (i, vip) in svc.vips.iter().enumerate() {
-            let key = FrontendKey {
-                vip: *vip,
-                port: p.port,
-                protocol: p.protocol,
-            };
-            let (slots, members) = if vip.is_ipv4() {
-                (s4.clone(), m4.clone())
-            } else {
-                (s6.clone(), m6.clone())
-            };
-            desired.insert(
-                key,
-                Wanted {
-                    field: i,
-                    slots,
-                    members,
-                },
-            );
-        }
+    if most > limits.backends_per_frontend as usize {
+        return Err(Error::invalid(
+            format!("ports[{j}].backends"),
+            format!("{most} backends"),
+            format!(
+                "at most {} backends per VIP and port",
+                limits.backends_per_frontend
+            ),
+        ));
     }
-    Ok(desired)
+    if most_slots > limits.backends_per_frontend as usize {
+        return Err(Error::invalid(
+            format!("ports[{j}].backends"),
+            format!("weights needing {most_slots} slots"),
+            format!(
+                "at most {} slots per VIP and port (use smaller weights)",
+                limits.backends_per_frontend
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_vip(ip: IpAddr) -> Result<(), &'static str> {
