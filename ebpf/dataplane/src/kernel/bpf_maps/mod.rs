@@ -2,110 +2,32 @@
 
 use std::{
     io,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd},
+    net::IpAddr,
+    os::fd::{AsFd, RawFd},
 };
 
-use aya::maps::{
-    HashMap, HashOfMaps, Map, MapData, MapError as AyaMapError, PerCpuArray, PerCpuValues,
-};
+use aya::maps::{HashMap, HashOfMaps, Map, MapData, PerCpuArray, PerCpuValues};
 use berth_ebpf_common::lb::{
     AffinityMatchKey, Backend4, Backend6, MEMBER_ACTIVE, MEMBER_QUARANTINED, MEMBER_TERMINATING,
     MemberKey, MemberValue, RevNat4Key, RevNat4Value, RevNat6Key, RevNat6Value, Service4Key,
     Service6Key, ServiceStats, ServiceValue,
 };
 
+mod access;
+mod dump;
+mod keys;
+mod names;
+
+use self::access::{batch, conv, ignore_missing, take};
+pub(crate) use self::keys::{from_v4, from_v6, key4, key6, member_key, port_be, slot_key, v4, v6};
+pub(crate) use self::names::*;
+use self::names::{BPF_F_INNER_MAP, BPF_MAP_TYPE_ARRAY};
 use super::{sys, terminate};
 use crate::{
     error::MapError,
     maps::{Dump, LbMaps, SlotKey},
     model::{Backend, BackendOptions, BackendState, FrontendKey, Protocol},
 };
-
-fn member_key(service_id: u32, b: &Backend, proto: Protocol) -> MemberKey {
-    let (family, addr) = match b.addr {
-        IpAddr::V4(a) => (4, [v4(a), 0, 0, 0]),
-        IpAddr::V6(a) => (6, v6(a)),
-    };
-    MemberKey {
-        service_id,
-        port: port_be(b.port),
-        proto: proto.number(),
-        family,
-        addr,
-    }
-}
-
-/// Creates the (empty) MEMBERS map of `max_entries` and pins it at `path`,
-/// or opens the one pinned there.
-pub(crate) fn open_or_create_members(
-    path: &std::path::Path,
-    max_entries: u32,
-) -> Result<Map, MapError> {
-    const BPF_MAP_TYPE_HASH: u32 = 1;
-    const BPF_F_NO_PREALLOC: u32 = 1;
-    let data = if path.exists() {
-        MapData::from_pin(path).map_err(conv(MEMBERS, "open pinned"))?
-    } else {
-        let obj = aya_obj::Map::new_from_params(
-            BPF_MAP_TYPE_HASH,
-            size_of::<MemberKey>() as u32,
-            size_of::<MemberValue>() as u32,
-            max_entries,
-            BPF_F_NO_PREALLOC,
-        );
-        let data = MapData::create(obj, MEMBERS, None).map_err(conv(MEMBERS, "create"))?;
-        data.pin(path).map_err(|e| MapError::Os {
-            map: MEMBERS,
-            op: "pin",
-            source: io::Error::other(e.to_string()),
-        })?;
-        data
-    };
-    Map::from_map_data(data).map_err(conv(MEMBERS, "open"))
-}
-
-/// Names of the maps in the object (and of their pins).
-pub(crate) const SVC4: &str = "SVC4";
-pub(crate) const SVC6: &str = "SVC6";
-pub(crate) const BACKEND4: &str = "BACKEND4";
-pub(crate) const BACKEND6: &str = "BACKEND6";
-pub(crate) const VIP4: &str = "VIP4";
-pub(crate) const VIP6: &str = "VIP6";
-pub(crate) const REVNAT4: &str = "REVNAT4";
-pub(crate) const REVNAT6: &str = "REVNAT6";
-pub(crate) const SVC_STATS: &str = "SVC_STATS";
-pub(crate) const BACKEND_STATS: &str = "BACKEND_STATS";
-pub(crate) const AFFINITY: &str = "AFFINITY";
-pub(crate) const AFFINITY_MATCH: &str = "AFFINITY_MATCH";
-/// The outer map of the Maglev tables (a BTF map, pinned by path).
-pub(crate) const MAGLEV: &str = "MAGLEV";
-/// Member states and weights: created and pinned by userspace (no program
-/// reads it).
-pub(crate) const MEMBERS: &str = "MEMBERS";
-
-/// `BPF_F_INNER_MAP`: inner maps of any size fit the outer map.
-const BPF_F_INNER_MAP: u32 = 1 << 12;
-/// `BPF_MAP_TYPE_ARRAY`.
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-
-/// Every map, for pinning and removal.
-pub(crate) const ALL: [&str; 14] = [
-    SVC4,
-    SVC6,
-    BACKEND4,
-    BACKEND6,
-    VIP4,
-    VIP6,
-    REVNAT4,
-    REVNAT6,
-    SVC_STATS,
-    BACKEND_STATS,
-    AFFINITY,
-    AFFINITY_MATCH,
-    MAGLEV,
-    MEMBERS,
-];
 
 /// The load balancer's maps in the kernel.
 pub struct BpfMaps {
@@ -138,160 +60,12 @@ struct Fds {
     vip6: RawFd,
 }
 
-fn raw_fd(map: &Map) -> Option<RawFd> {
-    match map {
-        Map::HashMap(md) => Some(md.fd().as_fd().as_raw_fd()),
-        _ => None,
-    }
-}
-
 impl std::fmt::Debug for BpfMaps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BpfMaps")
             .field("cpus", &self.cpus)
             .finish_non_exhaustive()
     }
-}
-
-fn conv(map: &'static str, op: &'static str) -> impl Fn(AyaMapError) -> MapError {
-    move |e| match e {
-        AyaMapError::SyscallError(s) => {
-            let code = s.io_error.raw_os_error();
-            if code == Some(libc::E2BIG) || code == Some(libc::ENOSPC) {
-                MapError::Full { map, op }
-            } else {
-                MapError::Os {
-                    map,
-                    op,
-                    source: s.io_error,
-                }
-            }
-        }
-        other => MapError::Os {
-            map,
-            op,
-            source: io::Error::other(other.to_string()),
-        },
-    }
-}
-
-fn ignore_missing(r: Result<(), AyaMapError>) -> Result<(), AyaMapError> {
-    match r {
-        Err(AyaMapError::KeyNotFound) | Err(AyaMapError::ElementNotFound) => Ok(()),
-        Err(AyaMapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
-            Ok(())
-        }
-        other => other,
-    }
-}
-
-pub(crate) fn v4(a: Ipv4Addr) -> u32 {
-    u32::from_ne_bytes(a.octets())
-}
-
-pub(crate) fn v6(a: Ipv6Addr) -> [u32; 4] {
-    let o = a.octets();
-    [0, 1, 2, 3].map(|i| u32::from_ne_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]]))
-}
-
-fn from_v4(a: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(a.to_ne_bytes()))
-}
-
-fn from_v6(w: [u32; 4]) -> IpAddr {
-    let mut o = [0u8; 16];
-    for (i, word) in w.iter().enumerate() {
-        o[4 * i..4 * i + 4].copy_from_slice(&word.to_ne_bytes());
-    }
-    IpAddr::V6(Ipv6Addr::from(o))
-}
-
-/// Network byte order, as `user_port` holds it.
-pub(crate) const fn port_be(p: u16) -> u16 {
-    p.to_be()
-}
-
-fn key4(k: &SlotKey, a: Ipv4Addr) -> Service4Key {
-    Service4Key::slot(
-        v4(a),
-        port_be(k.frontend.port),
-        k.frontend.protocol.number(),
-        k.gen_,
-        k.slot,
-    )
-}
-
-fn key6(k: &SlotKey, a: Ipv6Addr) -> Service6Key {
-    Service6Key::slot(
-        v6(a),
-        port_be(k.frontend.port),
-        k.frontend.protocol.number(),
-        k.gen_,
-        k.slot,
-    )
-}
-
-fn slot_key(vip: IpAddr, port: u16, proto: u8, gen_: u8, slot: u16) -> Result<SlotKey, MapError> {
-    let protocol = Protocol::from_number(proto).ok_or_else(|| MapError::Corrupt {
-        map: SVC4,
-        reason: format!("protocol {proto} in a service key"),
-    })?;
-    Ok(SlotKey {
-        frontend: FrontendKey {
-            vip,
-            port: u16::from_be(port),
-            protocol,
-        },
-        gen_,
-        slot,
-    })
-}
-
-fn take<T: TryFrom<Map, Error = AyaMapError>>(
-    maps: &mut dyn FnMut(&'static str) -> Option<Map>,
-    name: &'static str,
-    fd: Option<&mut RawFd>,
-) -> Result<T, MapError> {
-    let map = maps(name).ok_or_else(|| MapError::Corrupt {
-        map: name,
-        reason: "missing from the object or bpffs".into(),
-    })?;
-    if let Some(fd) = fd {
-        *fd = raw_fd(&map).ok_or_else(|| MapError::Corrupt {
-            map: name,
-            reason: "not a hash map".into(),
-        })?;
-    }
-    T::try_from(map).map_err(conv(name, "open"))
-}
-
-/// A batch update through the raw fd, as a [`MapError`].
-fn batch<K: Copy, V: Copy>(
-    fd: RawFd,
-    map: &'static str,
-    keys: &[K],
-    values: &[V],
-) -> Result<(), MapError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    // SAFETY: fd belongs to one of this struct's maps, which outlive the call.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    sys::map_update_batch(fd, keys, values).map_err(|source| {
-        if source.raw_os_error() == Some(libc::E2BIG) || source.raw_os_error() == Some(libc::ENOSPC)
-        {
-            MapError::Full {
-                map,
-                op: "batch update",
-            }
-        } else {
-            MapError::Os {
-                map,
-                op: "batch update",
-                source,
-            }
-        }
-    })
 }
 
 impl BpfMaps {
@@ -387,6 +161,10 @@ impl terminate::RevNat for RevNatMaps {
 }
 
 impl LbMaps for BpfMaps {
+    fn dump(&self) -> Result<Dump, MapError> {
+        self.dump_all()
+    }
+
     /// Hands the removed backends to a thread of their own, so that a
     /// backend change returns as soon as the maps are written: walking
     /// every namespace takes tens of milliseconds.
@@ -572,73 +350,6 @@ impl LbMaps for BpfMaps {
         batch(self.fds.vip6, VIP6, &a6, &n6)
     }
 
-    fn dump(&self) -> Result<Dump, MapError> {
-        let mut d = Dump::default();
-        for e in self.svc4.iter() {
-            let (k, v) = e.map_err(conv(SVC4, "dump"))?;
-            d.slots.push((
-                slot_key(from_v4(k.addr), k.port, k.proto, k.gen_, k.slot)?,
-                v,
-            ));
-        }
-        for e in self.svc6.iter() {
-            let (k, v) = e.map_err(conv(SVC6, "dump"))?;
-            d.slots.push((
-                slot_key(from_v6(k.addr), k.port, k.proto, k.gen_, k.slot)?,
-                v,
-            ));
-        }
-        for e in self.be4.iter() {
-            let (id, b) = e.map_err(conv(BACKEND4, "dump"))?;
-            let proto = Protocol::from_number(b.proto).unwrap_or_default();
-            d.backends.push((
-                id,
-                Backend::new(from_v4(b.addr), u16::from_be(b.port)),
-                proto,
-            ));
-        }
-        for e in self.be6.iter() {
-            let (id, b) = e.map_err(conv(BACKEND6, "dump"))?;
-            let proto = Protocol::from_number(b.proto).unwrap_or_default();
-            d.backends.push((
-                id,
-                Backend::new(from_v6(b.addr), u16::from_be(b.port)),
-                proto,
-            ));
-        }
-        for e in self.members.iter() {
-            let (k, v) = e.map_err(conv(MEMBERS, "dump"))?;
-            let addr = if k.family == 4 {
-                from_v4(k.addr[0])
-            } else {
-                from_v6(k.addr)
-            };
-            let state = match v.state {
-                MEMBER_TERMINATING => BackendState::Terminating,
-                MEMBER_QUARANTINED => BackendState::Quarantined,
-                _ => BackendState::Active,
-            };
-            d.members.push((
-                k.service_id,
-                Backend::new(addr, u16::from_be(k.port)),
-                Protocol::from_number(k.proto).unwrap_or_default(),
-                BackendOptions {
-                    state,
-                    weight: v.weight,
-                },
-            ));
-        }
-        for e in self.vip4.iter() {
-            let (a, n) = e.map_err(conv(VIP4, "dump"))?;
-            d.vips.push((from_v4(a), n));
-        }
-        for e in self.vip6.iter() {
-            let (a, n) = e.map_err(conv(VIP6, "dump"))?;
-            d.vips.push((from_v6(a), n));
-        }
-        Ok(d)
-    }
-
     fn put_member(
         &mut self,
         service_id: u32,
@@ -740,20 +451,5 @@ impl LbMaps for BpfMaps {
             .get(&id, 0)
             .map_err(conv(BACKEND_STATS, "read"))?;
         Ok(per_cpu.iter().sum())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_round_trip_in_network_order() {
-        let a: Ipv4Addr = "10.96.0.10".parse().unwrap();
-        assert_eq!(v4(a).to_ne_bytes(), [10, 96, 0, 10]);
-        assert_eq!(from_v4(v4(a)), IpAddr::V4(a));
-        let b: Ipv6Addr = "fd00:10:96::a".parse().unwrap();
-        assert_eq!(from_v6(v6(b)), IpAddr::V6(b));
-        assert_eq!(port_be(80).to_ne_bytes(), [0, 80]);
     }
 }
