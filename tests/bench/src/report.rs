@@ -229,8 +229,18 @@ fn impl_label(i: &str) -> &'static str {
 
 /// The human-readable report.
 pub fn render(s: &Settings, r: &Results) -> String {
-    let counts = &s.services;
     let mut out = String::new();
+    intro(&mut out, s);
+    latency(&mut out, s, r);
+    programming(&mut out, s, r);
+    updates(&mut out, s, r);
+    memory(&mut out, s, r);
+    notes(&mut out, s, r);
+    out
+}
+
+/// What was measured, how, and on what.
+fn intro(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
         "berth bench lb: Berth's eBPF socket load balancer vs kube-proxy-style rules"
@@ -254,8 +264,12 @@ pub fn render(s: &Settings, r: &Results) -> String {
         out,
         "  sample: socket + connect + 1-byte request/response + close, from the client netns, to a random one of the N services"
     );
+}
 
-    header(&mut out, "Latency (µs)        p50 / p90 / p99", counts);
+/// Connection latency per mode and N, and each mode against its baseline.
+fn latency(out: &mut String, s: &Settings, r: &Results) {
+    let counts = &s.services;
+    header(out, "Latency (µs)        p50 / p90 / p99", counts);
     let peer_skipped = |mode: &str, n: usize| {
         (mode.starts_with("iptables") || mode.starts_with("nftables")) && n > s.peers_max
     };
@@ -318,8 +332,12 @@ pub fn render(s: &Settings, r: &Results) -> String {
          table) beside the plain ones, interleaved with vip and direct. One client netns: affinity answers\n  \
          from its entry after each service's first connection, Maglev from the table slot of its hash."
     );
+}
 
-    header(&mut out, "Programming N services (ms)", counts);
+/// Time to program N services, Berth and the peers.
+fn programming(out: &mut String, s: &Settings, r: &Results) {
+    let counts = &s.services;
+    header(out, "Programming N services (ms)", counts);
     for i in IMPLS {
         let _ = write!(out, "{:<LABEL$}", impl_label(i));
         for &n in counts {
@@ -336,8 +354,12 @@ pub fn render(s: &Settings, r: &Results) -> String {
         out,
         "  target: berth under {TARGET_PROGRAM_MS} ms for {TARGET_PROGRAM_AT} services"
     );
+}
 
-    header(&mut out, "Change one service's backends (ms)", counts);
+/// Time to change one service's backends.
+fn updates(out: &mut String, s: &Settings, r: &Results) {
+    let counts = &s.services;
+    header(out, "Change one service's backends (ms)", counts);
     let _ = write!(out, "{:<LABEL$}", "  berth set_backends: median (max)");
     for &n in counts {
         let cell = match r.update.get(&n) {
@@ -351,8 +373,12 @@ pub fn render(s: &Settings, r: &Results) -> String {
         out,
         "\n  {ops} changes per N, each replacing one backend · target: under {TARGET_UPDATE_MS} ms"
     );
+}
 
-    header(&mut out, "Kernel memory of the BPF maps", counts);
+/// Kernel memory of the maps.
+fn memory(out: &mut String, s: &Settings, r: &Results) {
+    let counts = &s.services;
+    header(out, "Kernel memory of the BPF maps", counts);
     let _ = write!(out, "{:<LABEL$}", "  total");
     for &n in counts {
         let cell = r
@@ -377,7 +403,11 @@ pub fn render(s: &Settings, r: &Results) -> String {
             human_bytes(e)
         );
     }
+}
 
+/// What was skipped, the spread per backend, and failed runs.
+fn notes(out: &mut String, s: &Settings, r: &Results) {
+    let counts = &s.services;
     let skipped: Vec<String> = counts
         .iter()
         .filter(|n| **n > s.peers_max)
@@ -411,7 +441,6 @@ pub fn render(s: &Settings, r: &Results) -> String {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

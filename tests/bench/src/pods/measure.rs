@@ -178,12 +178,75 @@ pub async fn run(
     concurrency: usize,
 ) -> anyhow::Result<Measured> {
     let admin = world.admin();
-    // Watch from now on; each event stamped on arrival in a task of its
-    // own, so that create calls do not delay the stamps.
+    let (mut rx, _watcher) = watch_pods(admin).await?;
+    let names: Vec<String> = (0..n).map(|i| format!("bench-{tag}-{i}")).collect();
+    let mut pods = Vec::with_capacity(n);
+    for name in &names {
+        pods.push(manifest(name, probe)?);
+    }
+    world.runtime().take();
+    let tracks = create_until_ready(world, &names, &pods, concurrency, &mut rx).await?;
+    let log = world.runtime().take();
+    let first = tracks.values().map(|t| t.t0).min().context("no pods")?;
+    let last = tracks
+        .values()
+        .filter_map(|t| t.ready)
+        .max()
+        .context("no pods")?;
+    let ready: Vec<Duration> = names
+        .iter()
+        .filter_map(|n| tracks.get(n))
+        .filter_map(|t| t.ready.map(|r| r.duration_since(t.t0)))
+        .collect();
+    let running: Vec<Duration> = names
+        .iter()
+        .filter_map(|n| tracks.get(n))
+        .filter_map(|t| t.running.map(|r| r.duration_since(t.t0)))
+        .collect();
+    let last_running = tracks
+        .values()
+        .filter_map(|t| t.running)
+        .max()
+        .context("no pods")?;
+    let (before_cni, cni_add) = match world.cni_log() {
+        Some(path) => cni_split(path, &names, &log)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let ready_at_first_running = tracks
+        .values()
+        .filter(|t| t.running.is_some() && t.running == t.ready)
+        .count();
+    let stages = stages(&names, &tracks, &log)?;
+    let calls = log.calls.into_iter().collect();
+
+    progress(format_args!("deleting the {n} pods"));
+    let teardown = delete_until_gone(world, &names, &mut rx).await?;
+    world.runtime().take();
+    Ok(Measured {
+        probe,
+        ready,
+        wall: last.duration_since(first),
+        running,
+        running_wall: last_running.duration_since(first),
+        before_cni,
+        cni_add,
+        stages,
+        ready_at_first_running,
+        calls,
+        teardown,
+    })
+}
+
+/// Pod watch events from now on, each stamped on arrival in a task of its
+/// own (so that create calls do not delay the stamps), which ends when the
+/// returned guard is dropped.
+async fn watch_pods(
+    admin: &berth_client::Client,
+) -> anyhow::Result<(tokio::sync::mpsc::UnboundedReceiver<Seen>, AbortOnDrop)> {
     let rv = admin.list::<Pod>(NAMESPACE, "").await?.resource_version;
     let mut stream = admin.watch::<Pod>(NAMESPACE, rv).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Seen>();
-    let _watcher = AbortOnDrop(tokio::spawn(async move {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Seen>();
+    let watcher = AbortOnDrop(tokio::spawn(async move {
         while let Some(ev) = stream.next().await {
             let at = Instant::now();
             let seen = match ev {
@@ -211,12 +274,20 @@ pub async fn run(
             }
         }
     }));
-    let names: Vec<String> = (0..n).map(|i| format!("bench-{tag}-{i}")).collect();
-    let mut pods = Vec::with_capacity(n);
-    for name in &names {
-        pods.push(manifest(name, probe)?);
-    }
-    world.runtime().take();
+    Ok((rx, watcher))
+}
+
+/// Creates `pods` (named `names`), at most `concurrency` not yet Ready at
+/// a time, and tracks each from its create call to Running and Ready.
+async fn create_until_ready(
+    world: &World,
+    names: &[String],
+    pods: &[Pod],
+    concurrency: usize,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Seen>,
+) -> anyhow::Result<HashMap<String, Track>> {
+    let admin = world.admin();
+    let n = names.len();
     let mut tracks: HashMap<String, Track> = HashMap::with_capacity(n);
     let (mut next, mut pending, mut done) = (0usize, 0usize, 0usize);
     let mut gone_early = HashSet::new();
@@ -273,42 +344,20 @@ pub async fn run(
             );
         }
     }
-    let log = world.runtime().take();
-    let first = tracks.values().map(|t| t.t0).min().context("no pods")?;
-    let last = tracks
-        .values()
-        .filter_map(|t| t.ready)
-        .max()
-        .context("no pods")?;
-    let ready: Vec<Duration> = names
-        .iter()
-        .filter_map(|n| tracks.get(n))
-        .filter_map(|t| t.ready.map(|r| r.duration_since(t.t0)))
-        .collect();
-    let running: Vec<Duration> = names
-        .iter()
-        .filter_map(|n| tracks.get(n))
-        .filter_map(|t| t.running.map(|r| r.duration_since(t.t0)))
-        .collect();
-    let last_running = tracks
-        .values()
-        .filter_map(|t| t.running)
-        .max()
-        .context("no pods")?;
-    let (before_cni, cni_add) = match world.cni_log() {
-        Some(path) => cni_split(path, &names, &log)?,
-        None => (Vec::new(), Vec::new()),
-    };
-    let ready_at_first_running = tracks
-        .values()
-        .filter(|t| t.running.is_some() && t.running == t.ready)
-        .count();
-    let stages = stages(&names, &tracks, &log)?;
-    let calls = log.calls.into_iter().collect();
+    Ok(tracks)
+}
 
-    progress(format_args!("deleting the {n} pods"));
+/// Deletes the pods `names` and waits until they are gone from the API
+/// and their sandboxes from the runtime; returns how long that took.
+async fn delete_until_gone(
+    world: &World,
+    names: &[String],
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Seen>,
+) -> anyhow::Result<Duration> {
+    let admin = world.admin();
+    let n = names.len();
     let t = Instant::now();
-    for name in &names {
+    for name in names {
         admin
             .delete(Kind::Pod, NAMESPACE, name, DeleteOptions::default())
             .await
@@ -334,7 +383,7 @@ pub async fn run(
                 .filter(|s| mine.contains(s.name.as_str()))
                 .count();
             if left == 0 {
-                break;
+                return Ok(t.elapsed());
             }
         }
         anyhow::ensure!(
@@ -343,21 +392,6 @@ pub async fn run(
             gone.len()
         );
     }
-    let teardown = t.elapsed();
-    world.runtime().take();
-    Ok(Measured {
-        probe,
-        ready,
-        wall: last.duration_since(first),
-        running,
-        running_wall: last_running.duration_since(first),
-        before_cni,
-        cni_add,
-        stages,
-        ready_at_first_running,
-        calls,
-        teardown,
-    })
 }
 
 /// Per pod, from the `--time-cni` log: RunPodSandbox called → its CNI ADD
