@@ -121,12 +121,14 @@ fn processes(layout: &Layout) -> Vec<Leftover> {
 
 /// Mount points under the state or run dir (from /proc/self/mountinfo).
 fn mounts(layout: &Layout) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    info.lines()
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .map(PathBuf::from)
+    owned_mounts(layout, &berth_mountinfo::mounts().unwrap_or_default())
+}
+
+/// The mount points of `mounts` that `layout` owns.
+fn owned_mounts(layout: &Layout, mounts: &[berth_mountinfo::Mount]) -> Vec<PathBuf> {
+    mounts
+        .iter()
+        .map(|m| m.point.clone())
         .filter(|p| layout.owns(p))
         .collect()
 }
@@ -172,6 +174,22 @@ mod tests {
         assert_eq!(
             scan(&layout, &expect),
             vec![Leftover::Path(layout.run_dir.clone())]
+        );
+    }
+
+    #[test]
+    fn a_mount_whose_path_has_a_space_is_found() {
+        let layout = Layout {
+            state_dir: "/var/lib/my berth".into(),
+            run_dir: "/run/berth".into(),
+            bpffs: "/sys/fs/bpf/berth".into(),
+            cni_conf_dir: "/etc/cni/net.d".into(),
+        };
+        let info = "40 1 0:40 / /var/lib/my\\040berth/containerd/x rw - overlay overlay rw\n\
+                    41 1 0:41 / /var/lib/other rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            owned_mounts(&layout, &berth_mountinfo::parse(info)),
+            [PathBuf::from("/var/lib/my berth/containerd/x")]
         );
     }
 }

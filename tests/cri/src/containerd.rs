@@ -1,6 +1,7 @@
 //! A containerd started as a plain background process with its own root,
 //! state and socket.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::os::unix::net::UnixStream;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use berth_cni::containerd::ContainerdConfig;
+use berth_node::containerd::{run_blocking, which};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -124,20 +126,21 @@ impl Containerd {
 
     /// Runs `ctr --address <socket> -n k8s.io <args>`.
     pub fn ctr(&self, args: &[&str]) -> anyhow::Result<String> {
-        let mut cmd = Command::new("ctr");
-        cmd.arg("--address")
-            .arg(&self.config.address)
-            .args(["-n", K8S_NAMESPACE])
-            .args(args);
-        run(cmd, COMMAND_TIMEOUT)
+        let mut all: Vec<&OsStr> = vec![
+            OsStr::new("--address"),
+            self.config.address.as_os_str(),
+            OsStr::new("-n"),
+            OsStr::new(K8S_NAMESPACE),
+        ];
+        all.extend(args.iter().map(OsStr::new));
+        Ok(run_blocking(Path::new("ctr"), &all, COMMAND_TIMEOUT)?)
     }
 
     fn runc(&self, args: &[&str]) -> anyhow::Result<String> {
-        let mut cmd = Command::new("runc");
-        cmd.arg("--root")
-            .arg(self.config.runc_root().join(K8S_NAMESPACE))
-            .args(args);
-        run(cmd, COMMAND_TIMEOUT)
+        let root = self.config.runc_root().join(K8S_NAMESPACE);
+        let mut all: Vec<&OsStr> = vec![OsStr::new("--root"), root.as_os_str()];
+        all.extend(args.iter().map(OsStr::new));
+        Ok(run_blocking(Path::new("runc"), &all, COMMAND_TIMEOUT)?)
     }
 
     /// Shims of this containerd: processes whose command line names its
@@ -189,7 +192,7 @@ impl Containerd {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         for dir in [&self.config.root, &self.config.state] {
-            for (p, e) in crate::mounts::unmount_all(dir) {
+            for (p, e) in berth_mountinfo::unmount_all(dir) {
                 eprintln!("cleanup: could not unmount {}: {e}", p.display());
             }
         }
@@ -200,50 +203,4 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// `program` found in `PATH` (or /usr/sbin, /usr/bin).
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
-
-/// Runs `cmd` to completion within `timeout`; its stdout, or an error with
-/// its stderr.
-pub fn run(mut cmd: Command, timeout: Duration) -> anyhow::Result<String> {
-    let what = format!("{cmd:?}");
-    let out_file = tempfile::tempfile()?;
-    let err_file = tempfile::tempfile()?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out_file.try_clone()?)
-        .stderr(err_file.try_clone()?)
-        .spawn()
-        .with_context(|| format!("spawning {what}"))?;
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{what} did not finish within {timeout:?}");
-        }
-        sleep(Duration::from_millis(10));
-    };
-    let read = |mut f: fs::File| {
-        let mut s = String::new();
-        let _ = f.seek(SeekFrom::Start(0));
-        let _ = f.read_to_string(&mut s);
-        s
-    };
-    let (out, err) = (read(out_file), read(err_file));
-    if !status.success() {
-        bail!("{what} failed ({status}): {}{}", err.trim(), out.trim());
-    }
-    Ok(out)
 }

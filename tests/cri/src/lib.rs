@@ -1,7 +1,7 @@
 //! Fixtures for running `berth-cni` under a real containerd (Debian's 1.6)
 //! through its CRI plugin, without any image registry:
 //!
-//! - [`image`]: a pause image built locally as an OCI image archive;
+//! - the pause image: berth-node's ([`berth_node::image::pause_image`]);
 //! - [`containerd`]: a containerd started as a plain background process with
 //!   its own root, state and socket, and everything it leaves behind removed
 //!   on drop;
@@ -12,8 +12,6 @@
 pub mod containerd;
 pub mod cri;
 pub mod guard;
-pub mod image;
-pub mod mounts;
 
 use std::path::PathBuf;
 

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use berth_cni::containerd::{ConflistSpec, ContainerdConfig, Snapshotter};
+use berth_cri_tests::berth_bin;
 use berth_cri_tests::containerd::Containerd;
 use berth_cri_tests::cri::Cri;
 use berth_cri_tests::guard::{CgroupParent, HostLink};
-use berth_cri_tests::{berth_bin, image};
+use berth_node::image::BUSYBOX_STATIC;
 use berth_test_support::name;
 use ipnet::IpNet;
 use k8s_cri::v1 as cri;
@@ -50,37 +51,6 @@ async fn timed<T>(
     Ok((resp.into_inner(), took))
 }
 
-/// Whether overlay mounts work on the file system holding `dir`.
-fn overlay_works(dir: &Path) -> bool {
-    use nix::mount::{MntFlags, MsFlags, mount, umount2};
-    let base = dir.join("overlay-probe");
-    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|d| base.join(d));
-    for d in [&lower, &upper, &work, &merged] {
-        if fs::create_dir_all(d).is_err() {
-            return false;
-        }
-    }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
-    let ok = mount(
-        Some("overlay"),
-        &merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .is_ok();
-    if ok {
-        let _ = umount2(&merged, MntFlags::MNT_DETACH);
-    }
-    let _ = fs::remove_dir_all(&base);
-    ok
-}
-
 fn symlink(target: &Path, link: &Path) -> anyhow::Result<()> {
     std::os::unix::fs::symlink(target, link)
         .with_context(|| format!("symlink {} -> {}", link.display(), target.display()))
@@ -99,9 +69,9 @@ fn containerd_cri_runs_a_pod_sandbox_on_berth_cni() -> anyhow::Result<()> {
          plugin; install containernetworking-plugins (`cargo xtask setup`)"
     );
     ensure!(
-        Path::new(image::BUSYBOX_STATIC).is_file(),
+        Path::new(BUSYBOX_STATIC).is_file(),
         "{} is missing: install busybox-static (`cargo xtask setup`)",
-        image::BUSYBOX_STATIC
+        BUSYBOX_STATIC
     );
     let subnet: IpNet = POD_SUBNET.parse()?;
 
@@ -134,7 +104,7 @@ fn containerd_cri_runs_a_pod_sandbox_on_berth_cni() -> anyhow::Result<()> {
     // The pause image.
     let image_ref = format!("berth.local/pause:cri-test-{}", std::process::id());
     let archive = dir.join("pause.oci.tar");
-    image::write_pause_archive(&archive, &image_ref, Path::new(image::BUSYBOX_STATIC))?;
+    berth_node::image::pause_image(Path::new(BUSYBOX_STATIC), &image_ref)?.write(&archive)?;
 
     // containerd.
     let mut config = ContainerdConfig::new(
@@ -145,7 +115,7 @@ fn containerd_cri_runs_a_pod_sandbox_on_berth_cni() -> anyhow::Result<()> {
         &bin_dir,
         &conf_dir,
     );
-    config.snapshotter = if overlay_works(&dir) {
+    config.snapshotter = if berth_node::containerd::overlay_works(&dir) {
         Snapshotter::Overlayfs
     } else {
         Snapshotter::Native

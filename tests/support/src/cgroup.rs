@@ -18,27 +18,12 @@ pub const CGROUP_PREFIX: &str = name::LONG_PREFIX;
 /// processes in the cgroup (only to catch hangs).
 pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Finds the cgroup2 mount in `/proc/self/mounts`: `/sys/fs/cgroup/unified`
-/// on hybrid hosts, `/sys/fs/cgroup` on unified hosts, else the first one.
+/// The cgroup2 mount: `/sys/fs/cgroup/unified` on hybrid hosts,
+/// `/sys/fs/cgroup` on unified hosts, else the shortest one.
 pub fn v2_root() -> Result<PathBuf> {
-    let mounts = fs::read_to_string("/proc/self/mounts")
-        .map_err(|e| Error::io("read /proc/self/mounts", e))?;
-    let points: Vec<String> = mounts
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let (_src, point, fstype) = (fields.next()?, fields.next()?, fields.next()?);
-            (fstype == "cgroup2").then(|| unescape_mount_path(point))
-        })
-        .collect();
-    ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .find(|p| points.iter().any(|q| q == *p))
-        .map(|p| PathBuf::from(*p))
-        .or_else(|| points.first().map(PathBuf::from))
-        .ok_or_else(|| Error::NotFound {
-            what: "cgroup2 mount in /proc/self/mounts".to_owned(),
-        })
+    berth_mountinfo::cgroup2_root().map_err(|_| Error::NotFound {
+        what: format!("cgroup2 mount in {}", berth_mountinfo::MOUNTINFO),
+    })
 }
 
 /// A cgroup directory directly under the cgroup2 root. Dropping it moves any
@@ -167,31 +152,6 @@ fn read_pids(path: &Path) -> Result<Vec<u32>> {
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
-/// Undoes the octal escapes (`\040` for space, ...) of `/proc/self/mounts`.
-fn unescape_mount_path(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..=i + 3]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = bytes[i + 1..=i + 3]
-                .iter()
-                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
-            out.push(u8::try_from(v).unwrap_or(b'?'));
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The cgroup-v1 hierarchies of a hybrid host: every directory of
 /// `/sys/fs/cgroup` that is not the cgroup-v2 mount.
 pub(crate) fn v1_roots() -> Vec<PathBuf> {
@@ -228,13 +188,4 @@ fn remove_empty_tree(dir: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unescapes_mount_paths() {
-        assert_eq!(unescape_mount_path(r"/a\040b"), "/a b");
-        assert_eq!(unescape_mount_path(r"/plain"), "/plain");
-        assert_eq!(unescape_mount_path(r"/x\04"), r"/x\04");
-    }
-}
+mod tests {}

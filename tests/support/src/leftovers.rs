@@ -132,7 +132,7 @@ fn clean_dir(dir: &Path, report: &mut impl FnMut(&str)) -> usize {
             note(format!("removed network namespace {}", ns.display()));
         }
     }
-    for m in mounts_under(dir) {
+    for m in berth_mountinfo::mounts_under(dir) {
         match umount2(&m, MntFlags::empty()).or_else(|_| umount2(&m, MntFlags::MNT_DETACH)) {
             Ok(()) => note(format!("unmounted {}", m.display())),
             Err(e) => tracing::warn!(mount = %m.display(), error = %e, "could not unmount"),
@@ -203,42 +203,6 @@ fn names(arg: &[u8], dir: &[u8]) -> bool {
             .any(|(i, w)| w == dir && matches!(arg.get(i + dir.len()), None | Some(b'/')))
 }
 
-/// Mount points at or under `dir`, deepest first.
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape(p)))
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    out.dedup();
-    out
-}
-
-/// mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,12 +230,6 @@ mod tests {
         assert!(names(b"/tmp/berth-test-agent-1-x/c.sock", d));
         assert!(names(b"--config=/tmp/berth-test-agent-1-x", d));
         assert!(!names(b"/tmp/berth-test-agent-1-xy/c.sock", d));
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape(r"/tmp/a\040b"), "/tmp/a b");
-        assert_eq!(unescape("/plain"), "/plain");
     }
 
     #[test]

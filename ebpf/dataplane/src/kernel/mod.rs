@@ -115,20 +115,7 @@ fn maps_dir(bpffs: &Path) -> PathBuf {
 /// The cgroup-v2 root of this machine: where cgroup2 is mounted
 /// (`/sys/fs/cgroup/unified` on hybrid hosts, `/sys/fs/cgroup` on unified).
 pub fn cgroup2_root() -> io::Result<PathBuf> {
-    let mounts = fs::read_to_string("/proc/self/mounts")?;
-    let mut found: Vec<PathBuf> = mounts
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (_, dir, fstype) = (f.next()?, f.next()?, f.next()?);
-            (fstype == "cgroup2").then(|| PathBuf::from(dir))
-        })
-        .collect();
-    found.sort_by_key(|p| p.as_os_str().len());
-    found
-        .into_iter()
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 file system is mounted"))
+    berth_mountinfo::cgroup2_root()
 }
 
 /// Makes sure the parent of `bpffs` is a BPF file system (mounting one at

@@ -1,11 +1,13 @@
 //! Running the helper programs containerd comes with (`ctr`, `runc`) with a
 //! time limit, and finding programs in `PATH`.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::process::Command;
+/// How often a running command is looked at.
+const WAIT_POLL: Duration = Duration::from_millis(10);
 
 /// Why a helper command did not give its output.
 #[derive(Debug, thiserror::Error)]
@@ -60,42 +62,87 @@ pub(crate) fn command_line(program: &Path, args: &[&std::ffi::OsStr]) -> String 
 }
 
 /// Runs `program args` to completion within `timeout`, stdin closed;
-/// returns its stdout.
-pub(crate) async fn run(
+/// returns its stdout. Blocks the calling thread; [`run`] is the async
+/// form.
+pub fn run_blocking(
     program: &Path,
     args: &[&std::ffi::OsStr],
     timeout: Duration,
 ) -> Result<String, CommandError> {
     let command = command_line(program, args);
-    let child = Command::new(program)
+    let mut child = std::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|source| CommandError::Spawn {
             command: command.clone(),
             source,
         })?;
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_elapsed) => return Err(CommandError::Timeout { command, timeout }),
-        Ok(Err(source)) => return Err(CommandError::Wait { command, source }),
-        Ok(Ok(output)) => output,
+    // Drained while it runs, so that a full pipe never stalls it.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
     };
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if !output.status.success() {
-        let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(WAIT_POLL),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CommandError::Timeout { command, timeout });
+            }
+            Err(source) => return Err(CommandError::Wait { command, source }),
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+    if !status.success() {
+        let mut stderr = String::from_utf8_lossy(&err.join().unwrap_or_default())
+            .trim()
+            .to_string();
         if stderr.is_empty() {
             stderr = stdout.trim().to_string();
         }
         return Err(CommandError::Failed {
             command,
-            status: output.status,
+            status,
             stderr,
         });
     }
     Ok(stdout)
+}
+
+/// [`run_blocking`] on a thread of the blocking pool.
+pub(crate) async fn run(
+    program: &Path,
+    args: &[&std::ffi::OsStr],
+    timeout: Duration,
+) -> Result<String, CommandError> {
+    let program = program.to_path_buf();
+    let args: Vec<std::ffi::OsString> = args.iter().map(|a| a.to_os_string()).collect();
+    let command = command_line(
+        &program,
+        &args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        run_blocking(&program, &args, timeout)
+    })
+    .await
+    .map_err(|e| CommandError::Wait {
+        command,
+        source: std::io::Error::other(e),
+    })?
 }
 
 /// `program` found in `PATH`, else in /usr/sbin or /usr/bin (where Debian

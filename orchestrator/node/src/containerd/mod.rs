@@ -19,7 +19,6 @@
 pub(crate) mod command;
 mod cri;
 mod error;
-mod mounts;
 mod overlay;
 mod process;
 mod purge;
@@ -37,14 +36,13 @@ use std::time::Duration;
 
 use berth_cni::containerd::ContainerdConfig;
 
-pub use self::command::CommandError;
+pub use self::command::{CommandError, run_blocking, which};
 pub use self::cri::{CRI_CALL_TIMEOUT, connect_cri, cri_snapshotter};
 pub use self::error::ContainerdError;
-pub use self::mounts::{mounts_under, unmount_all};
 pub use self::overlay::overlay_works;
 pub use self::supervise::{RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN, STABLE_AFTER};
+pub use berth_mountinfo::{mounts_under, unmount_all};
 
-use self::command::which;
 use self::process::Process;
 
 /// The CRI plugin's containerd namespace.
