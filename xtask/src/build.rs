@@ -7,8 +7,21 @@ use anyhow::bail;
 
 use crate::util::sh;
 
+/// The feature that puts `berth bench` in the binary: on in every build
+/// xtask makes (and in its clippy and tests, which would otherwise rebuild
+/// `target/release/berth` without it).
+pub const BENCH: &str = "berth/bench";
+
 pub fn run() -> anyhow::Result<()> {
-    sh(Command::new("cargo").args(["build", "--release", "--locked", "-p", "berth"]))?;
+    sh(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "berth",
+        "--features",
+        BENCH,
+    ]))?;
     let bin = std::path::Path::new("target/release/berth");
     if !bin.exists() {
         bail!("{} was not produced", bin.display());

@@ -1,6 +1,7 @@
 //! Command line: one subcommand per component.
 
 mod agent;
+#[cfg(feature = "bench")]
 mod bench;
 pub mod cni;
 mod dataplane;
@@ -64,8 +65,17 @@ pub enum Command {
     #[command(subcommand)]
     Image(image::ImageCmd),
     /// Benchmarks, side by side with the peers users would otherwise use.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Benchmarks: not in this build (the `bench` feature: `cargo xtask
+    /// build`, or `cargo build --release -p berth --features bench`).
+    #[cfg(not(feature = "bench"))]
+    #[command(hide = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// A cluster on this machine: server, agent, containerd, the demo.
     Up(up::UpArgs),
     /// Stop the cluster `berth up` started (`--purge`: and remove it).
@@ -111,7 +121,13 @@ pub fn init_tracing(verbose: u8) {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dataplane(c) => dataplane::run(c),
+        #[cfg(feature = "bench")]
         Command::Bench(c) => bench::run(c),
+        #[cfg(not(feature = "bench"))]
+        Command::Bench { .. } => anyhow::bail!(
+            "this berth was built without the benchmarks: build it with `cargo xtask build` \
+             (or `cargo build --release -p berth --features bench`)"
+        ),
         Command::Image(c) => image::run(c),
         Command::Dns(a) => dns::run(a),
         Command::Server(a) => server::run(a),
