@@ -282,6 +282,7 @@ fn berth_up_serves_vips_dns_and_survives_an_agent_kill() {
         scale_and_check(&c, 5);
         scale_and_check(&c, 1);
 
+        status_shows_the_running_cluster(&c);
         busybox_has_the_layout_users_know(&c);
         readiness_failure_leaves_the_endpoints(&c);
         agent_kill_during_a_stream(&c);
@@ -294,6 +295,30 @@ fn berth_up_serves_vips_dns_and_survives_an_agent_kill() {
     };
     let left = leftovers::scan(&c.layout(), &expect);
     assert!(left.is_empty(), "left after berth down --purge: {left:#?}");
+}
+
+/// `berth status`: the server answers, the node is Ready with its
+/// versions, this machine's daemons run, and the "not yet" list.
+fn status_shows_the_running_cluster(c: &Cluster) {
+    let mut args = vec!["status"];
+    args.extend(c.args.iter().map(String::as_str));
+    let out = c.cli(&args);
+    assert!(out.contains("  server     answers"), "{out}");
+    let node = format!("e2e-up-{}", std::process::id());
+    assert!(
+        out.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.first() == Some(&node.as_str()) && f.get(1) == Some(&"Ready") && l.contains("berth-")
+        }),
+        "{out}"
+    );
+    for d in ["server", "agent", "dns"] {
+        assert!(
+            out.contains(&format!("  {d:<10} running (pid ")),
+            "{d}: {out}"
+        );
+    }
+    assert!(out.contains("Not yet:\n  - "), "{out}");
 }
 
 /// The busybox image `berth up` builds: a world-writable sticky `/tmp`

@@ -13,6 +13,7 @@ mod kubectl_more;
 mod nodenet;
 mod podexec;
 mod server;
+mod status;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -80,8 +81,9 @@ pub enum Command {
     Up(up::UpArgs),
     /// Stop the cluster `berth up` started (`--purge`: and remove it).
     Down(down::DownArgs),
-    /// What is not built yet, and where it is tracked.
-    Status,
+    /// The running cluster (server, nodes, versions, health, this
+    /// machine's daemons) and what Berth does not do yet.
+    Status(status::StatusArgs),
 }
 
 impl Command {
@@ -98,7 +100,7 @@ impl Command {
                 | Self::Logs(_)
                 | Self::Exec(_)
                 | Self::Rollout(_)
-                | Self::Status
+                | Self::Status(_)
         )
     }
 }
@@ -142,41 +144,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollout(a) => kubectl_more::rollout(a, &cli.client),
         Command::Up(a) => up::run(a),
         Command::Down(a) => down::run(a),
-        Command::Status => {
-            print!("{}", STATUS);
-            Ok(())
-        }
+        Command::Status(a) => status::run(a, &cli.client),
     }
 }
-
-/// What exists and what does not, printed by `berth status` and `cargo xtask up`.
-pub const STATUS: &str = "\
-Berth components:
-  dataplane  ready    eBPF socket-level service load balancer (berth dataplane run|list|down)
-  bench      ready    berth bench lb|cni|dns|api|demo: side by side with kube-proxy rules, the reference
-                      CNI plugins, knot, and etcd
-  cni        ready    berth-cni (berth invoked by that name): CNI 1.1.0 bridge plugin, own IPAM,
-                      ipMasq, GC/STATUS; containerd config generation (berth bench cni)
-  dns        ready    berth dns --server URL (list+watch of the API) or --static FILE; the cluster zone
-                      per the Kubernetes DNS spec; forwarder with cache and health checks; autopath;
-                      /metrics. In a cluster: one process per node on 169.254.20.10 behind kube-dns
-  server     ready    berth server (embedded redb or etcd store, TLS, tokens, service IP and node port
-                      allocation) and the CLI: apply, get, describe, delete, scale, rollout status
-  controllers ready   inside berth server: Deployment (ReplicaSet revisions, rolling update, Recreate),
-                      ReplicaSet, EndpointSlice, node lifecycle (pod CIDRs, leases, NotReady, eviction),
-                      scheduler (resources, nodeSelector, taints; least allocated, spread), Events
-  image      ready    berth image build (--rootfs DIR | --binary FILE | --busybox | --pause) and
-                      berth image import: OCI archives without a registry, into containerd
-  agent      ready    berth agent: pods on its own (or an existing) containerd over CRI, berth-cni,
-                      probes, restarts, volumes, adoption after a restart; the service proxy (eBPF
-                      data plane from Services and EndpointSlices); the node's DNS process; berth
-                      logs/exec on the pod's node. Not yet: logs/exec through the server
-  up         ready    berth up [--detach] / berth down [--purge]: a one-node cluster with the demo
-  nodes      partial  berth agent --pod-network auto|host-gw|vxlan: other nodes' pod CIDRs routed from
-                      the Node objects, overlay MTU, masquerade leaving --cluster-cidr; cargo xtask
-                      cluster up|down: N nodes in network namespaces; berth bench lb --cluster [--vm].
-                      Not yet: IPv6 pod CIDRs across nodes
-  vm         ready    cargo xtask vm [-- CMD]: a guest on Debian's 6.1 kernel (qemu, KVM or TCG)
-                      running this build; cargo xtask vm --nodes N: a Berth cluster of N guests;
-                      cargo xtask test --tier vm runs the data plane suites and a 2-VM cluster
-";
