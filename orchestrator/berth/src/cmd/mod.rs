@@ -9,7 +9,6 @@ mod dns;
 mod down;
 mod image;
 mod kubectl;
-mod kubectl_more;
 mod nodenet;
 mod podexec;
 mod server;
@@ -52,16 +51,17 @@ pub enum Command {
     /// Delete one object.
     Delete(kubectl::DeleteArgs),
     /// Show one object in detail, with its Events.
-    Describe(kubectl_more::DescribeArgs),
+    Describe(kubectl::DescribeArgs),
     /// Set a Deployment's replicas.
-    Scale(kubectl_more::ScaleArgs),
+    Scale(kubectl::ScaleArgs),
     /// `logs POD [-c C] [-f]`: a container's log (on the pod's node).
     Logs(podexec::LogsArgs),
     /// `exec POD [-c C] -- CMD...`: run a command in a container (on the
     /// pod's node); its exit code is berth's.
     Exec(podexec::ExecArgs),
-    /// `rollout status deployment/NAME`: wait until it is rolled out.
-    Rollout(kubectl_more::RolloutArgs),
+    /// Rollouts of a Deployment (`rollout status deployment/NAME`).
+    #[command(subcommand)]
+    Rollout(kubectl::RolloutCmd),
     /// OCI image archives without a registry: build, import into containerd.
     #[command(subcommand)]
     Image(image::ImageCmd),
@@ -139,11 +139,58 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apply(a) => kubectl::apply(a, &cli.client),
         Command::Get(a) => kubectl::get(a, &cli.client),
         Command::Delete(a) => kubectl::delete(a, &cli.client),
-        Command::Describe(a) => kubectl_more::describe(a, &cli.client),
-        Command::Scale(a) => kubectl_more::scale(a, &cli.client),
-        Command::Rollout(a) => kubectl_more::rollout(a, &cli.client),
+        Command::Describe(a) => kubectl::describe(a, &cli.client),
+        Command::Scale(a) => kubectl::scale(a, &cli.client),
+        Command::Rollout(a) => kubectl::rollout(a, &cli.client),
         Command::Up(a) => up::run(a),
         Command::Down(a) => down::run(a),
         Command::Status(a) => status::run(a, &cli.client),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn output_is_one_of_its_values_and_an_error_names_flag_and_value() {
+        let cli = Cli::try_parse_from(["berth", "get", "pods", "-o", "wide"]).unwrap();
+        let Command::Get(g) = cli.command else {
+            panic!("not get");
+        };
+        assert_eq!(g.output, Some(kubectl::get::Output::Wide));
+        let e = Cli::try_parse_from(["berth", "get", "pods", "-o", "table"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'table'") && e.contains("--output"), "{e}");
+        assert!(e.contains("wide, yaml, json, name"), "{e}");
+    }
+
+    #[test]
+    fn rollout_status_is_a_subcommand() {
+        let cli = Cli::try_parse_from([
+            "berth",
+            "rollout",
+            "status",
+            "deploy/web",
+            "--timeout",
+            "30",
+        ])
+        .unwrap();
+        let Command::Rollout(kubectl::RolloutCmd::Status(a)) = cli.command else {
+            panic!("not rollout status");
+        };
+        assert_eq!((a.target, a.timeout), (vec!["deploy/web".to_string()], 30));
+        let e = Cli::try_parse_from(["berth", "rollout", "undo", "deploy/web"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'undo'"), "{e}");
     }
 }

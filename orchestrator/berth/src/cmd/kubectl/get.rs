@@ -1,33 +1,23 @@
-//! The kubectl-like CLI: `apply`, `get`, `delete`.
+//! `get KIND [NAME] [-o wide|yaml|json|name] [-l SELECTOR] [-A] [-w]`.
 
-use std::path::PathBuf;
+use anyhow::bail;
+use berth_api::{Kind, Object, Time};
+use berth_client::proto::{ListRequest, ObjectKey};
+use clap::{Args, ValueEnum};
 
-use anyhow::{Context as _, bail};
-use berth_api::{Kind, Object, ParseOptions, Time};
-use berth_client::proto::{DeleteRequest, ListRequest, ObjectKey, WriteRequest};
-use berth_client::{ApiClient, connect, find_config};
-use clap::Args;
+use super::{ClientArgs, client, kind, namespace, runtime, status};
 
-/// Flags every client command takes (global: `berth -n prod get pods`
-/// and `berth get pods -n prod` both work).
-#[derive(Debug, Args)]
-pub struct ClientArgs {
-    /// Credentials file (else $BERTH_CONFIG, ~/.berth/config, /var/lib/berth/admin.conf).
-    #[arg(long, global = true)]
-    pub config: Option<PathBuf>,
-    /// Namespace (default `default`).
-    #[arg(short, long, global = true)]
-    pub namespace: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ApplyArgs {
-    /// A manifest file, a directory of them, or `-` for stdin.
-    #[arg(short, long = "filename", required = true)]
-    pub files: Vec<String>,
-    /// Read directories recursively.
-    #[arg(short = 'R', long)]
-    pub recursive: bool,
+/// `-o`: how `get` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// The table with `-o wide`'s extra columns.
+    Wide,
+    /// YAML (a `List` of several).
+    Yaml,
+    /// JSON (a `List` of several).
+    Json,
+    /// `kind/name` lines.
+    Name,
 }
 
 #[derive(Debug, Args)]
@@ -39,93 +29,16 @@ pub struct GetArgs {
     /// Every namespace.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
-    /// Output: table (default), yaml, json, name.
-    #[arg(short, long)]
-    pub output: Option<String>,
+    /// Output: a table (default), `wide` (more columns), `yaml`, `json`,
+    /// or `name` (KIND/NAME lines).
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
     /// Label selector (`app=web,tier!=db`).
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
     /// After listing, print every change as it happens.
     #[arg(short = 'w', long)]
     pub watch: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DeleteArgs {
-    /// Kind.
-    pub kind: String,
-    /// Name.
-    pub name: String,
-    /// Seconds a Pod on a node gets to end (default: its own
-    /// terminationGracePeriodSeconds; 0 removes it at once).
-    #[arg(long)]
-    pub grace_period: Option<i64>,
-    /// Remove at once (`--grace-period 0`).
-    #[arg(long)]
-    pub now: bool,
-}
-
-pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-}
-
-/// `-n`, else `default`.
-pub(super) fn namespace(args: &ClientArgs) -> String {
-    args.namespace.clone().unwrap_or_else(|| "default".into())
-}
-
-pub(super) async fn client(args: &ClientArgs) -> anyhow::Result<ApiClient> {
-    let config = find_config(args.config.as_deref())?;
-    Ok(connect(&config).await?)
-}
-
-pub(super) fn status(e: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}", e.message())
-}
-
-pub fn apply(a: ApplyArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
-    let opts = ParseOptions {
-        namespace: client_args.namespace.clone(),
-        recursive: a.recursive,
-        validate: true,
-    };
-    let mut docs = Vec::new();
-    for f in &a.files {
-        docs.extend(berth_api::manifest::read(f, &opts)?);
-    }
-    runtime()?.block_on(async move {
-        let mut api = client(client_args).await?;
-        for doc in docs {
-            for w in &doc.warnings {
-                eprintln!("Warning: {w}");
-            }
-            let key = doc.object.key();
-            let json = doc.object.to_json()?;
-            let existed = api.get(to_proto(&key)).await.is_ok();
-            api.apply(WriteRequest { object_json: json })
-                .await
-                .map_err(status)
-                .with_context(|| format!("applying {key}"))?;
-            let verb = if existed { "configured" } else { "created" };
-            println!("{}/{} {verb}", key.kind.singular(), key.name);
-        }
-        anyhow::Ok(())
-    })
-}
-
-fn to_proto(key: &berth_api::ObjectKey) -> ObjectKey {
-    ObjectKey {
-        kind: key.kind.name().to_owned(),
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-    }
-}
-
-pub(super) fn kind(name: &str) -> anyhow::Result<Kind> {
-    Ok(Kind::from_resource_name(name)?)
 }
 
 pub fn get(a: GetArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
@@ -185,7 +98,7 @@ fn get_one(a: &GetArgs, kind: Kind, client_args: &ClientArgs) -> anyhow::Result<
             }
         };
         let all = a.all_namespaces && kind.is_namespaced();
-        print_objects(&objects, a.output.as_deref(), a.name.is_some(), all, &ns)?;
+        print_objects(&objects, a.output, a.name.is_some(), all, &ns)?;
         if a.watch {
             if from == 0 {
                 from = objects
@@ -194,7 +107,7 @@ fn get_one(a: &GetArgs, kind: Kind, client_args: &ClientArgs) -> anyhow::Result<
                     .max()
                     .unwrap_or(0);
             }
-            super::kubectl_more::watch(&mut api, kind, &ns, from).await?;
+            super::watch::watch(&mut api, kind, &ns, from).await?;
         }
         Ok(())
     })
@@ -202,15 +115,15 @@ fn get_one(a: &GetArgs, kind: Kind, client_args: &ClientArgs) -> anyhow::Result<
 
 fn print_objects(
     objects: &[Object],
-    output: Option<&str>,
+    output: Option<Output>,
     single: bool,
     all: bool,
     ns: &str,
 ) -> anyhow::Result<()> {
     match output {
-        Some("yaml") if single => print!("{}", objects[0].to_yaml()?),
-        Some("json") if single => println!("{}", objects[0].to_json_pretty()?),
-        Some("yaml") => {
+        Some(Output::Yaml) if single => print!("{}", objects[0].to_yaml()?),
+        Some(Output::Json) if single => println!("{}", objects[0].to_json_pretty()?),
+        Some(Output::Yaml) => {
             println!("apiVersion: v1\nitems:");
             for o in objects {
                 for (i, line) in o.to_yaml()?.lines().enumerate() {
@@ -219,7 +132,7 @@ fn print_objects(
             }
             println!("kind: List");
         }
-        Some("json") => {
+        Some(Output::Json) => {
             let items: Vec<serde_json::Value> = objects
                 .iter()
                 .map(|o| Ok(serde_json::from_slice(&o.to_json()?)?))
@@ -227,12 +140,12 @@ fn print_objects(
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
             println!("{}", serde_json::to_string_pretty(&list)?);
         }
-        Some("name") => {
+        Some(Output::Name) => {
             for o in objects {
                 println!("{}/{}", o.kind().singular(), o.name());
             }
         }
-        None | Some("wide") => {
+        None | Some(Output::Wide) => {
             if objects.is_empty() {
                 if all {
                     eprintln!("No resources found");
@@ -241,7 +154,7 @@ fn print_objects(
                 }
                 return Ok(());
             }
-            let wide = output == Some("wide");
+            let wide = output == Some(Output::Wide);
             let now = Time::now().unix_seconds();
             let mut header: Vec<String> = Vec::new();
             if all {
@@ -282,7 +195,6 @@ fn print_objects(
                 println!("{}", line.join("   ").trim_end());
             }
         }
-        Some(other) => bail!("--output: invalid value {other:?}: one of yaml, json, name, wide"),
     }
     Ok(())
 }
@@ -296,24 +208,4 @@ fn human_age(secs: i64) -> String {
         7200..=172_799 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86_400),
     }
-}
-
-pub fn delete(a: DeleteArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
-    let kind = kind(&a.kind)?;
-    runtime()?.block_on(async move {
-        let mut api = client(client_args).await?;
-        api.delete(DeleteRequest {
-            key: Some(ObjectKey {
-                kind: kind.name().into(),
-                namespace: namespace(client_args),
-                name: a.name.clone(),
-            }),
-            resource_version: 0,
-            grace_period_seconds: if a.now { Some(0) } else { a.grace_period },
-        })
-        .await
-        .map_err(status)?;
-        println!("{} {:?} deleted", kind.singular(), a.name);
-        anyhow::Ok(())
-    })
 }
