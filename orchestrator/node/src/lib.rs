@@ -13,6 +13,11 @@
 //! - [`proxy`]: the service proxy: Services and EndpointSlices programmed
 //!   into the node's eBPF socket load balancer (berth-dataplane), one
 //!   changed Service at a time; pinned maps survive an agent restart.
+//! - [`podnet`]: the pod network across nodes (host-gw routes or VXLAN).
+//! - [`startup`]: the node's whole start-up as one configured sequence:
+//!   [`startup::NodeConfig`] validated before anything starts, then the
+//!   phases in order (join, CNI, containerd, proxy, DNS process, pod
+//!   network, agent loop) and the drain on shutdown.
 
 pub mod agent;
 pub mod containerd;
@@ -20,3 +25,4 @@ pub mod image;
 pub mod podnet;
 pub mod proxy;
 pub mod runtime;
+pub mod startup;

@@ -10,6 +10,7 @@ use berth_dns::{
     Metrics, Server, StaticSource, Zone, ZoneConfig, reload_static, upstreams_from_resolv_conf,
     zone_channel,
 };
+use berth_node::startup::{Credentials, parse_upstream};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -71,16 +72,6 @@ pub struct DnsArgs {
     pub workers: Option<usize>,
 }
 
-/// `IP` (port 53) or `IP:PORT`.
-pub(super) fn parse_upstream(s: &str) -> Result<SocketAddr, String> {
-    s.parse::<SocketAddr>()
-        .or_else(|_| {
-            s.parse::<std::net::IpAddr>()
-                .map(|ip| SocketAddr::new(ip, 53))
-        })
-        .map_err(|_| format!("invalid value {s:?}: expected IP or IP:PORT"))
-}
-
 /// Where the zone comes from.
 enum Source {
     /// A file (watched from before it was read), checked whole before
@@ -103,11 +94,12 @@ pub fn run(a: DnsArgs) -> anyhow::Result<()> {
                 .token_file
                 .as_deref()
                 .context("--token-file is required with --server")?;
-            Source::Api(super::agent::node_credentials(
-                server,
-                token,
-                a.ca_file.as_deref(),
-            )?)
+            let credentials = Credentials {
+                server: server.clone(),
+                token_file: token.to_path_buf(),
+                ca_file: a.ca_file.clone(),
+            };
+            Source::Api(credentials.load()?)
         }
         (None, None) => anyhow::bail!("either --static FILE or --server URL is required"),
     };

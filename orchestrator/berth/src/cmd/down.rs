@@ -21,7 +21,7 @@ use clap::{Args, Parser};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::agent::{self, AgentArgs};
+use super::agent::AgentArgs;
 use super::up::LocalArgs;
 
 /// How long the agent and the server may take to stop on SIGTERM.
@@ -68,9 +68,10 @@ fn remove_pods(args: &AgentArgs) -> anyhow::Result<usize> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let config = args.node_config()?;
     rt.block_on(async {
         let mut containerd =
-            Containerd::start(&agent::containerd_dir(args), agent::containerd_config(args)).await?;
+            Containerd::start(&config.containerd_dir(), config.containerd_config()).await?;
         let runtime = CriRuntime::connect(containerd.socket())?;
         // A containerd started just now answers CRI once its plugin is up.
         let deadline = std::time::Instant::now() + CRI_READY_TIMEOUT;

@@ -9,7 +9,6 @@ mod dns;
 mod down;
 mod image;
 mod kubectl;
-mod nodenet;
 mod podexec;
 mod server;
 mod status;
