@@ -130,6 +130,9 @@ pub fn spawn_server(
     cmd.spawn().map_err(|e| Error::io("spawn berth server", e))
 }
 
+/// What `berth server` prints once it listens.
+const SERVING: &str = "berth server: serving on";
+
 /// Waits until a server with data directory `data` has written its node
 /// token and admin credentials.
 pub fn wait_credentials(data: &Path) -> Result<()> {
@@ -332,16 +335,37 @@ impl Cluster {
 
     fn start_server(&mut self) -> Result<()> {
         let data = self.dir.join("server");
+        let log = self.dir.join("server.log");
+        let serving = || {
+            fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches(SERVING)
+                .count()
+        };
+        let before = serving();
         let mut cmd = self.server_netns().command(&self.cfg.berth);
         let child = spawn_server(
             &mut cmd,
             &data,
             self.server_ip(),
-            &self.dir.join("server.log"),
+            &log,
             &self.cfg.server_args,
         )?;
         self.server = Some(child);
-        wait_credentials(&data)
+        wait_credentials(&data)?;
+        // The credentials are written before the server listens: an agent
+        // started in between would find the port closed.
+        let deadline = Instant::now() + SERVER_START_TIMEOUT;
+        while serving() == before {
+            if Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    what: format!("berth server to listen ({SERVING:?} in {})", log.display()),
+                    after: SERVER_START_TIMEOUT,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same data
