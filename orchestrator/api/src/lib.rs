@@ -101,7 +101,9 @@
 //!   and their timings). **Volumes**: `emptyDir`, `configMap`, `secret`
 //!   (with `items`, `defaultMode` — `0644` in YAML reads as octal —, `optional`).
 //! - **Deployment** `spec`: `replicas`, `selector` (`matchLabels`,
-//!   `matchExpressions`), `template`, `strategy` (`Recreate`, `RollingUpdate`
+//!   `matchExpressions` with `In`, `NotIn`, `Exists`, `DoesNotExist`; the
+//!   same [`LabelSelector`] parses the `-l` string form, see
+//!   [`selector::parse`]), `template`, `strategy` (`Recreate`, `RollingUpdate`
 //!   with `maxSurge`/`maxUnavailable`), `minReadySeconds`,
 //!   `revisionHistoryLimit`, `progressDeadlineSeconds`.
 //! - **ReplicaSet** `spec`: `replicas`, `minReadySeconds`, `selector`,
