@@ -80,6 +80,10 @@
 //! | Event | v1 | events, ev | namespace |
 //! | Lease | coordination.k8s.io/v1 | leases | namespace |
 //!
+//! These facts live in one table ([`Kind::info`] gives a kind's
+//! [`ResourceInfo`]); a [`Registry`] holds them and accepts further kinds at
+//! run time (custom resources), refusing names that clash.
+//!
 //! # Supported fields
 //!
 //! - **metadata**: `name`, `generateName`, `namespace`, `labels`,
@@ -184,8 +188,10 @@ pub mod output;
 pub mod pod;
 pub mod probe;
 pub mod quantity;
+pub mod registry;
 pub mod replicaset;
 pub mod resource;
+pub mod resource_info;
 pub mod secret;
 pub mod selector;
 pub mod service;
@@ -211,8 +217,10 @@ pub use node::Node;
 pub use object::{Object, ObjectKey};
 pub use pod::{Pod, PodSpec, PodTemplateSpec};
 pub use quantity::Quantity;
+pub use registry::{RegisterError, Registry, ResourceRef};
 pub use replicaset::ReplicaSet;
 pub use resource::{DEFAULT_NAMESPACE, Resource};
+pub use resource_info::{ResourceInfo, Scope};
 pub use secret::Secret;
 pub use selector::LabelSelector;
 pub use service::Service;
