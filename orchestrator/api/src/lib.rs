@@ -219,7 +219,7 @@ pub use pod::{Pod, PodSpec, PodTemplateSpec};
 pub use quantity::Quantity;
 pub use registry::{RegisterError, Registry, ResourceRef};
 pub use replicaset::ReplicaSet;
-pub use resource::{DEFAULT_NAMESPACE, Resource};
+pub use resource::{DEFAULT_NAMESPACE, Resource, ResourceFields};
 pub use resource_info::{ResourceInfo, Scope};
 pub use secret::Secret;
 pub use selector::LabelSelector;
