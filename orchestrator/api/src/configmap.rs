@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::base64::Bytes;
-use crate::kind::Kind;
 use crate::meta::{ApiVersion, KindTag, ObjectMeta};
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::validate::FieldErrors;
 
 /// The most a ConfigMap or Secret may hold, in bytes (1 MiB).
@@ -35,17 +34,7 @@ pub struct ConfigMap {
     pub immutable: Option<bool>,
 }
 
-impl Resource for ConfigMap {
-    const KIND: Kind = Kind::ConfigMap;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for ConfigMap {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::config::validate_config_map(self, errs);
     }

@@ -3,11 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::intstr::IntOrString;
-use crate::kind::Kind;
 use crate::macros::{is_default, string_enum};
 use crate::meta::{ApiVersion, ConditionStatus, KindTag, ObjectMeta};
 use crate::pod::PodTemplateSpec;
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::selector::LabelSelector;
 use crate::time::Time;
 use crate::validate::FieldErrors;
@@ -49,17 +48,7 @@ pub struct Deployment {
     pub status: DeploymentStatus,
 }
 
-impl Resource for Deployment {
-    const KIND: Kind = Kind::Deployment;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for Deployment {
     fn default_fields(&mut self) {
         self.spec.apply_defaults();
     }
@@ -71,13 +60,9 @@ impl Resource for Deployment {
     fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
         crate::validate::update::deployment(self, old, errs);
     }
-
-    fn clear_status(&mut self) {
-        self.status = DeploymentStatus::default();
-    }
 }
 
-resource_boilerplate!(Deployment);
+resource_boilerplate!(Deployment, status);
 
 /// The desired state of a Deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,10 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::container::Protocol;
-use crate::kind::Kind;
 use crate::macros::string_enum;
 use crate::meta::{ApiVersion, KindTag, ObjectMeta, ObjectReference};
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::validate::FieldErrors;
 
 /// The label naming the Service a slice belongs to.
@@ -59,17 +58,7 @@ pub struct EndpointSlice {
     pub ports: Vec<EndpointPort>,
 }
 
-impl Resource for EndpointSlice {
-    const KIND: Kind = Kind::EndpointSlice;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for EndpointSlice {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::endpointslice::validate_endpoint_slice(self, errs);
     }

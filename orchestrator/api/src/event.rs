@@ -2,10 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kind::Kind;
 use crate::macros::{is_default, string_enum};
 use crate::meta::{ApiVersion, KindTag, ObjectMeta, ObjectReference};
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::time::Time;
 use crate::validate::FieldErrors;
 
@@ -79,17 +78,7 @@ pub struct EventSource {
     pub host: String,
 }
 
-impl Resource for Event {
-    const KIND: Kind = Kind::Event;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for Event {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::event::validate_event(self, errs);
     }

@@ -1,34 +1,65 @@
-//! The kinds of object Berth serves, with their API versions, resource
-//! names, short names and scope.
+//! The kinds of object Berth serves itself: one table of their facts (API
+//! version, resource names, short names, scope), from which the [`Kind`]
+//! enum and each kind's [`ResourceInfo`] are made. Kinds added at run time
+//! live in a [`Registry`](crate::registry::Registry).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-/// A kind of object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// `v1` Namespace (cluster-scoped).
-    Namespace,
-    /// `v1` Node (cluster-scoped).
-    Node,
-    /// `v1` Pod.
-    Pod,
-    /// `apps/v1` Deployment.
-    Deployment,
-    /// `apps/v1` ReplicaSet.
-    ReplicaSet,
-    /// `v1` Service.
-    Service,
-    /// `discovery.k8s.io/v1` EndpointSlice.
-    EndpointSlice,
-    /// `v1` ConfigMap.
-    ConfigMap,
-    /// `v1` Secret.
-    Secret,
-    /// `v1` Event.
-    Event,
-    /// `coordination.k8s.io/v1` Lease.
-    Lease,
+use crate::resource_info::{ResourceInfo, Scope};
+
+/// Defines [`Kind`], [`Kind::ALL`] and the static [`ResourceInfo`] of each
+/// kind from one line a kind: `Kind: "apiVersion", "plural", "singular",
+/// [short names], Scope;`.
+macro_rules! built_in_kinds {
+    ($(
+        $(#[$doc:meta])*
+        $kind:ident: $api:literal, $plural:literal, $singular:literal, [$($short:literal),*], $scope:ident;
+    )+) => {
+        /// A kind of object Berth serves itself.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind {
+            $(
+                #[doc = concat!("`", $api, "` ", stringify!($kind), ".")]
+                $(#[$doc])*
+                $kind,
+            )+
+        }
+
+        impl Kind {
+            /// Every kind, in the order `get all`-style listings use.
+            pub const ALL: [Kind; [$(Kind::$kind),+].len()] = [$(Kind::$kind),+];
+        }
+
+        /// The facts of each kind, in the order of [`Kind::ALL`].
+        static BUILT_IN: [ResourceInfo; Kind::ALL.len()] = [$(
+            ResourceInfo {
+                api_version: Cow::Borrowed($api),
+                kind: Cow::Borrowed(stringify!($kind)),
+                plural: Cow::Borrowed($plural),
+                singular: Cow::Borrowed($singular),
+                short_names: Cow::Borrowed(&[$(Cow::Borrowed($short)),*]),
+                scope: Scope::$scope,
+            },
+        )+];
+    };
+}
+
+built_in_kinds! {
+    Namespace: "v1", "namespaces", "namespace", ["ns"], Cluster;
+    Node: "v1", "nodes", "node", ["no"], Cluster;
+    Pod: "v1", "pods", "pod", ["po"], Namespaced;
+    Deployment: "apps/v1", "deployments", "deployment", ["deploy"], Namespaced;
+    ReplicaSet: "apps/v1", "replicasets", "replicaset", ["rs"], Namespaced;
+    Service: "v1", "services", "service", ["svc"], Namespaced;
+    /// `endpoints` and `ep` name EndpointSlices: Berth has no Endpoints
+    /// kind, and `berth get endpoints` lists the slices.
+    EndpointSlice: "discovery.k8s.io/v1", "endpointslices", "endpointslice", ["endpoints", "ep"], Namespaced;
+    ConfigMap: "v1", "configmaps", "configmap", ["cm"], Namespaced;
+    Secret: "v1", "secrets", "secret", [], Namespaced;
+    Event: "v1", "events", "event", ["ev"], Namespaced;
+    Lease: "coordination.k8s.io/v1", "leases", "lease", [], Namespaced;
 }
 
 /// A resource name that names no kind Berth serves.
@@ -40,116 +71,39 @@ pub struct UnknownResource {
 }
 
 impl Kind {
-    /// Every kind, in the order `get all`-style listings use.
-    pub const ALL: [Kind; 11] = [
-        Kind::Namespace,
-        Kind::Node,
-        Kind::Pod,
-        Kind::Deployment,
-        Kind::ReplicaSet,
-        Kind::Service,
-        Kind::EndpointSlice,
-        Kind::ConfigMap,
-        Kind::Secret,
-        Kind::Event,
-        Kind::Lease,
-    ];
+    /// The facts of this kind.
+    pub fn info(self) -> &'static ResourceInfo {
+        &BUILT_IN[self as usize]
+    }
 
     /// The kind as written in `kind:` (`Deployment`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Node => "Node",
-            Kind::Pod => "Pod",
-            Kind::Deployment => "Deployment",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::Service => "Service",
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::Secret => "Secret",
-            Kind::Event => "Event",
-            Kind::Lease => "Lease",
-        }
+    pub fn name(self) -> &'static str {
+        &self.info().kind
     }
 
     /// The API group (`""` for the core group).
-    pub const fn group(self) -> &'static str {
-        match self {
-            Kind::Deployment | Kind::ReplicaSet => "apps",
-            Kind::EndpointSlice => "discovery.k8s.io",
-            Kind::Lease => "coordination.k8s.io",
-            _ => "",
-        }
+    pub fn group(self) -> &'static str {
+        self.info().group()
     }
 
-    /// The `apiVersion` (`v1`, `apps/v1`, `discovery.k8s.io/v1`,
-    /// `coordination.k8s.io/v1`).
-    pub const fn api_version(self) -> &'static str {
-        match self {
-            Kind::Deployment | Kind::ReplicaSet => "apps/v1",
-            Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::Lease => "coordination.k8s.io/v1",
-            _ => "v1",
-        }
+    /// The `apiVersion` (`v1`, `apps/v1`, ...).
+    pub fn api_version(self) -> &'static str {
+        &self.info().api_version
     }
 
     /// The plural resource name (`deployments`), used in URLs and store keys.
-    pub const fn plural(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespaces",
-            Kind::Node => "nodes",
-            Kind::Pod => "pods",
-            Kind::Deployment => "deployments",
-            Kind::ReplicaSet => "replicasets",
-            Kind::Service => "services",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::ConfigMap => "configmaps",
-            Kind::Secret => "secrets",
-            Kind::Event => "events",
-            Kind::Lease => "leases",
-        }
+    pub fn plural(self) -> &'static str {
+        &self.info().plural
     }
 
     /// The singular resource name (`deployment`).
-    pub const fn singular(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespace",
-            Kind::Node => "node",
-            Kind::Pod => "pod",
-            Kind::Deployment => "deployment",
-            Kind::ReplicaSet => "replicaset",
-            Kind::Service => "service",
-            Kind::EndpointSlice => "endpointslice",
-            Kind::ConfigMap => "configmap",
-            Kind::Secret => "secret",
-            Kind::Event => "event",
-            Kind::Lease => "lease",
-        }
-    }
-
-    /// Short names accepted on the command line (`deploy`, `svc`).
-    ///
-    /// `endpoints` and `ep` name EndpointSlices: Berth has no Endpoints kind,
-    /// and `berth get endpoints` lists the slices.
-    pub const fn short_names(self) -> &'static [&'static str] {
-        match self {
-            Kind::Namespace => &["ns"],
-            Kind::Node => &["no"],
-            Kind::Pod => &["po"],
-            Kind::Deployment => &["deploy"],
-            Kind::ReplicaSet => &["rs"],
-            Kind::Service => &["svc"],
-            Kind::EndpointSlice => &["endpoints", "ep"],
-            Kind::ConfigMap => &["cm"],
-            Kind::Secret => &[],
-            Kind::Event => &["ev"],
-            Kind::Lease => &[],
-        }
+    pub fn singular(self) -> &'static str {
+        &self.info().singular
     }
 
     /// Whether objects of this kind live in a namespace.
-    pub const fn is_namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node)
+    pub fn is_namespaced(self) -> bool {
+        self.info().is_namespaced()
     }
 
     /// The kind written `kind` in `apiVersion`, if Berth serves it.
@@ -164,24 +118,13 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == kind)
     }
 
-    /// The kind a command-line resource name means: the plural, the
-    /// singular, a short name or the kind, in any case, optionally followed
-    /// by `.GROUP` (`pods`, `po`, `Pod`, `deployments.apps`, `svc`, `ep`).
+    /// The kind a command-line resource name means (see
+    /// [`ResourceInfo::is_named`]: `pods`, `po`, `Pod`, `deployments.apps`,
+    /// `svc`, `ep`).
     pub fn from_resource_name(name: &str) -> Result<Kind, UnknownResource> {
-        let lower = name.to_ascii_lowercase();
         Kind::ALL
             .into_iter()
-            .find(|k| {
-                let (base, group) = match lower.split_once('.') {
-                    Some((b, g)) => (b, Some(g)),
-                    None => (lower.as_str(), None),
-                };
-                let named =
-                    base == k.plural() || base == k.singular() || k.short_names().contains(&base);
-                named
-                    && group
-                        .is_none_or(|g| g == k.group() || (g.is_empty() && k.group().is_empty()))
-            })
+            .find(|k| k.info().is_named(name))
             .ok_or_else(|| UnknownResource {
                 name: name.to_owned(),
             })
@@ -266,5 +209,20 @@ mod tests {
         assert!(Kind::Event.is_namespaced());
         assert!(Kind::ReplicaSet.is_namespaced());
         assert!(Kind::Lease.is_namespaced());
+    }
+
+    #[test]
+    fn the_table_follows_the_enum() {
+        for k in Kind::ALL {
+            assert_eq!(k.name(), format!("{k:?}"));
+            assert_eq!(k.info().kind, k.name());
+        }
+        let names: Vec<&str> = Kind::EndpointSlice.info().resource_names().collect();
+        assert_eq!(
+            names,
+            ["endpointslices", "endpointslice", "endpoints", "ep"]
+        );
+        assert_eq!(Kind::Deployment.info().version(), "v1");
+        assert_eq!(Kind::Node.info().scope, Scope::Cluster);
     }
 }

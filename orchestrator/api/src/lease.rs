@@ -4,10 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kind::Kind;
 use crate::macros::is_default;
 use crate::meta::{ApiVersion, KindTag, ObjectMeta};
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::time::Time;
 use crate::validate::FieldErrors;
 
@@ -29,17 +28,7 @@ pub struct Lease {
     pub spec: LeaseSpec,
 }
 
-impl Resource for Lease {
-    const KIND: Kind = Kind::Lease;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for Lease {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::lease::validate_lease(self, errs);
     }
@@ -76,6 +65,7 @@ pub struct LeaseSpec {
 mod tests {
     use super::*;
     use crate::object::Object;
+    use crate::resource::Resource;
 
     const NODE_LEASE: &str = r#"{
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",

@@ -80,6 +80,10 @@
 //! | Event | v1 | events, ev | namespace |
 //! | Lease | coordination.k8s.io/v1 | leases | namespace |
 //!
+//! These facts live in one table ([`Kind::info`] gives a kind's
+//! [`ResourceInfo`]); a [`Registry`] holds them and accepts further kinds at
+//! run time (custom resources), refusing names that clash.
+//!
 //! # Supported fields
 //!
 //! - **metadata**: `name`, `generateName`, `namespace`, `labels`,
@@ -101,7 +105,9 @@
 //!   and their timings). **Volumes**: `emptyDir`, `configMap`, `secret`
 //!   (with `items`, `defaultMode` — `0644` in YAML reads as octal —, `optional`).
 //! - **Deployment** `spec`: `replicas`, `selector` (`matchLabels`,
-//!   `matchExpressions`), `template`, `strategy` (`Recreate`, `RollingUpdate`
+//!   `matchExpressions` with `In`, `NotIn`, `Exists`, `DoesNotExist`; the
+//!   same [`LabelSelector`] parses the `-l` string form, see
+//!   [`selector::parse`]), `template`, `strategy` (`Recreate`, `RollingUpdate`
 //!   with `maxSurge`/`maxUnavailable`), `minReadySeconds`,
 //!   `revisionHistoryLimit`, `progressDeadlineSeconds`.
 //! - **ReplicaSet** `spec`: `replicas`, `minReadySeconds`, `selector`,
@@ -182,8 +188,10 @@ pub mod output;
 pub mod pod;
 pub mod probe;
 pub mod quantity;
+pub mod registry;
 pub mod replicaset;
 pub mod resource;
+pub mod resource_info;
 pub mod secret;
 pub mod selector;
 pub mod service;
@@ -209,8 +217,10 @@ pub use node::Node;
 pub use object::{Object, ObjectKey};
 pub use pod::{Pod, PodSpec, PodTemplateSpec};
 pub use quantity::Quantity;
+pub use registry::{RegisterError, Registry, ResourceRef};
 pub use replicaset::ReplicaSet;
-pub use resource::{DEFAULT_NAMESPACE, Resource};
+pub use resource::{DEFAULT_NAMESPACE, Resource, ResourceFields};
+pub use resource_info::{ResourceInfo, Scope};
 pub use secret::Secret;
 pub use selector::LabelSelector;
 pub use service::Service;

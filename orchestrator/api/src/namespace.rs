@@ -2,11 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kind::Kind;
 use crate::macros::{is_default, string_enum};
 use crate::meta::{ApiVersion, KindTag, ObjectMeta};
-use crate::resource::{Resource, resource_boilerplate};
-use crate::validate::FieldErrors;
+use crate::resource::{ResourceFields, resource_boilerplate};
 
 string_enum! {
     /// Where a namespace is in its lifecycle.
@@ -37,25 +35,9 @@ pub struct Namespace {
     pub status: NamespaceStatus,
 }
 
-impl Resource for Namespace {
-    const KIND: Kind = Kind::Namespace;
+impl ResourceFields for Namespace {}
 
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
-    fn validate_fields(&self, _errs: &mut FieldErrors) {}
-
-    fn clear_status(&mut self) {
-        self.status = NamespaceStatus::default();
-    }
-}
-
-resource_boilerplate!(Namespace);
+resource_boilerplate!(Namespace, status);
 
 impl Namespace {
     /// A namespace named `name`.

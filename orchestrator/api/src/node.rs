@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::kind::Kind;
 use crate::macros::{is_default, is_false, string_enum};
 use crate::meta::{ApiVersion, ConditionStatus, KindTag, ObjectMeta};
 use crate::quantity::Quantity;
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::taint::Taint;
 use crate::time::Time;
 use crate::validate::FieldErrors;
@@ -49,17 +48,7 @@ pub struct Node {
     pub status: NodeStatus,
 }
 
-impl Resource for Node {
-    const KIND: Kind = Kind::Node;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for Node {
     fn validate_fields(&self, errs: &mut FieldErrors) {
         crate::validate::node::validate_node(self, errs);
     }
@@ -67,13 +56,9 @@ impl Resource for Node {
     fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
         crate::validate::update::node(self, old, errs);
     }
-
-    fn clear_status(&mut self) {
-        self.status = NodeStatus::default();
-    }
 }
 
-resource_boilerplate!(Node);
+resource_boilerplate!(Node, status);
 
 impl Node {
     /// Whether the `Ready` condition is `True`.

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::container::Container;
-use crate::kind::Kind;
 use crate::macros::{is_default, is_false, string_enum};
 use crate::meta::{ApiVersion, ConditionStatus, KindTag, ObjectMeta};
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::taint::Toleration;
 use crate::time::Time;
 use crate::validate::FieldErrors;
@@ -79,17 +78,7 @@ pub struct Pod {
     pub status: PodStatus,
 }
 
-impl Resource for Pod {
-    const KIND: Kind = Kind::Pod;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for Pod {
     fn default_fields(&mut self) {
         self.spec.apply_defaults();
     }
@@ -101,13 +90,9 @@ impl Resource for Pod {
     fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
         crate::validate::update::pod(self, old, errs);
     }
-
-    fn clear_status(&mut self) {
-        self.status = PodStatus::default();
-    }
 }
 
-resource_boilerplate!(Pod);
+resource_boilerplate!(Pod, status);
 
 impl Pod {
     /// Whether the pod's `Ready` condition is `True`.

@@ -4,11 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::deployment::DEFAULT_REPLICAS;
-use crate::kind::Kind;
 use crate::macros::is_default;
 use crate::meta::{ApiVersion, KindTag, ObjectMeta};
 use crate::pod::PodTemplateSpec;
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::selector::LabelSelector;
 use crate::validate::FieldErrors;
 
@@ -29,17 +28,7 @@ pub struct ReplicaSet {
     pub status: ReplicaSetStatus,
 }
 
-impl Resource for ReplicaSet {
-    const KIND: Kind = Kind::ReplicaSet;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for ReplicaSet {
     fn default_fields(&mut self) {
         self.spec.apply_defaults();
     }
@@ -51,13 +40,9 @@ impl Resource for ReplicaSet {
     fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
         crate::validate::update::replica_set(self, old, errs);
     }
-
-    fn clear_status(&mut self) {
-        self.status = ReplicaSetStatus::default();
-    }
 }
 
-resource_boilerplate!(ReplicaSet);
+resource_boilerplate!(ReplicaSet, status);
 
 /// The desired state of a ReplicaSet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +102,7 @@ pub struct ReplicaSetStatus {
 mod tests {
     use super::*;
     use crate::object::Object;
+    use crate::resource::Resource;
 
     const RS: &str = r#"{
         "apiVersion": "apps/v1", "kind": "ReplicaSet",

@@ -16,13 +16,19 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// A kind of object: `apiVersion`/`kind`, metadata, defaulting and
 /// validation.
 ///
+/// What every kind has alike (its [`Kind`], the metadata accessors,
+/// emptying the status, the conversions to and from [`Object`]) is written
+/// by `resource_boilerplate!`; each kind writes only its own defaults and
+/// checks, in [`ResourceFields`].
+///
 /// Serializing a resource with serde writes `apiVersion` and `kind` first
 /// and leaves out empty fields; deserializing accepts `apiVersion` and `kind`
 /// when they are the type's, rejects unknown fields, and applies the
 /// constant defaults (`replicas: 1`, `protocol: TCP`, ...). Defaults that
 /// depend on other fields come from [`Resource::apply_defaults`].
 pub trait Resource:
-    Clone
+    ResourceFields
+    + Clone
     + fmt::Debug
     + PartialEq
     + Default
@@ -41,16 +47,6 @@ pub trait Resource:
 
     /// The metadata, to change.
     fn metadata_mut(&mut self) -> &mut ObjectMeta;
-
-    /// Defaults of this kind's own fields (see [`Resource::apply_defaults`]).
-    fn default_fields(&mut self) {}
-
-    /// Checks of this kind's own fields (see [`Resource::validate`]).
-    fn validate_fields(&self, errs: &mut FieldErrors);
-
-    /// Checks of what may not change in this kind's own fields (see
-    /// [`Resource::validate_update`]).
-    fn validate_update_fields(&self, _old: &Self, _errs: &mut FieldErrors) {}
 
     /// Empties the status (which the server, not the user, writes).
     fn clear_status(&mut self) {}
@@ -99,10 +95,50 @@ pub trait Resource:
     }
 }
 
-/// Implements the metadata accessors of [`Resource`] and the conversions
-/// to and from [`Object`] for a kind.
+/// What one kind does with its own fields (beyond the metadata, which
+/// [`Resource`] handles alike for every kind).
+pub trait ResourceFields {
+    /// Defaults of this kind's own fields (see [`Resource::apply_defaults`]).
+    fn default_fields(&mut self) {}
+
+    /// Checks of this kind's own fields (see [`Resource::validate`]).
+    fn validate_fields(&self, _errs: &mut FieldErrors) {}
+
+    /// Checks of what may not change in this kind's own fields (see
+    /// [`Resource::validate_update`]).
+    fn validate_update_fields(&self, _old: &Self, _errs: &mut FieldErrors) {}
+}
+
+/// Implements [`Resource`] for a kind (its [`Kind`], the metadata
+/// accessors, and with `status` a [`Resource::clear_status`] that resets
+/// the `status` field) and the conversions to and from [`Object`]. The kind
+/// implements [`ResourceFields`] itself.
 macro_rules! resource_boilerplate {
+    ($ty:ident, status) => {
+        resource_boilerplate!($ty, {
+            fn clear_status(&mut self) {
+                self.status = Default::default();
+            }
+        });
+    };
     ($ty:ident) => {
+        resource_boilerplate!($ty, {});
+    };
+    ($ty:ident, { $($extra:item)* }) => {
+        impl $crate::resource::Resource for $ty {
+            const KIND: $crate::kind::Kind = $crate::kind::Kind::$ty;
+
+            fn metadata(&self) -> &$crate::meta::ObjectMeta {
+                &self.metadata
+            }
+
+            fn metadata_mut(&mut self) -> &mut $crate::meta::ObjectMeta {
+                &mut self.metadata
+            }
+
+            $($extra)*
+        }
+
         impl From<$ty> for $crate::object::Object {
             fn from(v: $ty) -> Self {
                 $crate::object::Object::$ty(v)

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::base64::Bytes;
-use crate::kind::Kind;
 use crate::meta::{ApiVersion, KindTag, ObjectMeta};
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::validate::FieldErrors;
 
 /// The default Secret type: arbitrary keys.
@@ -62,17 +61,7 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
-impl Resource for Secret {
-    const KIND: Kind = Kind::Secret;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for Secret {
     fn default_fields(&mut self) {
         if self.type_.is_empty() {
             self.type_ = SECRET_TYPE_OPAQUE.to_owned();

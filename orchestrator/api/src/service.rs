@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::container::Protocol;
 use crate::intstr::IntOrString;
-use crate::kind::Kind;
 use crate::macros::{is_default, is_false, string_enum};
 use crate::meta::{ApiVersion, Condition, ConditionStatus, KindTag, ObjectMeta};
-use crate::resource::{Resource, resource_boilerplate};
+use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::time::Time;
 use crate::validate::FieldErrors;
 
@@ -90,17 +89,7 @@ pub struct Service {
     pub status: ServiceStatus,
 }
 
-impl Resource for Service {
-    const KIND: Kind = Kind::Service;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-
+impl ResourceFields for Service {
     fn default_fields(&mut self) {
         self.spec.apply_defaults();
     }
@@ -112,13 +101,9 @@ impl Resource for Service {
     fn validate_update_fields(&self, old: &Self, errs: &mut FieldErrors) {
         crate::validate::update::service(self, old, errs);
     }
-
-    fn clear_status(&mut self) {
-        self.status = ServiceStatus::default();
-    }
 }
 
-resource_boilerplate!(Service);
+resource_boilerplate!(Service, status);
 
 /// The desired state of a Service.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

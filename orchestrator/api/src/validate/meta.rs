@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::kind::Kind;
 use crate::meta::ObjectMeta;
-use crate::selector::{LabelSelector, SelectorOperator};
+use crate::selector::{LabelSelector, LabelSelectorRequirement, SelectorOperator};
 use crate::validate::names;
 use crate::validate::{FieldError, FieldErrors, FieldPath};
 
@@ -140,25 +140,33 @@ pub(crate) fn validate_label_selector(
     validate_labels(&selector.match_labels, &path.child("matchLabels"), errs);
     let exprs = path.child("matchExpressions");
     for (i, r) in selector.match_expressions.iter().enumerate() {
-        let p = exprs.index(i);
-        errs.invalid_each(&p.child("key"), &r.key, names::qualified_name(&r.key));
-        match r.operator {
-            SelectorOperator::In | SelectorOperator::NotIn if r.values.is_empty() => {
-                errs.push(FieldError::required(
-                    &p.child("values"),
-                    "must be specified when `operator` is 'In' or 'NotIn'",
-                ))
-            }
-            SelectorOperator::Exists | SelectorOperator::DoesNotExist if !r.values.is_empty() => {
-                errs.push(FieldError::forbidden(
-                    &p.child("values"),
-                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                ))
-            }
-            _ => {}
+        validate_requirement(r, &exprs.index(i), errs);
+    }
+}
+
+/// Checks one selector requirement at `path`: its key, its values, and that
+/// `In`/`NotIn` have values and `Exists`/`DoesNotExist` none.
+pub(crate) fn validate_requirement(
+    r: &LabelSelectorRequirement,
+    path: &FieldPath,
+    errs: &mut FieldErrors,
+) {
+    errs.invalid_each(&path.child("key"), &r.key, names::qualified_name(&r.key));
+    match r.operator {
+        SelectorOperator::In | SelectorOperator::NotIn if r.values.is_empty() => {
+            errs.push(FieldError::required(
+                &path.child("values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            ))
         }
-        for (j, v) in r.values.iter().enumerate() {
-            errs.invalid_each(&p.child("values").index(j), v, names::label_value(v));
-        }
+        SelectorOperator::Exists | SelectorOperator::DoesNotExist if !r.values.is_empty() => errs
+            .push(FieldError::forbidden(
+                &path.child("values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+        _ => {}
+    }
+    for (j, v) in r.values.iter().enumerate() {
+        errs.invalid_each(&path.child("values").index(j), v, names::label_value(v));
     }
 }

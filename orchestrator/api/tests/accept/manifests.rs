@@ -257,3 +257,57 @@ fn json_stream_nodeport_and_external_name() {
     );
     assert!(docs[1].warnings.is_empty());
 }
+
+#[test]
+fn deployment_with_set_based_selector() {
+    let yaml = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector:
+    matchLabels: {app: web}
+    matchExpressions:
+    - {key: env, operator: In, values: [prod, qa]}
+    - {key: tier, operator: NotIn, values: [db]}
+    - {key: app, operator: Exists}
+    - {key: canary, operator: DoesNotExist}
+  template:
+    metadata:
+      labels: {app: web, env: qa, tier: front}
+    spec:
+      containers:
+      - {name: web, image: nginx}
+";
+    let docs = manifest::parse_str(yaml, "d.yaml", &ParseOptions::default()).unwrap();
+    assert_round_trips(&docs);
+    let d = deployment(&docs[0]);
+    let selector = &d.spec.selector;
+    assert!(selector.matches(&d.spec.template.metadata.labels));
+    assert_eq!(
+        selector.to_string(),
+        "app=web,env in (prod,qa),tier notin (db),app,!canary"
+    );
+    // The string form is the same selector.
+    assert_eq!(
+        &selector
+            .to_string()
+            .parse::<berth_api::LabelSelector>()
+            .unwrap(),
+        selector
+    );
+    let mut labels = d.spec.template.metadata.labels.clone();
+    labels.insert("env".into(), "dev".into());
+    assert!(!selector.matches(&labels));
+    labels.insert("env".into(), "prod".into());
+    labels.insert("canary".into(), "1".into());
+    assert!(!selector.matches(&labels));
+
+    let outside = yaml.replace("env: qa", "env: dev");
+    let err = manifest::parse_str(&outside, "d.yaml", &ParseOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("`selector` does not match template `labels`"),
+        "{err}"
+    );
+}

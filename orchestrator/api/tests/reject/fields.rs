@@ -133,6 +133,43 @@ fn selector_must_match_template_labels() {
 }
 
 #[test]
+fn selector_expressions_name_the_field_and_value() {
+    let with = |expr: &str| {
+        deploy(
+            "    matchLabels:\n      app: web\n",
+            &format!("    matchLabels:\n      app: web\n    matchExpressions:\n    - {expr}\n"),
+        )
+    };
+    assert_eq!(
+        error(&with("{key: app, operator: Foo, values: [web]}")),
+        format!(
+            "{AT}spec.selector.matchExpressions[0].operator: Unsupported value: \"Foo\": supported values: \"DoesNotExist\", \"Exists\", \"In\", \"NotIn\""
+        )
+    );
+    assert_eq!(
+        error(&with("{key: app, operator: Exists, values: [web]}")),
+        format!(
+            "{AT}spec.selector.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+        )
+    );
+    assert_eq!(
+        error(&with("{key: app, operator: NotIn, values: []}")),
+        format!(
+            "{AT}spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+        )
+    );
+    let bad_value = error(&with(
+        "{key: app, operator: In, values: [web, \"not valid\"]}",
+    ));
+    assert!(
+        bad_value.starts_with(&format!(
+            "{AT}spec.selector.matchExpressions[0].values[1]: Invalid value: \"not valid\": a valid label must be"
+        )),
+        "{bad_value}"
+    );
+}
+
+#[test]
 fn unsupported_kinds_and_versions() {
     assert_eq!(
         error(&deploy("kind: Deployment", "kind: StatefulSet")),

@@ -7,14 +7,12 @@
 
 mod errors;
 mod pods;
-mod selector;
 mod service;
 mod services;
 mod status;
 mod watch;
 
 pub use pods::{POD_SCHEDULED, set_condition};
-pub use selector::{SelectorError, parse_selector};
 pub use service::ApiService;
 
 use berth_api::{Kind, ObjectKey};

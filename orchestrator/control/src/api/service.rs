@@ -11,7 +11,7 @@ use berth_client::proto::{
 use berth_store::{Bytes, Item, Store};
 use tonic::{Request, Response, Status};
 
-use super::{errors, parse_selector, store_key, store_prefix};
+use super::{errors, store_key, store_prefix};
 use super::{pods, services, status};
 use crate::alloc::Allocator;
 use crate::auth::{Role, Tokens, Verb, authorize};
@@ -485,7 +485,7 @@ impl Api for ApiService {
         let r = req.get_ref();
         let kind = kind_of(&r.kind)?;
         self.check(&req, Verb::List, kind)?;
-        let selector = parse_selector(&r.label_selector)
+        let selector = berth_api::selector::parse(&r.label_selector)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (items, revision) = self
             .store

@@ -33,7 +33,7 @@ pub struct GetArgs {
     /// or `name` (KIND/NAME lines).
     #[arg(short, long, value_enum)]
     pub output: Option<Output>,
-    /// Label selector (`app=web,tier!=db`).
+    /// Label selector (`app=web,tier!=db,env in (prod,qa),!canary`).
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
     /// After listing, print every change as it happens.

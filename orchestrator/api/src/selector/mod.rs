@@ -1,11 +1,19 @@
-//! Label selectors (`matchLabels` and `matchExpressions`) and matching.
+//! Label selectors: the one model of `matchLabels` and set-based
+//! `matchExpressions` (`In`, `NotIn`, `Exists`, `DoesNotExist`), its
+//! matching, and its string form (`app=web,env in (prod,qa),!canary`, see
+//! [`parse`]) for `-l` and list requests.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::macros::string_enum;
+
+mod parse;
+
+pub use parse::{SelectorError, parse};
 
 string_enum! {
     /// The operator of a selector requirement.
@@ -100,6 +108,15 @@ pub fn labels_match(
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+impl FromStr for LabelSelector {
+    type Err = SelectorError;
+
+    /// Parses the string form (see [`parse`]).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse(text)
+    }
+}
+
 /// Writes the selector the way kubectl shows it:
 /// `app=web,tier in (a,b),!canary`.
 impl fmt::Display for LabelSelector {
@@ -122,56 +139,4 @@ impl fmt::Display for LabelSelector {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn req(key: &str, operator: SelectorOperator, values: &[&str]) -> LabelSelectorRequirement {
-        LabelSelectorRequirement {
-            key: key.to_owned(),
-            operator,
-            values: values.iter().map(|v| v.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn matching() {
-        let web = labels(&[("app", "web"), ("tier", "front")]);
-        let db = labels(&[("app", "db")]);
-        let s = LabelSelector::from_labels([("app", "web")]);
-        assert!(s.matches(&web));
-        assert!(!s.matches(&db));
-        assert!(LabelSelector::default().matches(&db));
-
-        let s = LabelSelector {
-            match_labels: BTreeMap::new(),
-            match_expressions: vec![
-                req("app", SelectorOperator::In, &["web", "api"]),
-                req("tier", SelectorOperator::NotIn, &["back"]),
-                req("tier", SelectorOperator::Exists, &[]),
-                req("canary", SelectorOperator::DoesNotExist, &[]),
-            ],
-        };
-        assert!(s.matches(&web));
-        assert!(!s.matches(&db));
-        assert!(!s.matches(&labels(&[("app", "web"), ("tier", "back")])));
-        assert!(!s.matches(&labels(&[
-            ("app", "web"),
-            ("tier", "front"),
-            ("canary", "1")
-        ])));
-        assert_eq!(
-            s.to_string(),
-            "app in (web,api),tier notin (back),tier,!canary"
-        );
-        assert!(req("x", SelectorOperator::NotIn, &["a"]).matches(&db));
-        assert!(labels_match(&labels(&[("app", "db")]), &db));
-        assert!(!labels_match(&labels(&[("app", "web")]), &db));
-    }
-}
+mod tests;
