@@ -106,7 +106,7 @@ fn try_destroy(ctx: *mut c_void, proto: u8) -> Result<(), Keep> {
             _pad: 0,
         };
         // SAFETY: the value is copied out at once.
-        let v = unsafe { REVNAT4.get(&rk) }.ok_or(Keep)?;
+        let v = unsafe { REVNAT4.get(rk) }.ok_or(Keep)?;
         key.family = AF_INET;
         key.backend[0] = daddr;
         key.vip[0] = v.addr;
@@ -129,7 +129,7 @@ fn try_destroy(ctx: *mut c_void, proto: u8) -> Result<(), Keep> {
             _pad: [0; 6],
         };
         // SAFETY: the value is copied out at once.
-        let v = unsafe { REVNAT6.get(&rk) }.ok_or(Keep)?;
+        let v = unsafe { REVNAT6.get(rk) }.ok_or(Keep)?;
         key.family = AF_INET6;
         key.backend = daddr;
         key.vip = v.addr;
@@ -138,7 +138,7 @@ fn try_destroy(ctx: *mut c_void, proto: u8) -> Result<(), Keep> {
         return Err(Keep);
     }
     // SAFETY: only presence is read.
-    if unsafe { DOOMED.get(&key) }.is_none() {
+    if unsafe { DOOMED.get(key) }.is_none() {
         return Err(Keep);
     }
     if sock_destroy(sk as *mut c_void) != 0 {

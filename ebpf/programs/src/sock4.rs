@@ -66,7 +66,7 @@ fn try_xlate4(ctx: &SockAddrContext) -> Result<(), Skip> {
     };
     // Losing a reverse entry only affects what recvmsg/getpeername show;
     // the connection itself still goes to the backend.
-    let _ = REVNAT4.insert(&key, &value, 0);
+    let _ = REVNAT4.insert(key, value, 0);
     set_user_ip4(ctx, be.addr);
     set_user_port(ctx, be.port);
     count_translated(service_id, backend_id);
@@ -82,9 +82,9 @@ fn select4(vip: u32, port: u16, proto: u8, client: u64) -> Result<(u32, u32, Bac
     let master_key = Service4Key::master(vip, port, proto);
     // SAFETY: SVC4 is BPF_F_NO_PREALLOC, so the value is RCU-protected and
     // never reused under us; it is copied out at once.
-    let Some(master) = (unsafe { SVC4.get(&master_key) }).copied() else {
+    let Some(master) = (unsafe { SVC4.get(master_key) }).copied() else {
         // SAFETY: as above, for VIP4.
-        return match unsafe { VIP4.get(&vip) } {
+        return match unsafe { VIP4.get(vip) } {
             Some(_) => Err(Skip::Refuse),
             None => Err(Skip::NotService),
         };
@@ -92,7 +92,7 @@ fn select4(vip: u32, port: u16, proto: u8, client: u64) -> Result<(u32, u32, Bac
     if affinity::wanted(&master)
         && let Some(id) = affinity::lookup(client, &master)
         // SAFETY: NO_PREALLOC map; the value is copied out at once.
-        && let Some(be) = unsafe { BACKEND4.get(&id) }.copied()
+        && let Some(be) = unsafe { BACKEND4.get(id) }.copied()
     {
         return Ok((master.service_id, id, be));
     }
@@ -101,7 +101,7 @@ fn select4(vip: u32, port: u16, proto: u8, client: u64) -> Result<(u32, u32, Bac
         // The backend set was replaced between the two lookups: the master
         // has flipped to the other generation. Read it once more.
         // SAFETY: as above.
-        None => match unsafe { SVC4.get(&master_key) }.copied() {
+        None => match unsafe { SVC4.get(master_key) }.copied() {
             Some(m) => pick4(vip, port, proto, &m, client).map(|f| (m, f)),
             None => return Err(Skip::Refuse),
         },
@@ -140,12 +140,12 @@ fn pick4(
             Place::Slot(slot) => {
                 let key = Service4Key::slot(vip, port, proto, master.gen_, slot);
                 // SAFETY: NO_PREALLOC map; the value is copied out at once.
-                unsafe { SVC4.get(&key) }?.backend_id
+                unsafe { SVC4.get(key) }?.backend_id
             }
         }
     };
     // SAFETY: as above.
-    let be = unsafe { BACKEND4.get(&backend_id) }.copied()?;
+    let be = unsafe { BACKEND4.get(backend_id) }.copied()?;
     Some((backend_id, be))
 }
 
@@ -159,7 +159,7 @@ fn try_revnat4(ctx: &SockAddrContext) -> Option<()> {
     // SAFETY: the value is copied out at once. LRU maps are preallocated:
     // an entry evicted and reused during this copy could show another
     // socket's VIP, a race of a few instructions under LRU pressure only.
-    let vip = unsafe { REVNAT4.get(&key) }.copied()?;
+    let vip = unsafe { REVNAT4.get(key) }.copied()?;
     set_user_ip4(ctx, vip.addr);
     set_user_port(ctx, vip.port);
     Some(())

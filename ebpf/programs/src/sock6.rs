@@ -76,7 +76,7 @@ fn try_xlate6(ctx: &SockAddrContext) -> Result<(), Skip> {
     };
     // Losing a reverse entry only affects what recvmsg/getpeername show;
     // the connection itself still goes to the backend.
-    let _ = REVNAT6.insert(&key, &value, 0);
+    let _ = REVNAT6.insert(key, value, 0);
     set_user_ip6(ctx, be.addr);
     set_user_port(ctx, be.port);
     count_translated(service_id, backend_id);
@@ -92,9 +92,9 @@ fn select6(vip: [u32; 4], port: u16, proto: u8, client: u64) -> Result<(u32, u32
     let master_key = Service6Key::master(vip, port, proto);
     // SAFETY: SVC6 is BPF_F_NO_PREALLOC, so the value is RCU-protected and
     // never reused under us; it is copied out at once.
-    let Some(master) = (unsafe { SVC6.get(&master_key) }).copied() else {
+    let Some(master) = (unsafe { SVC6.get(master_key) }).copied() else {
         // SAFETY: as above, for VIP6.
-        return match unsafe { VIP6.get(&vip) } {
+        return match unsafe { VIP6.get(vip) } {
             Some(_) => Err(Skip::Refuse),
             None => Err(Skip::NotService),
         };
@@ -102,7 +102,7 @@ fn select6(vip: [u32; 4], port: u16, proto: u8, client: u64) -> Result<(u32, u32
     if affinity::wanted(&master)
         && let Some(id) = affinity::lookup(client, &master)
         // SAFETY: NO_PREALLOC map; the value is copied out at once.
-        && let Some(be) = unsafe { BACKEND6.get(&id) }.copied()
+        && let Some(be) = unsafe { BACKEND6.get(id) }.copied()
     {
         return Ok((master.service_id, id, be));
     }
@@ -111,7 +111,7 @@ fn select6(vip: [u32; 4], port: u16, proto: u8, client: u64) -> Result<(u32, u32
         // The backend set was replaced between the two lookups: the master
         // has flipped to the other generation. Read it once more.
         // SAFETY: as above.
-        None => match unsafe { SVC6.get(&master_key) }.copied() {
+        None => match unsafe { SVC6.get(master_key) }.copied() {
             Some(m) => pick6(vip, port, proto, &m, client).map(|f| (m, f)),
             None => return Err(Skip::Refuse),
         },
@@ -150,12 +150,12 @@ fn pick6(
             Place::Slot(slot) => {
                 let key = Service6Key::slot(vip, port, proto, master.gen_, slot);
                 // SAFETY: NO_PREALLOC map; the value is copied out at once.
-                unsafe { SVC6.get(&key) }?.backend_id
+                unsafe { SVC6.get(key) }?.backend_id
             }
         }
     };
     // SAFETY: as above.
-    let be = unsafe { BACKEND6.get(&backend_id) }.copied()?;
+    let be = unsafe { BACKEND6.get(backend_id) }.copied()?;
     Some((backend_id, be))
 }
 
@@ -169,7 +169,7 @@ fn try_revnat6(ctx: &SockAddrContext) -> Option<()> {
     // SAFETY: the value is copied out at once. LRU maps are preallocated:
     // an entry evicted and reused during this copy could show another
     // socket's VIP, a race of a few instructions under LRU pressure only.
-    let vip = unsafe { REVNAT6.get(&key) }.copied()?;
+    let vip = unsafe { REVNAT6.get(key) }.copied()?;
     set_user_ip6(ctx, vip.addr);
     set_user_port(ctx, vip.port);
     Some(())
