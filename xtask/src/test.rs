@@ -6,7 +6,10 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use crate::{Tier, build, clean, setup, util::Phases, util::sh};
+use crate::{
+    Tier, build, clean, setup,
+    util::{Phases, sh, workspace_root},
+};
 
 pub fn run(tier: Option<Tier>) -> anyhow::Result<()> {
     let mut phases = Phases::default();
@@ -53,6 +56,7 @@ fn unit(p: &mut Phases) -> anyhow::Result<()> {
             "warnings",
         ]))
     })?;
+    ebpf_programs(p)?;
     p.time("unit tests", || {
         sh(Command::new("cargo").args([
             "test",
@@ -99,6 +103,49 @@ fn unit(p: &mut Phases) -> anyhow::Result<()> {
         ]))
     })?;
     Ok(())
+}
+
+/// fmt and clippy of ebpf/programs, which is outside the workspace: clippy
+/// checks it for bpfel-unknown-none as berth-dataplane's build.rs builds it
+/// (same flags, same environment removed), in a target directory of its
+/// own so that it never invalidates that build's.
+fn ebpf_programs(p: &mut Phases) -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    let dir = root.join("ebpf/programs");
+    p.time("ebpf/programs: fmt --check", || {
+        sh(Command::new("cargo")
+            .current_dir(&dir)
+            .args(["fmt", "--check"]))
+    })?;
+    p.time("ebpf/programs: clippy -D warnings", || {
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&dir)
+            .args([
+                "clippy",
+                "--release",
+                "--locked",
+                "-Z",
+                "build-std=core",
+                "--target",
+                "bpfel-unknown-none",
+                "--target-dir",
+            ])
+            .arg(root.join("target/ebpf-clippy"))
+            .args(["--", "-D", "warnings"])
+            .env("RUSTC_BOOTSTRAP", "1");
+        for var in [
+            "RUSTC",
+            "RUSTC_WRAPPER",
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_RUSTFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        sh(&mut cmd)
+    })
 }
 
 /// The tests on the real kernel: eBPF, namespaces, containerd.

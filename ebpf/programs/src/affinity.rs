@@ -45,7 +45,7 @@ pub fn lookup(client: u64, master: &ServiceValue) -> Option<u32> {
         backend_id: v.backend_id,
     };
     // SAFETY: only presence is checked.
-    unsafe { AFFINITY_MATCH.get(&m) }?;
+    unsafe { AFFINITY_MATCH.get(m) }?;
     // SAFETY: an aligned 8-byte store into the same live value; a racing
     // connection of the same client writes the same kind of timestamp.
     unsafe { (*entry).last_ns = now };
@@ -61,5 +61,5 @@ pub fn store(client: u64, master: &ServiceValue, backend_id: u32) {
         _pad: 0,
     };
     // Losing an entry (LRU pressure) only means a new pick next time.
-    let _ = AFFINITY.insert(&key(client, master), &v, 0);
+    let _ = AFFINITY.insert(key(client, master), v, 0);
 }

@@ -97,7 +97,8 @@ fn try_destroy(ctx: *mut c_void, proto: u8) -> Result<(), Keep> {
         ..DoomedKey::default()
     };
     if family == u16::from(AF_INET) {
-        // SAFETY: as above.
+        // SAFETY: sk is the same non-null sock_common; the verifier checks
+        // this load against its BTF type too.
         let daddr = unsafe { read_volatile(sk.add(sock_common::DADDR) as *const u32) };
         let rk = RevNat4Key {
             cookie,
@@ -105,15 +106,18 @@ fn try_destroy(ctx: *mut c_void, proto: u8) -> Result<(), Keep> {
             port: dport,
             _pad: 0,
         };
-        // SAFETY: the value is copied out at once.
-        let v = unsafe { REVNAT4.get(&rk) }.ok_or(Keep)?;
+        // SAFETY: the value's fields are read at once. LRU maps are
+        // preallocated: an entry reused meanwhile could give another
+        // socket's VIP, a race of a few instructions under LRU pressure.
+        let v = unsafe { REVNAT4.get(rk) }.ok_or(Keep)?;
         key.family = AF_INET;
         key.backend[0] = daddr;
         key.vip[0] = v.addr;
         key.vip_port = v.port;
     } else if family == u16::from(AF_INET6) {
         let a = sock_common::V6_DADDR;
-        // SAFETY: as above; in6_addr read word by word.
+        // SAFETY: sk is the same non-null sock_common; its in6_addr is read
+        // word by word, each load checked by the verifier against BTF.
         let daddr = unsafe {
             [
                 read_volatile(sk.add(a) as *const u32),
@@ -128,8 +132,10 @@ fn try_destroy(ctx: *mut c_void, proto: u8) -> Result<(), Keep> {
             port: dport,
             _pad: [0; 6],
         };
-        // SAFETY: the value is copied out at once.
-        let v = unsafe { REVNAT6.get(&rk) }.ok_or(Keep)?;
+        // SAFETY: the value's fields are read at once. LRU maps are
+        // preallocated: an entry reused meanwhile could give another
+        // socket's VIP, a race of a few instructions under LRU pressure.
+        let v = unsafe { REVNAT6.get(rk) }.ok_or(Keep)?;
         key.family = AF_INET6;
         key.backend = daddr;
         key.vip = v.addr;
@@ -138,7 +144,7 @@ fn try_destroy(ctx: *mut c_void, proto: u8) -> Result<(), Keep> {
         return Err(Keep);
     }
     // SAFETY: only presence is read.
-    if unsafe { DOOMED.get(&key) }.is_none() {
+    if unsafe { DOOMED.get(key) }.is_none() {
         return Err(Keep);
     }
     if sock_destroy(sk as *mut c_void) != 0 {

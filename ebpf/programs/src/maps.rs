@@ -45,7 +45,7 @@ pub fn count_translated(service_id: u32, backend_id: u32) {
         unsafe { (*s).translated += 1 };
     }
     if let Some(b) = BACKEND_STATS.get_ptr_mut(backend_id) {
-        // SAFETY: as above.
+        // SAFETY: a per-CPU slot, likewise written only by this CPU.
         unsafe { *b += 1 };
     }
 }
