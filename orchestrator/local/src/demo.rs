@@ -1,9 +1,14 @@
 //! The demo `berth up` deploys: a 3-replica HTTP Deployment (busybox httpd
-//! answering with its pod's name), its Service, and a client pod; and the
-//! parsing of what the client pod's tools print.
+//! answering with its pod's name), its Service, and a client pod; the
+//! parsing of what the client pod's tools print; and [`run`], which
+//! deploys it and checks what it does.
+
+mod run;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+
+pub use self::run::{Check, DemoError, LATENCY_REQUESTS, SPREAD_REQUESTS, Step, run};
 
 /// The namespace of the demo.
 pub const NAMESPACE: &str = "default";
@@ -17,6 +22,8 @@ pub const REPLICAS: usize = 3;
 pub const TARGET_PORT: u16 = 8080;
 /// The Service port.
 pub const PORT: u16 = 80;
+/// The cluster domain of the demo.
+pub const DOMAIN: &str = "cluster.local";
 
 /// The service's DNS name in the cluster domain.
 pub fn service_fqdn(domain: &str) -> String {

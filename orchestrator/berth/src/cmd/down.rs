@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use berth_local::Config;
 use berth_local::leftovers::{self, Leftover};
 use berth_node::containerd::Containerd;
 use berth_node::runtime::Runtime as _;
@@ -47,11 +48,11 @@ struct AgentCli {
 }
 
 pub fn run(a: DownArgs) -> anyhow::Result<()> {
-    down(&a.local, a.purge)
+    down(&a.local.config(), a.purge)
 }
 
 /// The agent's arguments as `berth up` gives them.
-fn agent_args(local: &LocalArgs) -> anyhow::Result<AgentArgs> {
+fn agent_args(local: &Config) -> anyhow::Result<AgentArgs> {
     Ok(AgentCli::try_parse_from(
         std::iter::once("berth-agent".to_owned()).chain(local.agent_argv()),
     )
@@ -123,7 +124,7 @@ fn delete_link(name: &str) {
 }
 
 /// Stops the cluster; with `purge`, removes all of it.
-pub fn down(local: &LocalArgs, purge: bool) -> anyhow::Result<()> {
+pub fn down(local: &Config, purge: bool) -> anyhow::Result<()> {
     let me = std::env::current_exe().context("finding the berth binary")?;
     let layout = local.layout();
     println!(

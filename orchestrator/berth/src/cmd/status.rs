@@ -39,7 +39,7 @@ pub fn run(a: StatusArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
         "\nOn this machine (berth up, {}):",
         a.local.state_dir.display()
     );
-    local_daemons(&a.local);
+    local_daemons(&a.local.config());
     println!("\nNot yet:");
     for n in NOT_YET {
         println!("  - {n}");
@@ -107,7 +107,7 @@ fn node_line(n: &Node, now: i64) -> String {
 }
 
 /// `berth up`'s daemons on this machine: running (pid) or not.
-fn local_daemons(local: &LocalArgs) {
+fn local_daemons(local: &berth_local::Config) {
     let Ok(me) = std::env::current_exe() else {
         return;
     };
