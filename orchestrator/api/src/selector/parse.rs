@@ -120,7 +120,7 @@ struct Parsed {
 /// Reads tokens left to right.
 struct Parser<'a> {
     text: &'a str,
-    tokens: std::vec::IntoIter<Token>,
+    tokens: std::iter::Peekable<std::vec::IntoIter<Token>>,
 }
 
 impl Parser<'_> {
@@ -182,14 +182,13 @@ impl Parser<'_> {
 
     /// The value after `=` or `!=` (may be empty: `a=`).
     fn value(&mut self) -> Result<Vec<String>, SelectorError> {
-        let mut rest = self.tokens.as_slice().iter();
-        match rest.next() {
-            Some(Token::Word(_)) => match self.next() {
-                Token::Word(w) => Ok(vec![w]),
-                _ => unreachable!("peeked a word"),
-            },
-            Some(Token::Comma | Token::End) | None => Ok(vec![String::new()]),
-            Some(other) => Err(self.error(other, "a label value")),
+        let is_word = |t: &Token| matches!(t, Token::Word(_));
+        if let Some(Token::Word(w)) = self.tokens.next_if(is_word) {
+            return Ok(vec![w]);
+        }
+        match self.tokens.peek().cloned().unwrap_or(Token::End) {
+            Token::Comma | Token::End => Ok(vec![String::new()]),
+            other => Err(self.error(&other, "a label value")),
         }
     }
 
@@ -232,7 +231,7 @@ pub fn parse(text: &str) -> Result<LabelSelector, SelectorError> {
     }
     let mut parser = Parser {
         text,
-        tokens: tokens(text).into_iter(),
+        tokens: tokens(text).into_iter().peekable(),
     };
     let mut written = Vec::new();
     loop {
