@@ -108,7 +108,7 @@ pub(super) async fn gc<R: Runtime>(conflist: &Path, runtime: &R) -> Result<(), S
         .await
         .map_err(|source| StartError::Runtime {
             action: "listing the sandboxes for berth-cni GC",
-            source,
+            source: Box::new(source),
         })?
         .into_iter()
         .map(|s| (s.id, "eth0".to_owned()))
@@ -117,7 +117,7 @@ pub(super) async fn gc<R: Runtime>(conflist: &Path, runtime: &R) -> Result<(), S
     let conf =
         berth_cni::containerd::plugin_net_conf(&bytes).map_err(|source| StartError::Conflist {
             path: conflist.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
     let freed = tokio::task::spawn_blocking(move || berth_cni::gc(&conf, &valid))
         .await

@@ -21,11 +21,13 @@ pub(super) async fn start(
         Some(sock) => Containerd::adopt(sock).await,
         None => Containerd::start(&config.containerd_dir(), config.containerd_config()).await,
     }
-    .map_err(|source| StartError::Containerd { source })?;
+    .map_err(|source| StartError::Containerd {
+        source: Box::new(source),
+    })?;
     let runtime =
         CriRuntime::connect(containerd.socket()).map_err(|source| StartError::Runtime {
             action: "connecting to containerd's CRI",
-            source,
+            source: Box::new(source),
         })?;
     let reference = &config.containerd.sandbox_image;
     let found = runtime
@@ -33,13 +35,13 @@ pub(super) async fn start(
         .await
         .map_err(|source| StartError::Runtime {
             action: "looking up the sandbox image",
-            source,
+            source: Box::new(source),
         })?;
     if found.is_none() {
         let archive = config.data_dir.join("pause.oci.tar");
         let image_err = |source| StartError::SandboxImage {
             reference: reference.clone(),
-            source,
+            source: Box::new(source),
         };
         image::pause_image(Path::new(BUSYBOX_STATIC), reference)
             .and_then(|b| b.write(&archive))

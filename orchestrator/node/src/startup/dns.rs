@@ -76,12 +76,12 @@ pub(super) async fn start(
         .map_err(|source| StartError::DnsAddress {
             address: dns.address,
             interface: dns.interface.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let daemon = dns_daemon(config, dns);
-    let started = daemon
-        .start()
-        .map_err(|source| StartError::DnsProcess { source })?;
+    let started = daemon.start().map_err(|source| StartError::DnsProcess {
+        source: Box::new(source),
+    })?;
     match started {
         Started::New(pid) => println!(
             "berth agent: DNS on {}:53 started (pid {pid}, log {})",

@@ -56,7 +56,7 @@ pub enum StartError {
         node: String,
         /// Why.
         #[source]
-        source: berth_client::ConnectError,
+        source: Box<berth_client::ConnectError>,
     },
     /// Registering the Node or starting the agent loop failed.
     #[error("the agent of node {node}")]
@@ -65,7 +65,7 @@ pub enum StartError {
         node: String,
         /// Why.
         #[source]
-        source: AgentError,
+        source: Box<AgentError>,
     },
     /// Reading the Node back (for its pod CIDRs) failed.
     #[error("reading node {node}")]
@@ -74,7 +74,7 @@ pub enum StartError {
         node: String,
         /// Why.
         #[source]
-        source: berth_client::ClientError,
+        source: Box<berth_client::ClientError>,
     },
     /// The Node was deleted right after it registered.
     #[error("node {node} vanished after registering")]
@@ -124,7 +124,7 @@ pub enum StartError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: berth_cni::config::ConfigError,
+        source: Box<berth_cni::config::ConfigError>,
     },
     /// Freeing the addresses of sandboxes that are gone failed.
     #[error("berth-cni GC")]
@@ -138,7 +138,7 @@ pub enum StartError {
     Containerd {
         /// Why.
         #[source]
-        source: ContainerdError,
+        source: Box<ContainerdError>,
     },
     /// A call to the container runtime failed.
     #[error("{action}")]
@@ -147,7 +147,7 @@ pub enum StartError {
         action: &'static str,
         /// Why.
         #[source]
-        source: RuntimeError,
+        source: Box<RuntimeError>,
     },
     /// The sandbox image could not be built or imported.
     #[error("the sandbox image {reference}")]
@@ -156,7 +156,7 @@ pub enum StartError {
         reference: String,
         /// Why.
         #[source]
-        source: ImageError,
+        source: Box<ImageError>,
     },
     /// The service proxy could not start.
     #[error("the service proxy (--no-dataplane runs the node without it)")]
@@ -174,14 +174,14 @@ pub enum StartError {
         interface: String,
         /// Why.
         #[source]
-        source: berth_cni::net::NlError,
+        source: Box<berth_cni::net::NlError>,
     },
     /// The DNS process could not be started.
     #[error("the node's DNS process")]
     DnsProcess {
         /// Why.
         #[source]
-        source: berth_local::DaemonError,
+        source: Box<berth_local::DaemonError>,
     },
     /// A blocking step's task failed (panicked).
     #[error("{what}")]

@@ -23,7 +23,7 @@ pub(super) async fn join(
     let client = Client::remote(berth_client::connect(credentials).await.map_err(|source| {
         StartError::Connect {
             node: node.clone(),
-            source,
+            source: Box::new(source),
         }
     })?);
     // The node first: the server gives it its pod CIDR.
@@ -31,7 +31,7 @@ pub(super) async fn join(
         .await
         .map_err(|source| StartError::Agent {
             node: node.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let deadline = Instant::now() + POD_CIDR_TIMEOUT;
     loop {
@@ -40,7 +40,7 @@ pub(super) async fn join(
             .await
             .map_err(|source| StartError::ReadNode {
                 node: node.clone(),
-                source,
+                source: Box::new(source),
             })?
             .ok_or_else(|| StartError::NodeVanished { node: node.clone() })?;
         if !found.spec.pod_cidrs.is_empty() {

@@ -133,7 +133,7 @@ impl Startup {
             .await
             .map_err(|source| StartError::Agent {
                 node: node_name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         println!(
             "berth agent: node {node_name} ({}), pod CIDRs {}, containerd at {}",

@@ -145,7 +145,8 @@ fn bad_credentials_name_the_flag_and_the_value() {
 #[test]
 fn bad_values_name_the_flag_and_the_value() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, fn(&mut NodeConfig)); 6] = [
+    type Change = fn(&mut NodeConfig);
+    let cases: [(&str, Change); 6] = [
         ("--cluster-cidr: invalid value \"pods\"", |c| {
             c.cni.cluster_cidr = "10.244.0.0/16,pods".into()
         }),
