@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::{Daemon, Layout};
+use crate::Layout;
+use berth_node::daemon::Daemon;
 
 /// A local cluster: its directories, addresses and the extra arguments of
 /// its daemons (the defaults are `berth up`'s flags' defaults).

@@ -104,7 +104,7 @@ fn processes(layout: &Layout) -> Vec<Leftover> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if pid == me || !crate::daemon::alive(pid) {
+        if pid == me || !berth_node::daemon::alive(pid) {
             continue;
         }
         let Ok(raw) = fs::read(e.path().join("cmdline")) else {

@@ -7,9 +7,9 @@
 //! * [`Config`]: where the cluster lives and how its daemons run (`berth
 //!   up`, `down` and `status` take the same); [`Layout`]: its paths
 //!   (defaults `/var/lib/berth`, `/run/berth`, `/sys/fs/bpf/berth`).
-//! * [`Daemon`]: one long-running `berth` process (the server, the agent)
-//!   started in a session of its own, recorded in a pid file, adopted when
-//!   it already runs, stopped with SIGTERM then SIGKILL.
+//! * The server and the agent run as `berth_node::daemon::Daemon`s:
+//!   started in a session of their own, recorded in a pid file, adopted when
+//!   they already run, stopped with SIGTERM then SIGKILL.
 //! * [`wait`]: the server answering, a node Ready, containerd answering,
 //!   the demo's pods Ready.
 //! * [`image`]: the busybox image, imported when containerd lacks this
@@ -21,7 +21,6 @@
 //!   interfaces, namespaces, mounts) — `berth down --purge` must leave none.
 
 mod config;
-pub mod daemon;
 pub mod demo;
 pub mod image;
 pub mod latency;
@@ -31,6 +30,5 @@ mod up;
 pub mod wait;
 
 pub use config::Config;
-pub use daemon::{Daemon, DaemonError};
 pub use layout::Layout;
 pub use up::{Event, Up, UpError, up};

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use berth_node::image::BUSYBOX_STATIC;
 
-use crate::daemon::{DaemonError, Started};
+use crate::Config;
 use crate::demo::{self, Check, DemoError};
 use crate::image::{self, Busybox, BusyboxError};
 use crate::wait::{self, WaitError};
-use crate::{Config, Daemon};
+use berth_node::daemon::Daemon;
+use berth_node::daemon::{DaemonError, Started};
 
 /// What `berth up` is asked to do.
 #[derive(Debug, Clone)]

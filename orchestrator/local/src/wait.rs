@@ -12,7 +12,8 @@ use berth_client::{Client, ClientConfig, ClientError};
 use berth_node::runtime::cri::CriRuntime;
 use berth_node::runtime::{ContainerState, Runtime as _, RuntimeError};
 
-use crate::{Daemon, demo};
+use crate::demo;
+use berth_node::daemon::Daemon;
 
 /// How long the server may take to serve.
 pub const SERVER_TIMEOUT: Duration = Duration::from_secs(60);

@@ -14,6 +14,9 @@
 //!   into the node's eBPF socket load balancer (berth-dataplane), one
 //!   changed Service at a time; pinned maps survive an agent restart.
 //! - [`podnet`]: the pod network across nodes (host-gw routes or VXLAN).
+//! - [`daemon`]: one long-running `berth` process started in a session of
+//!   its own with a pid file, or adopted (the agent's DNS process; `berth
+//!   up`'s server and agent).
 //! - [`startup`]: the node's whole start-up as one configured sequence:
 //!   [`startup::NodeConfig`] validated before anything starts, then the
 //!   phases in order (join, CNI, containerd, proxy, DNS process, pod
@@ -21,6 +24,7 @@
 
 pub mod agent;
 pub mod containerd;
+pub mod daemon;
 pub mod image;
 pub mod podnet;
 pub mod proxy;

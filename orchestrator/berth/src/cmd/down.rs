@@ -23,7 +23,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::agent::AgentArgs;
-use super::up::LocalArgs;
+use super::local::LocalArgs;
 
 /// How long the agent and the server may take to stop on SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(30);

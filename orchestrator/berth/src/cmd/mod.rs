@@ -9,6 +9,7 @@ mod dns;
 mod down;
 mod image;
 mod kubectl;
+mod local;
 mod podexec;
 mod server;
 mod status;

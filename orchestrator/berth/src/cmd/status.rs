@@ -10,7 +10,7 @@ use berth_api::{Node, Pod, Time};
 use clap::Args;
 
 use super::kubectl::{ClientArgs, client, runtime};
-use super::up::LocalArgs;
+use super::local::LocalArgs;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -120,7 +120,7 @@ fn local_daemons(local: &berth_local::Config) {
             std::fs::read_to_string(&dns_pid)
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
-                .filter(|pid| berth_local::daemon::alive(*pid)),
+                .filter(|pid| berth_node::daemon::alive(*pid)),
         ),
     ];
     for (name, pid) in daemons {

@@ -12,8 +12,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use berth_local::Daemon;
-use berth_local::daemon::Started;
+use crate::daemon::Daemon;
+use crate::daemon::Started;
 
 use super::config::{NodeConfig, NodeDnsSettings};
 use super::error::StartError;

@@ -181,7 +181,7 @@ pub enum StartError {
     DnsProcess {
         /// Why.
         #[source]
-        source: Box<berth_local::DaemonError>,
+        source: Box<crate::daemon::DaemonError>,
     },
     /// A blocking step's task failed (panicked).
     #[error("{what}")]
