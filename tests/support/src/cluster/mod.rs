@@ -33,6 +33,10 @@ use crate::lan::Lan;
 use crate::name;
 use crate::netns::Netns;
 
+mod server;
+
+pub use server::{spawn_server, wait_credentials};
+
 /// The API server's port on its underlay address.
 pub const API_PORT: u16 = 6443;
 /// How long the server may take to write its credentials.
@@ -98,55 +102,6 @@ pub fn tail(path: &Path, n: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// Adds `berth server`'s arguments to `cmd` (a `berth` command): data in
-/// `data`, listening on `ip`:[`API_PORT`] with `ip` in its certificate,
-/// output appended to `log`; and spawns it.
-pub fn spawn_server(
-    cmd: &mut Command,
-    data: &Path,
-    ip: Ipv4Addr,
-    log: &Path,
-    args: &[String],
-) -> Result<Child> {
-    let out = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| Error::io(format!("open {}", log.display()), e))?;
-    let err = out.try_clone().map_err(|e| Error::io("server log", e))?;
-    cmd.arg("server")
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--listen")
-        .arg(format!("{ip}:{API_PORT}"))
-        .arg("--tls-san")
-        .arg(ip.to_string())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    cmd.spawn().map_err(|e| Error::io("spawn berth server", e))
-}
-
-/// What `berth server` prints once it listens.
-const SERVING: &str = "berth server: serving on";
-
-/// Waits until a server with data directory `data` has written its node
-/// token and admin credentials.
-pub fn wait_credentials(data: &Path) -> Result<()> {
-    let deadline = Instant::now() + SERVER_START_TIMEOUT;
-    while !(data.join("node-token").exists() && data.join("admin.conf").exists()) {
-        if Instant::now() > deadline {
-            return Err(Error::Timeout {
-                what: format!("berth server's credentials in {}", data.display()),
-                after: SERVER_START_TIMEOUT,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }
 
 /// How one `berth agent` is started: everything it keeps under `dir`
@@ -336,13 +291,7 @@ impl Cluster {
     fn start_server(&mut self) -> Result<()> {
         let data = self.dir.join("server");
         let log = self.dir.join("server.log");
-        let serving = || {
-            fs::read_to_string(&log)
-                .unwrap_or_default()
-                .matches(SERVING)
-                .count()
-        };
-        let before = serving();
+        let before = server::serving_count(&log);
         let mut cmd = self.server_netns().command(&self.cfg.berth);
         let child = spawn_server(
             &mut cmd,
@@ -355,17 +304,7 @@ impl Cluster {
         wait_credentials(&data)?;
         // The credentials are written before the server listens: an agent
         // started in between would find the port closed.
-        let deadline = Instant::now() + SERVER_START_TIMEOUT;
-        while serving() == before {
-            if Instant::now() > deadline {
-                return Err(Error::Timeout {
-                    what: format!("berth server to listen ({SERVING:?} in {})", log.display()),
-                    after: SERVER_START_TIMEOUT,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
+        server::wait_serving(&log, before)
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same data
