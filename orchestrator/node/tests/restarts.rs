@@ -22,6 +22,7 @@ use anyhow::{Context as _, ensure};
 use berth_api::lease::NODE_LEASE_NAMESPACE;
 use berth_api::{Kind, Lease, Pod, Time};
 use berth_client::DeleteOptions;
+use berth_node::containerd::Supervised;
 use berth_node::runtime::Runtime as _;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -143,18 +144,10 @@ async fn agent_still_works(w: &World, one_before: &(String, i32, String)) -> any
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_containerd_is_restarted_and_the_pods_carry_on() -> anyhow::Result<()> {
     let mut w = World::start("c", "10.244.225.0/24").await?;
-    let mut containerd = w.containerd.take().context("containerd")?;
+    let containerd = w.containerd.take().context("containerd")?;
     let pid = containerd.pid().context("containerd's pid")?;
     // Supervised as `berth agent` does it; given back at the end.
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let supervised = tokio::spawn(async move {
-        containerd
-            .supervise(async {
-                let _ = rx.await;
-            })
-            .await;
-        containerd
-    });
+    let supervised = Supervised::spawn(containerd);
     let result = async {
         let agent = w.agent().await?;
         let before = two_pods(&w).await?;
@@ -192,8 +185,7 @@ async fn a_killed_containerd_is_restarted_and_the_pods_carry_on() -> anyhow::Res
         anyhow::Ok(())
     }
     .await;
-    let _ = tx.send(());
-    let containerd = supervised.await?;
+    let containerd = supervised.stop().await?;
     let restarts = containerd.restarts();
     w.containerd = Some(containerd);
     if result.is_err() {

@@ -40,7 +40,7 @@ pub use self::command::{CommandError, run_blocking, which};
 pub use self::cri::{CRI_CALL_TIMEOUT, connect_cri, cri_snapshotter};
 pub use self::error::ContainerdError;
 pub use self::overlay::overlay_works;
-pub use self::supervise::{RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN, STABLE_AFTER};
+pub use self::supervise::{RESTART_BACKOFF_MAX, RESTART_BACKOFF_MIN, STABLE_AFTER, Supervised};
 pub use berth_mountinfo::{mounts_under, unmount_all};
 
 use self::process::Process;

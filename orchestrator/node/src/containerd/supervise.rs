@@ -107,3 +107,33 @@ impl Containerd {
         }
     }
 }
+
+/// A containerd supervised in a task of its own (as `berth agent` runs
+/// it), until [`Supervised::stop`] gives it back.
+#[derive(Debug)]
+pub struct Supervised {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Containerd>,
+}
+
+impl Supervised {
+    /// Supervises `containerd` ([`Containerd::supervise`]) in a task.
+    pub fn spawn(mut containerd: Containerd) -> Supervised {
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            containerd
+                .supervise(async {
+                    let _ = rx.await;
+                })
+                .await;
+            containerd
+        });
+        Supervised { stop, task }
+    }
+
+    /// Ends the supervision and gives containerd back (still running).
+    pub async fn stop(self) -> Result<Containerd, tokio::task::JoinError> {
+        let _ = self.stop.send(());
+        self.task.await
+    }
+}

@@ -55,7 +55,7 @@ pub use self::join::POD_CIDR_TIMEOUT;
 pub use self::values::{NodeIps, PodNetwork, parse_upstream};
 
 use crate::agent::{Agent, AgentConfig, ClusterDns};
-use crate::containerd::Containerd;
+use crate::containerd::Supervised;
 use crate::podnet::PodNet;
 use crate::proxy::Proxy;
 
@@ -122,7 +122,7 @@ impl Startup {
         } = self;
         let (client, cidrs) = join::join(&client, &cfg).await?;
         let conflist = cni::write_config(&config, &cidrs, &cluster_nets, pod_mtu)?;
-        let (mut containerd, runtime) = containerd::start(&config).await?;
+        let (containerd, runtime) = containerd::start(&config).await?;
         cni::gc(&conflist, runtime.as_ref()).await?;
         // The data plane before the pods: a restarted agent adopts the
         // pinned maps and links, so service traffic never stops.
@@ -141,22 +141,12 @@ impl Startup {
             cidrs.join(","),
             containerd.socket().display()
         );
-        let (stop_supervising, rx) = tokio::sync::oneshot::channel::<()>();
-        let supervised = tokio::spawn(async move {
-            containerd
-                .supervise(async {
-                    let _ = rx.await;
-                })
-                .await;
-            containerd
-        });
         Ok(RunningNode {
             agent,
             proxy,
             dns,
             podnet,
-            stop_supervising,
-            supervised,
+            containerd: Supervised::spawn(containerd),
         })
     }
 }
@@ -168,8 +158,7 @@ pub struct RunningNode {
     proxy: Option<Proxy<Lb<BpfMaps>>>,
     dns: Option<tokio::task::JoinHandle<()>>,
     podnet: Option<PodNet>,
-    stop_supervising: tokio::sync::oneshot::Sender<()>,
-    supervised: tokio::task::JoinHandle<Containerd>,
+    containerd: Supervised,
 }
 
 impl RunningNode {
@@ -195,8 +184,7 @@ impl RunningNode {
         if let Some(p) = self.proxy {
             p.stop().await;
         }
-        let _ = self.stop_supervising.send(());
         // Dropping the containerd started here stops it (not its shims).
-        let _ = self.supervised.await;
+        let _ = self.containerd.stop().await;
     }
 }
