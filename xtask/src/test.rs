@@ -181,21 +181,22 @@ fn netns(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every benchmark once, at a smoke size.
-fn benches(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
-    p.time("bench cni (smoke size)", || {
-        sh(Command::new(bin).args([
-            "bench",
+/// Each benchmark at a smoke size: its phase name and its arguments (the
+/// JSON written under target/).
+const SMOKE_BENCHES: &[(&str, &[&str])] = &[
+    (
+        "bench cni (smoke size)",
+        &[
             "cni",
             "--pods",
             "16",
             "--json",
             "target/bench-cni-smoke.json",
-        ]))
-    })?;
-    p.time("bench api (smoke size)", || {
-        sh(Command::new(bin).args([
-            "bench",
+        ],
+    ),
+    (
+        "bench api (smoke size)",
+        &[
             "api",
             "--services",
             "200",
@@ -207,21 +208,21 @@ fn benches(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
             "10",
             "--json",
             "target/bench-api-smoke.json",
-        ]))
-    })?;
-    p.time("bench pods (smoke size)", || {
-        sh(Command::new(bin).args([
-            "bench",
+        ],
+    ),
+    (
+        "bench pods (smoke size)",
+        &[
             "pods",
             "--pods",
             "5",
             "--json",
             "target/bench-pods-smoke.json",
-        ]))
-    })?;
-    p.time("bench dns (smoke size)", || {
-        sh(Command::new(bin).args([
-            "bench",
+        ],
+    ),
+    (
+        "bench dns (smoke size)",
+        &[
             "dns",
             "--services",
             "200",
@@ -229,11 +230,11 @@ fn benches(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
             "1",
             "--json",
             "target/bench-dns-smoke.json",
-        ]))
-    })?;
-    p.time("bench lb (smoke size)", || {
-        sh(Command::new(bin).args([
-            "bench",
+        ],
+    ),
+    (
+        "bench lb (smoke size)",
+        &[
             "lb",
             "--services",
             "1,200",
@@ -241,8 +242,15 @@ fn benches(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
             "300",
             "--json",
             "target/bench-smoke.json",
-        ]))
-    })?;
+        ],
+    ),
+];
+
+/// Every benchmark once, at a smoke size.
+fn benches(p: &mut Phases, bin: &Path) -> anyhow::Result<()> {
+    for (phase, args) in SMOKE_BENCHES {
+        p.time(phase, || sh(Command::new(bin).arg("bench").args(*args)))?;
+    }
     Ok(())
 }
 

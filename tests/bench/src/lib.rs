@@ -37,6 +37,7 @@ mod rng;
 mod services;
 mod stats;
 mod sysinfo;
+mod tools;
 mod topo;
 mod workdir;
 

@@ -168,20 +168,14 @@ pub fn run(cfg: &DnsConfig) -> anyhow::Result<()> {
 
 /// The tools exist and the CPUs to pin to are ours.
 fn preflight() -> anyhow::Result<()> {
-    for (bin, package) in [
-        ("dnsperf", "dnsperf"),
-        (knot::KNOTD, knot::PACKAGE),
-        ("taskset", "util-linux"),
-    ] {
-        let found = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        anyhow::ensure!(
-            found,
-            "berth bench dns needs {bin} (Debian package {package}; `cargo xtask setup` installs it)"
-        );
-    }
+    crate::tools::require(
+        "berth bench dns",
+        &[
+            ("dnsperf", "dnsperf"),
+            (knot::KNOTD, knot::PACKAGE),
+            ("taskset", "util-linux"),
+        ],
+    )?;
     let mine = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
         .context("reading this process's CPU affinity")?;
     for cpu in [dnsperf::CLIENT_CPU, SERVER_CPU] {

@@ -44,20 +44,14 @@ pub(super) fn preflight() -> anyhow::Result<()> {
             "berth bench pods needs {path} (Debian package {package}; `cargo xtask setup` installs it)"
         );
     }
-    for (bin, package) in [
-        ("containerd", "containerd"),
-        ("runc", "runc"),
-        ("ip", "iproute2"),
-    ] {
-        let found = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        anyhow::ensure!(
-            found,
-            "berth bench pods needs {bin} (Debian package {package}; `cargo xtask setup` installs it)"
-        );
-    }
+    crate::tools::require(
+        "berth bench pods",
+        &[
+            ("containerd", "containerd"),
+            ("runc", "runc"),
+            ("ip", "iproute2"),
+        ],
+    )?;
     Ok(())
 }
 
