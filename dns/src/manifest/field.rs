@@ -1,7 +1,7 @@
 //! Reading fields of a YAML object with their paths, for errors that name
 //! the field and the value.
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::FieldError;
 

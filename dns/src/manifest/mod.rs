@@ -13,7 +13,7 @@ mod service;
 mod slice;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use crate::static_source::StaticSource;
 use field::Obj;
@@ -30,7 +30,7 @@ pub enum ManifestError {
         document: usize,
         /// The parser's error (with line and column).
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     /// A field is missing or has a value we cannot use.
     #[error("{origin}: document {document} ({object}): {field}: {problem}")]
@@ -75,7 +75,7 @@ impl FieldError {
 fn show(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{s:?}"),
-        other => serde_yaml::to_string(other)
+        other => serde_yaml_ng::to_string(other)
             .map(|s| s.trim_end().to_owned())
             .unwrap_or_else(|_| "?".into()),
     }
@@ -84,7 +84,7 @@ fn show(value: &Value) -> String {
 /// Parses manifest text; `origin` names it in errors.
 pub(crate) fn parse(text: &str, origin: &str) -> Result<StaticSource, ManifestError> {
     let mut out = StaticSource::default();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let document = i + 1;
         let value = Value::deserialize(doc).map_err(|source| ManifestError::Yaml {
             origin: origin.to_owned(),

@@ -23,7 +23,7 @@ pub(super) fn read(obj: &Obj<'_>, meta: &Meta<'_>) -> Result<Vec<Pod>, FieldErro
         if let Some(s) = entry.opt_str("ip")? {
             ips.push(ip(
                 &entry.path("ip"),
-                &serde_yaml::Value::String(s.to_owned()),
+                &serde_yaml_ng::Value::String(s.to_owned()),
             )?);
         }
     }
@@ -33,7 +33,7 @@ pub(super) fn read(obj: &Obj<'_>, meta: &Meta<'_>) -> Result<Vec<Pod>, FieldErro
     {
         ips.push(ip(
             &status.path("podIP"),
-            &serde_yaml::Value::String(s.to_owned()),
+            &serde_yaml_ng::Value::String(s.to_owned()),
         )?);
     }
     Ok(ips

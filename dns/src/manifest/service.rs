@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::FieldError;
 use super::field::{Meta, Obj, ip};

@@ -1,6 +1,6 @@
 //! `discovery.k8s.io/v1 EndpointSlice` → [`Endpoints`].
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::FieldError;
 use super::field::{Meta, Obj, ip};

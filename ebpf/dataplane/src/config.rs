@@ -120,7 +120,7 @@ pub enum ConfigError {
     Yaml {
         path: String,
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     #[error("{path}: {source}")]
     Invalid {
@@ -147,7 +147,7 @@ pub fn load(path: &Path) -> Result<Vec<Service>, ConfigError> {
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error(transparent)]
-    Yaml(serde_yaml::Error),
+    Yaml(serde_yaml_ng::Error),
     #[error(transparent)]
     Invalid(Box<Error>),
 }
@@ -160,7 +160,7 @@ pub fn parse(text: &str) -> Result<Vec<Service>, ParseError> {
             services: Vec::new(),
         }
     } else {
-        serde_yaml::from_str(text).map_err(ParseError::Yaml)?
+        serde_yaml_ng::from_str(text).map_err(ParseError::Yaml)?
     };
     doc.services
         .into_iter()

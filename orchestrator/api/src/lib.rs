@@ -167,7 +167,7 @@
 //! headless Service without selector); Secret `type` `Opaque`.
 //! `ipFamilies`, cluster IPs and node ports are left to the allocators.
 
-pub mod base64;
+pub mod bytes;
 pub mod columns;
 pub mod configmap;
 pub mod container;

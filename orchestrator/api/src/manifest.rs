@@ -113,7 +113,7 @@ pub enum ManifestError {
         source_name: String,
         /// The parser's error, with line and column.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     /// The JSON does not parse (the rest of the source is not read).
     #[error("{source_name}: JSON syntax error")]
@@ -312,9 +312,9 @@ fn split_documents(text: &str, source_name: &str) -> (Values, Option<ManifestErr
         }
         return (values, None);
     }
-    for doc in serde_yaml::Deserializer::from_str(text) {
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
         // After an error the iterator repeats it forever: stop at the first.
-        let mut yaml = match serde_yaml::Value::deserialize(doc) {
+        let mut yaml = match serde_yaml_ng::Value::deserialize(doc) {
             Ok(v) => v,
             Err(source) => {
                 let e = ManifestError::Yaml {

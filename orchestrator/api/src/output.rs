@@ -21,7 +21,7 @@ pub enum EncodeError {
     Yaml {
         /// The encoder's error.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
 }
 
@@ -47,7 +47,7 @@ pub fn to_json_pretty<T: Serialize + ?Sized>(value: &T) -> Result<String, Encode
 /// YAML, as `kubectl get -o yaml` (fields in declaration order, `apiVersion`
 /// and `kind` first, empty fields left out).
 pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Result<String, EncodeError> {
-    serde_yaml::to_string(value).map_err(|source| EncodeError::Yaml { source })
+    serde_yaml_ng::to_string(value).map_err(|source| EncodeError::Yaml { source })
 }
 
 /// Several objects as one `apiVersion: v1`, `kind: List` (what `get -o

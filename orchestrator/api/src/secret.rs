@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::base64::Bytes;
+use crate::bytes::Bytes;
 use crate::meta::{ApiVersion, KindTag, ObjectMeta};
 use crate::resource::{ResourceFields, resource_boilerplate};
 use crate::validate::FieldErrors;

@@ -1,5 +1,5 @@
 //! Timestamps as Kubernetes writes them: RFC 3339 in UTC
-//! (`2024-05-01T12:00:00Z`).
+//! (`2024-05-01T12:00:00Z`), read and written by `jiff`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,7 +26,7 @@ pub struct TimeError {
     /// The text given.
     pub value: String,
     /// What is wrong with it.
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 impl Time {
@@ -90,58 +90,26 @@ impl From<SystemTime> for Time {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+const NANOS: i128 = 1_000_000_000;
 
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
+impl Time {
+    /// The same instant as a [`jiff::Timestamp`] (clamped to jiff's range,
+    /// years -9999 to 9999).
+    fn timestamp(&self) -> jiff::Timestamp {
+        let nanos = i32::try_from(self.nanos).unwrap_or(0);
+        jiff::Timestamp::new(self.secs, nanos).unwrap_or(if self.secs < 0 {
+            jiff::Timestamp::MIN
+        } else {
+            jiff::Timestamp::MAX
+        })
     }
 }
 
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.secs.div_euclid(86_400);
-        let rem = self.secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            rem / 3600,
-            rem / 60 % 60,
-            rem % 60
-        )?;
-        if self.nanos != 0 {
-            let frac = format!("{:09}", self.nanos);
-            write!(f, ".{}", frac.trim_end_matches('0'))?;
-        }
-        f.write_str("Z")
+        // jiff writes UTC with `Z` and the fraction without trailing zeros
+        // (none for whole seconds), as Kubernetes does.
+        fmt::Display::fmt(&self.timestamp(), f)
     }
 }
 
@@ -149,78 +117,30 @@ impl FromStr for Time {
     type Err = TimeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| TimeError {
+        let err = |reason: String| TimeError {
             value: s.to_owned(),
             reason,
         };
+        let t: jiff::Timestamp = s.parse().map_err(|e: jiff::Error| err(e.to_string()))?;
+        // jiff also reads forms RFC 3339 does not have (a space for `T`,
+        // bracketed zones, `±hh` offsets); Go's RFC 3339 parser, which
+        // kubectl's objects went through, refuses them.
         let b = s.as_bytes();
-        let num = |from: usize, len: usize| -> Result<u32, TimeError> {
-            let part = b.get(from..from + len).ok_or_else(|| err("too short"))?;
-            if !part.iter().all(u8::is_ascii_digit) {
-                return Err(err("expected digits"));
-            }
-            Ok(part.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0')))
+        if !matches!(b.get(10), Some(b'T' | b't')) {
+            return Err(err("expected T between the date and the time".into()));
+        }
+        let zone_ok = match b.last() {
+            Some(b'Z' | b'z') => true,
+            _ => b.len() >= 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':',
         };
-        let sep = |at: usize, want: &[u8]| -> Result<(), TimeError> {
-            match b.get(at) {
-                Some(c) if want.contains(c) => Ok(()),
-                _ => Err(err("unexpected separator")),
-            }
-        };
-        let year = i64::from(num(0, 4)?);
-        sep(4, b"-")?;
-        let month = num(5, 2)?;
-        sep(7, b"-")?;
-        let day = num(8, 2)?;
-        sep(10, b"Tt")?;
-        let hour = num(11, 2)?;
-        sep(13, b":")?;
-        let minute = num(14, 2)?;
-        sep(16, b":")?;
-        let second = num(17, 2)?;
-        if !(1..=12).contains(&month) {
-            return Err(err("month out of range"));
+        if !zone_ok {
+            return Err(err("expected Z or a ±hh:mm offset at the end".into()));
         }
-        if day == 0 || day > days_in_month(year, month) {
-            return Err(err("day out of range"));
-        }
-        if hour > 23 || minute > 59 || second > 59 {
-            return Err(err("time of day out of range"));
-        }
-        let mut pos = 19;
-        let mut nanos = 0u32;
-        if b.get(pos) == Some(&b'.') {
-            pos += 1;
-            let start = pos;
-            while b.get(pos).is_some_and(u8::is_ascii_digit) {
-                pos += 1;
-            }
-            let digits = &s[start..pos];
-            if digits.is_empty() {
-                return Err(err("empty fraction of a second"));
-            }
-            for (i, c) in digits.bytes().enumerate().take(9) {
-                nanos += u32::from(c - b'0') * 10u32.pow(8 - i as u32);
-            }
-        }
-        let offset: i64 = match b.get(pos) {
-            Some(b'Z' | b'z') if pos + 1 == b.len() => 0,
-            Some(sign @ (b'+' | b'-')) if pos + 6 == b.len() => {
-                let oh = num(pos + 1, 2)?;
-                sep(pos + 3, b":")?;
-                let om = num(pos + 4, 2)?;
-                if oh > 23 || om > 59 {
-                    return Err(err("time zone offset out of range"));
-                }
-                let off = i64::from(oh * 3600 + om * 60);
-                if *sign == b'-' { -off } else { off }
-            }
-            _ => return Err(err("expected Z or a ±hh:mm offset at the end")),
-        };
-        let secs = days_from_civil(year, month, day) * 86_400
-            + i64::from(hour * 3600 + minute * 60 + second)
-            - offset;
-        Ok(Self { secs, nanos })
+        // Before 1970 jiff's fraction is negative; ours counts forward.
+        let ns = t.as_nanosecond();
+        let secs = i64::try_from(ns.div_euclid(NANOS)).map_err(|_| err("out of range".into()))?;
+        let nanos = u32::try_from(ns.rem_euclid(NANOS)).map_err(|_| err("out of range".into()))?;
+        Ok(Self::from_unix(secs, nanos))
     }
 }
 
@@ -252,6 +172,15 @@ mod tests {
             let t: Time = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
         }
+        // Kubernetes' own examples (metav1.Time, MicroTime, a lowercase
+        // form RFC 3339 allows).
+        let t: Time = "2006-01-02T15:04:05.999999Z".parse().unwrap();
+        assert_eq!(t.subsec_nanos(), 999_999_000);
+        assert_eq!(t.truncated().to_string(), "2006-01-02T15:04:05Z");
+        let t: Time = "2006-01-02t15:04:05z".parse().unwrap();
+        assert_eq!(t.to_string(), "2006-01-02T15:04:05Z");
+        let t: Time = "1969-12-31T23:59:59.5Z".parse().unwrap();
+        assert_eq!((t.unix_seconds(), t.subsec_nanos()), (-1, 500_000_000));
         let t: Time = "2024-05-01T14:00:00+02:00".parse().unwrap();
         assert_eq!(t.to_string(), "2024-05-01T12:00:00Z");
         assert_eq!(t.unix_seconds(), 1_714_564_800);
@@ -263,6 +192,8 @@ mod tests {
         for text in [
             "",
             "2024-02-30T00:00:00Z",
+            "2024-01-01T00:00:00+02",
+            "2024-01-01T00:00:00Z[Europe/Paris]",
             "2024-13-01T00:00:00Z",
             "2024-01-01 00:00:00Z",
             "2024-01-01T00:00:00",

@@ -28,7 +28,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// The YAML error.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     /// A field has a value we cannot use.
     #[error("credentials {path:?}: {field}: invalid value {value:?}: {reason}")]
@@ -71,7 +71,7 @@ impl ClientConfig {
             path: path.to_owned(),
             source,
         })?;
-        let config: Self = serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let config: Self = serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
             source,
         })?;
@@ -116,7 +116,7 @@ impl ClientConfig {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let text = serde_yaml::to_string(self).map_err(std::io::Error::other)?;
+        let text = serde_yaml_ng::to_string(self).map_err(std::io::Error::other)?;
         let tmp = path.with_extension("tmp");
         let mut file = std::fs::OpenOptions::new()
             .write(true)

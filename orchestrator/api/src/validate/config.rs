@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::base64::Bytes;
+use crate::bytes::Bytes;
 use crate::configmap::{ConfigMap, MAX_DATA_BYTES};
 use crate::secret::{
     SECRET_TYPE_BASIC_AUTH, SECRET_TYPE_DOCKER_CONFIG_JSON, SECRET_TYPE_SSH_AUTH, SECRET_TYPE_TLS,

@@ -147,7 +147,7 @@ fn lease_checks() {
     assert_eq!(
         error(&lease("{renewTime: yesterday}")),
         format!(
-            "{AT}spec.renewTime: parsing time \"yesterday\" as RFC 3339 (\"2006-01-02T15:04:05Z07:00\"): expected digits"
+            "{AT}spec.renewTime: parsing time \"yesterday\" as RFC 3339 (\"2006-01-02T15:04:05Z07:00\"): failed to parse four digit integer as year: invalid digit, expected 0-9 but got y"
         )
     );
     assert_eq!(

@@ -88,7 +88,7 @@ pub struct AgentArgs {
     pub pod_network: PodNetwork,
     /// How often the node's Lease is renewed (kubelet's 10 s; the
     /// server's --node-monitor-grace-period must be well above it).
-    #[arg(long, default_value = "10s", value_parser = |s: &str| berth_control::controllers::parse_duration("--node-lease-period", s))]
+    #[arg(long, default_value = "10s", value_parser = super::duration::positive)]
     pub node_lease_period: std::time::Duration,
     #[command(flatten)]
     pub dataplane: DataplaneArgs,

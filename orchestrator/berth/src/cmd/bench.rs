@@ -157,8 +157,9 @@ pub struct DnsArgs {
     /// Services (each an A and an SRV record) both servers serve.
     #[arg(long, default_value_t = dns::DEFAULT_SERVICES)]
     pub services: usize,
-    /// Seconds dnsperf runs per mix and server.
-    #[arg(long, value_name = "SECS", default_value_t = dns::DEFAULT_DURATION)]
+    /// How long dnsperf runs per mix and server, in whole seconds
+    /// (`30`, `30s`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value_t = dns::DEFAULT_DURATION, value_parser = super::duration::whole_seconds)]
     pub duration: u64,
     /// Query mixes: a (existing A names), nxdomain (30% nonexistent names),
     /// srv (50% SRV, 50% A), comma-separated.

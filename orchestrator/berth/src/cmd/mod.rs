@@ -7,6 +7,7 @@ pub mod cni;
 mod dataplane;
 mod dns;
 mod down;
+mod duration;
 mod image;
 mod kubectl;
 mod local;
@@ -150,6 +151,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::{CommandFactory as _, Parser as _};
 
     use super::*;
@@ -175,19 +178,37 @@ mod tests {
 
     #[test]
     fn rollout_status_is_a_subcommand() {
-        let cli = Cli::try_parse_from([
+        // As the README shows it, and the seconds it took before.
+        for (text, secs) in [("5m", 300), ("30", 30), ("1m30s", 90)] {
+            let cli = Cli::try_parse_from([
+                "berth",
+                "rollout",
+                "status",
+                "deploy/web",
+                "--timeout",
+                text,
+            ])
+            .unwrap();
+            let Command::Rollout(kubectl::RolloutCmd::Status(a)) = cli.command else {
+                panic!("not rollout status");
+            };
+            let want = (vec!["deploy/web".to_string()], Duration::from_secs(secs));
+            assert_eq!((a.target, a.timeout), want);
+        }
+        let e = Cli::try_parse_from([
             "berth",
             "rollout",
             "status",
             "deploy/web",
             "--timeout",
-            "30",
+            "5 x",
         ])
-        .unwrap();
-        let Command::Rollout(kubectl::RolloutCmd::Status(a)) = cli.command else {
-            panic!("not rollout status");
-        };
-        assert_eq!((a.target, a.timeout), (vec!["deploy/web".to_string()], 30));
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("invalid value '5 x' for '--timeout <DURATION>'"),
+            "{e}"
+        );
         let e = Cli::try_parse_from(["berth", "rollout", "undo", "deploy/web"])
             .unwrap_err()
             .to_string();

@@ -1,8 +1,11 @@
 //! `berth logs` and `berth exec`: a pod's container log and a command run
 //! in it. They look the pod up in the API (its container id) and then talk
-//! to the containerd of the node that runs it, as `crictl` does, so they
-//! run on that node (`--address`, default the agent's containerd). Going
-//! through the server to other nodes comes with the multi-node work.
+//! to a containerd on this machine (`--address`, default the agent's), as
+//! `crictl` does, so they must run on the pod's node: nothing goes through
+//! the server (that is on `berth status`'s not-yet list). For a pod of
+//! another node, `logs` says its container is not in that containerd ("is
+//! this the pod's node?") and `exec` fails with containerd's error for the
+//! unknown container id.
 
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
@@ -42,9 +45,10 @@ pub struct ExecArgs {
     /// The container (required when the pod has several).
     #[arg(short, long)]
     pub container: Option<String>,
-    /// Give up after this many seconds (0: never).
-    #[arg(long, default_value_t = 0)]
-    pub timeout: u64,
+    /// Give up after this long: `300` (seconds), `250ms`, `1m30s`, `5m`
+    /// (0: never).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = super::duration::parse)]
+    pub timeout: Duration,
     /// The containerd socket of the node that runs the pod.
     #[arg(long, default_value = DEFAULT_SOCKET)]
     pub address: PathBuf,
@@ -172,12 +176,8 @@ pub fn exec(a: ExecArgs, client_args: &ClientArgs) -> anyhow::Result<()> {
     let code = runtime()?.block_on(async move {
         let (id, _) = container_id(client_args, &a.pod, a.container.as_deref()).await?;
         let rt = CriRuntime::connect(&a.address)?;
-        let timeout = if a.timeout == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs(a.timeout)
-        };
-        let r = rt.exec_sync(&id, &a.command, timeout).await?;
+        // CRI's ExecSync counts zero as no timeout, as the flag does.
+        let r = rt.exec_sync(&id, &a.command, a.timeout).await?;
         std::io::stdout().write_all(&r.stdout)?;
         std::io::stderr().write_all(&r.stderr)?;
         anyhow::Ok(r.exit_code)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use berth_control::bootstrap::{DEFAULT_LISTEN, ServerSettings};
 use berth_control::cluster_dns::ClusterDns;
-use berth_control::controllers::{Settings, parse_duration};
+use berth_control::controllers::Settings;
 use berth_control::serve::{BoundServer, Datastore};
 use clap::Args;
 
@@ -29,13 +29,13 @@ pub struct ServerArgs {
     #[arg(long)]
     pub disable_controllers: bool,
     /// A node whose lease is not renewed for this long becomes NotReady.
-    #[arg(long, default_value = "40s", value_parser = |s: &str| parse_duration("--node-monitor-grace-period", s))]
+    #[arg(long, default_value = "40s", value_parser = super::duration::positive)]
     pub node_monitor_grace_period: Duration,
     /// How often node health is checked.
-    #[arg(long, default_value = "5s", value_parser = |s: &str| parse_duration("--node-monitor-period", s))]
+    #[arg(long, default_value = "5s", value_parser = super::duration::positive)]
     pub node_monitor_period: Duration,
     /// Pods of a NotReady node are deleted (and recreated elsewhere) after this long.
-    #[arg(long, default_value = "5m", value_parser = |s: &str| parse_duration("--pod-eviction-timeout", s))]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive)]
     pub pod_eviction_timeout: Duration,
     /// The cluster's pod CIDRs, one per family; each node gets a block.
     #[arg(long, default_value = "10.244.0.0/16,fd00:10:244::/56")]

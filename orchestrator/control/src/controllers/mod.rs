@@ -33,7 +33,7 @@ use berth_client::Client;
 use berth_client::cache::{Cache, Reflector};
 
 pub use error::Error;
-pub use settings::{Settings, SettingsError, parse_duration};
+pub use settings::{Settings, SettingsError};
 
 use crate::runtime::{self, ObjectRef, Queue};
 

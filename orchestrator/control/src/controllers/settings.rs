@@ -59,35 +59,6 @@ impl Default for Settings {
     }
 }
 
-/// Parses `40s`, `500ms`, `5m`, `1h` or a number of seconds.
-pub fn parse_duration(flag: &'static str, text: &str) -> Result<Duration, SettingsError> {
-    let err = |reason: &str| SettingsError {
-        flag,
-        value: text.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let t = text.trim();
-    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| err("expected a duration such as 40s, 500ms, 5m"))?;
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(err("unknown unit: use ms, s, m or h")),
-    };
-    let secs = n * scale;
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(err("must be greater than 0"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 impl Settings {
     /// Parses `--cluster-cidr` (comma-separated, at most one per family).
     pub fn parse_cluster_cidrs(text: &str) -> Result<Vec<IpNet>, SettingsError> {
@@ -154,23 +125,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("f", "40s").unwrap(), Duration::from_secs(40));
-        assert_eq!(parse_duration("f", "5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(
-            parse_duration("f", "250ms").unwrap(),
-            Duration::from_millis(250)
-        );
-        assert_eq!(parse_duration("f", "2").unwrap(), Duration::from_secs(2));
-        let e = parse_duration("--pod-eviction-timeout", "5 min").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "--pod-eviction-timeout: invalid value \"5 min\": unknown unit: use ms, s, m or h"
-        );
-        assert!(parse_duration("f", "0s").is_err());
-    }
 
     #[test]
     fn cluster_cidrs() {

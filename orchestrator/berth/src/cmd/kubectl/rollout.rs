@@ -1,4 +1,4 @@
-//! `rollout status deployment/NAME [--timeout SECS]`.
+//! `rollout status deployment/NAME [--timeout DURATION]`.
 
 use std::time::Duration;
 
@@ -20,9 +20,10 @@ pub enum RolloutCmd {
 pub struct RolloutStatusArgs {
     /// `deployment/NAME` or `deploy NAME`.
     pub target: Vec<String>,
-    /// Give up after this many seconds (0: wait forever).
-    #[arg(long, default_value_t = 0)]
-    pub timeout: u64,
+    /// Give up after this long: `300` (seconds), `250ms`, `1m30s`, `5m`
+    /// (0: wait forever).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::cmd::duration::parse)]
+    pub timeout: Duration,
 }
 
 pub fn rollout(c: RolloutCmd, client_args: &ClientArgs) -> anyhow::Result<()> {
@@ -75,7 +76,7 @@ fn rollout_status(a: RolloutStatusArgs, client_args: &ClientArgs) -> anyhow::Res
                 println!("{line}");
                 last = line;
             }
-            if a.timeout > 0 && started.elapsed() > Duration::from_secs(a.timeout) {
+            if !a.timeout.is_zero() && started.elapsed() > a.timeout {
                 bail!("timed out waiting for the rollout (are its pods scheduled and ready? see `berth get pods -o wide` and `berth get events`)");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
