@@ -28,7 +28,7 @@ pub fn run() -> anyhow::Result<()> {
          {b} dataplane list\n  \
          {b} apply -f app.yaml\n\
          Stop it: {b} down   (--purge also wipes its state; a later `up` resumes otherwise)\n\
-         Benchmarks: {b} bench lb|dns|cni|api|pods (README: 'Benchmarks')"
+         Benchmarks: {b} bench lb|dns|cni|api|pods (docs/benchmarks.md)"
     );
     Ok(())
 }

@@ -133,7 +133,8 @@ pub struct Allocator {
 }
 
 impl Allocator {
-    /// The default ranges of DESIGN.md.
+    /// The default service CIDRs, 10.96.0.0/12 and fd00:10:96::/108
+    /// (docs/building.md, "Defaults").
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,

@@ -20,8 +20,8 @@ pub struct StatusArgs {
     pub local: LocalArgs,
 }
 
-/// What Berth does not do yet: the one list `berth status` prints and the
-/// README points to.
+/// What Berth does not do yet: the one list `berth status` prints and
+/// README.md, docs/README.md and docs/architecture.md point to.
 pub const NOT_YET: &[&str] = &[
     "Services reachable from outside the cluster: NodePort, externalIPs, LoadBalancer (XDP/tc)",
     "NetworkPolicy",
