@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::Layout;
 
@@ -27,8 +26,16 @@ pub enum Leftover {
     CgroupPrograms {
         /// The cgroup.
         cgroup: PathBuf,
-        /// How many (`bpftool cgroup show`).
+        /// How many, beyond those there before.
         count: usize,
+    },
+    /// The cgroup's programs could not be counted: nothing proves they
+    /// are gone.
+    CgroupUnreadable {
+        /// The cgroup.
+        cgroup: PathBuf,
+        /// Why.
+        error: String,
     },
 }
 
@@ -41,6 +48,9 @@ impl std::fmt::Display for Leftover {
             Self::Interface(i) => write!(f, "interface {i}"),
             Self::CgroupPrograms { cgroup, count } => {
                 write!(f, "{count} BPF program(s) on cgroup {}", cgroup.display())
+            }
+            Self::CgroupUnreadable { cgroup, error } => {
+                write!(f, "BPF programs on cgroup {}: {error}", cgroup.display())
             }
         }
     }
@@ -78,12 +88,18 @@ pub fn scan(layout: &Layout, expect: &Expect) -> Vec<Leftover> {
         }
     }
     if let Some(cg) = &expect.cgroup {
-        let count = cgroup_programs(cg);
-        if count > expect.programs_before {
-            found.push(Leftover::CgroupPrograms {
+        match cgroup_programs(cg) {
+            Ok(count) if count > expect.programs_before => {
+                found.push(Leftover::CgroupPrograms {
+                    cgroup: cg.clone(),
+                    count: count - expect.programs_before,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => found.push(Leftover::CgroupUnreadable {
                 cgroup: cg.clone(),
-                count: count - expect.programs_before,
-            });
+                error: e.to_string(),
+            }),
         }
     }
     found
@@ -134,22 +150,9 @@ fn owned_mounts(layout: &Layout, mounts: &[berth_mountinfo::Mount]) -> Vec<PathB
 }
 
 /// Programs attached to `cgroup` (its own attachments, not inherited),
-/// counted from `bpftool cgroup show` (0 if bpftool is missing).
-pub fn cgroup_programs(cgroup: &Path) -> usize {
-    Command::new("bpftool")
-        .args(["cgroup", "show"])
-        .arg(cgroup)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .skip(1) // the header
-                .filter(|l| !l.trim().is_empty())
-                .count()
-        })
-        .unwrap_or(0)
+/// counted with BPF_PROG_QUERY over every attach type.
+pub fn cgroup_programs(cgroup: &Path) -> std::io::Result<usize> {
+    berth_dataplane::kernel::cgroup_programs(cgroup)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use berth_api::node::{NodeAddress, NodeAddressType};
 use berth_api::{Node, ObjectMeta};
-use berth_node::podnet::ip::IpLinks;
+use berth_node::podnet::netlink::NetlinkLinks;
 use berth_node::podnet::plan::VXLAN_DEV;
 use berth_node::podnet::{Mode, PodNetConfig, reconcile};
 use berth_test_support::echo::tcp_who;
@@ -148,7 +148,7 @@ fn apply(lan: &Lan, ns: &[PodNode], i: usize, objects: &[Arc<Node>], mode: Mode)
     let p = lan
         .host(i)
         .netns
-        .run(move || reconcile(&cfg, &objects, &mut IpLinks))
+        .run(move || reconcile(&cfg, &objects, &mut NetlinkLinks))
         .expect("enter node")
         .expect("reconcile")
         .expect("a plan: the node has a pod CIDR");
@@ -183,6 +183,20 @@ fn berth_routes(lan: &Lan, i: usize, family: &str) -> String {
         .netns
         .ip(&[family, "route", "show", "proto", "195"])
         .expect("routes")
+}
+
+/// The VXLAN device's permanent neighbours and its FDB entries.
+fn vteps(lan: &Lan, i: usize) -> String {
+    let netns = &lan.host(i).netns;
+    let neigh = netns
+        .ip(&["neigh", "show", "dev", VXLAN_DEV, "nud", "permanent"])
+        .expect("neighbours");
+    let fdb = netns
+        .command("bridge")
+        .args(["fdb", "show", "dev", VXLAN_DEV])
+        .output()
+        .expect("bridge fdb");
+    neigh + &String::from_utf8_lossy(&fdb.stdout)
 }
 
 fn has_vxlan(lan: &Lan, i: usize) -> bool {
@@ -258,11 +272,22 @@ fn vxlan_carries_pod_traffic_and_goes_when_no_longer_needed() {
         )),
         "{routes6}"
     );
+    // The peer's VTEPs: a permanent neighbour per family, one FDB entry
+    // to its node IP.
+    let entries = vteps(&lan, 0);
+    for want in [
+        "10.244.81.0 lladdr 0e:be:c0:a8:51:02 PERMANENT",
+        "fd00:10:244:81:: lladdr 0e:be:c0:a8:51:02 PERMANENT",
+        "0e:be:c0:a8:51:02 dst 192.168.81.2 self permanent",
+    ] {
+        assert!(entries.contains(want), "{want} in {entries}");
+    }
     all_reach_all(&ns);
     // A reconcile with the same input changes nothing.
     apply(&lan, &ns, 0, &objects, Mode::Vxlan);
     assert_eq!(berth_routes(&lan, 0, "-4"), routes);
     assert_eq!(berth_routes(&lan, 0, "-6"), routes6);
+    assert_eq!(vteps(&lan, 0), entries);
     // Back to auto: IPv4 goes host-gw; IPv6 (no IPv6 node addresses)
     // stays on the overlay, and both still flow.
     for i in 0..ns.len() {

@@ -257,7 +257,8 @@ fn berth_up_serves_vips_dns_and_survives_an_agent_kill() {
     common::require_root();
     let c = Cluster::new();
     let cgroup = PathBuf::from("/sys/fs/cgroup/unified");
-    let programs_before = leftovers::cgroup_programs(&cgroup);
+    let programs_before =
+        leftovers::cgroup_programs(&cgroup).expect("counting the cgroup's BPF programs");
     {
         let _down = Down(&c);
         let up = c.local("up", &["--detach"]);

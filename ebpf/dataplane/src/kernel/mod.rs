@@ -118,6 +118,13 @@ pub fn cgroup2_root() -> io::Result<PathBuf> {
     berth_mountinfo::cgroup2_root()
 }
 
+/// How many BPF programs are attached to the cgroup at `cgroup` itself
+/// (not inherited), over every attach type (BPF_PROG_QUERY).
+pub fn cgroup_programs(cgroup: &Path) -> io::Result<usize> {
+    let dir = fs::File::open(cgroup)?;
+    sys::attached_programs(dir.as_fd())
+}
+
 /// Makes sure the parent of `bpffs` is a BPF file system (mounting one at
 /// /sys/fs/bpf when nothing is there) and creates the directory.
 pub fn ensure_bpffs(bpffs: &Path) -> Result<(), KernelError> {

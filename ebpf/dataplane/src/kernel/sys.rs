@@ -18,12 +18,14 @@ const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
 const BPF_LINK_DETACH: libc::c_long = 34;
 const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_ITER_CREATE: libc::c_long = 33;
+const BPF_PROG_QUERY: libc::c_long = 16;
+/// Past the highest attach type of kernel 6.18 (`__MAX_BPF_ATTACH_TYPE`
+/// is 58 there).
+const ATTACH_TYPES: u32 = 64;
 /// `BPF_TRACE_ITER`, the attach type of iterator programs.
 const BPF_TRACE_ITER: u32 = 28;
 /// Elements per BPF_MAP_UPDATE_BATCH call.
 const BATCH_CHUNK: usize = 16_384;
-/// statfs f_type of a BPF file system.
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 #[repr(C)]
 #[derive(Default)]
@@ -94,6 +96,42 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     } else {
         Ok(r)
     }
+}
+
+/// The BPF_PROG_QUERY prefix of `union bpf_attr` (the kernel zero-fills
+/// the newer fields past `size`).
+#[repr(C)]
+#[derive(Default)]
+struct ProgQueryAttr {
+    target_fd: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    /// NULL: only the count is wanted.
+    prog_ids: u64,
+    prog_cnt: u32,
+    _pad: u32,
+}
+
+/// How many programs are attached to `target` itself (not inherited from
+/// its parents), over every attach type, as `bpftool cgroup show` lists
+/// them. Attach types the target does not take are skipped.
+pub(crate) fn attached_programs(target: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut total = 0usize;
+    for attach_type in 0..ATTACH_TYPES {
+        let mut attr = ProgQueryAttr {
+            target_fd: target.as_raw_fd() as u32,
+            attach_type,
+            ..ProgQueryAttr::default()
+        };
+        match bpf(BPF_PROG_QUERY, &mut attr) {
+            Ok(_) => total += attr.prog_cnt as usize,
+            // Not a cgroup attach type (or not one this kernel has).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
 }
 
 /// Opens a pinned BPF object (a link, here).
@@ -183,34 +221,18 @@ pub(crate) fn iter_create(link: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 
 /// Whether `path` is on a BPF file system.
 pub(crate) fn is_bpffs(path: &Path) -> io::Result<bool> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
-    // SAFETY: statfs is plain old data; zeroed is a valid value.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a NUL-terminated path and st a valid out pointer.
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st.f_type as i64 == BPF_FS_MAGIC)
+    let st = nix::sys::statfs::statfs(path).map_err(io::Error::from)?;
+    Ok(st.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC)
 }
 
 /// Mounts a BPF file system at `path` (the directory must exist).
 pub(crate) fn mount_bpffs(path: &Path) -> io::Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
-    let fstype = c"bpf";
-    // SAFETY: all pointers are NUL-terminated strings that outlive the call.
-    let r = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            c.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    nix::mount::mount(
+        Some("bpf"),
+        path,
+        Some("bpf"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(io::Error::from)
 }

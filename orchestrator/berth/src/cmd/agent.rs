@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use berth_node::podnet::ip::IpLinks;
+use berth_node::podnet::netlink::NetlinkLinks;
 use berth_node::proxy::DataplaneSettings;
 use berth_node::startup::{
     AgentSettings, CniSettings, ContainerdSettings, Credentials, NodeConfig, NodeDnsSettings,
@@ -187,7 +187,7 @@ impl AgentArgs {
 
 pub fn run(a: AgentArgs) -> anyhow::Result<()> {
     // Everything is read and checked before anything starts.
-    let startup = a.node_config()?.validate(&IpLinks)?;
+    let startup = a.node_config()?.validate(&NetlinkLinks)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

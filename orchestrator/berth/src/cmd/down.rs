@@ -111,15 +111,17 @@ fn remove_path(p: &Path) {
     }
 }
 
+/// Deletes the interface `name` over netlink, if it is there.
 fn delete_link(name: &str) {
-    if Path::new("/sys/class/net").join(name).exists() {
-        let ok = std::process::Command::new("ip")
-            .args(["link", "del", name])
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            println!("  deleted interface {name}");
-        }
+    use berth_cni::net::{Netlink, link};
+    let deleted = Netlink::open().and_then(|nl| {
+        let h = nl.host();
+        nl.block_on(link::delete_by_name(&h, name))
+    });
+    match deleted {
+        Ok(true) => println!("  deleted interface {name}"),
+        Ok(false) => {}
+        Err(e) => eprintln!("berth down: deleting interface {name}: {e}"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The root-only boundary of the pod network: the node's links, routes,
-//! neighbours and FDB. [`NodeLinks`] is implemented by [`super::ip::IpLinks`]
-//! (iproute2, in the caller's network namespace) and by [`FakeLinks`] for
-//! unit tests.
+//! neighbours and FDB. [`NodeLinks`] is implemented by
+//! [`super::netlink::NetlinkLinks`] (rtnetlink, in the caller's network
+//! namespace) and by [`FakeLinks`] for unit tests.
 
 use std::net::IpAddr;
 
@@ -14,19 +14,18 @@ pub const ROUTE_PROTO: u8 = 195;
 /// Errors of the pod network.
 #[derive(Debug, thiserror::Error)]
 pub enum PodNetError {
-    /// A command failed.
-    #[error("`{cmd}` failed: {stderr}")]
-    Command { cmd: String, stderr: String },
-    /// A command could not be started.
-    #[error("running `{cmd}`")]
-    Spawn {
-        cmd: String,
+    /// A netlink request failed (the message names the request).
+    #[error("pod network: {source}")]
+    Netlink {
         #[source]
-        source: std::io::Error,
+        source: berth_cni::net::NlError,
     },
-    /// Output that did not parse.
-    #[error("unexpected output of `{cmd}`: {detail}")]
-    Parse { cmd: String, detail: String },
+    /// A device a route or the VXLAN link needs is not there.
+    #[error("device {name} does not exist in this network namespace")]
+    NoDevice { name: String },
+    /// A route or entry the plan holds cannot be written.
+    #[error("{what}")]
+    Invalid { what: String },
     /// The node IP is on no interface.
     #[error("node IP {ip} is on no interface of this network namespace")]
     NoUnderlay { ip: IpAddr },

@@ -4,14 +4,14 @@
 //!
 //! - [`plan`]: the pure decision — routes, the VXLAN device and the
 //!   peers' VTEPs — from this node and the others (unit-tested);
-//! - [`links::NodeLinks`]: the root-only boundary, [`ip::IpLinks`] in the
+//! - [`links::NodeLinks`]: the root-only boundary, [`netlink::NetlinkLinks`] in the
 //!   node's network namespace or [`links::FakeLinks`];
 //! - [`PodNet`]: a Node cache (list + watch) and one level-triggered,
 //!   idempotent reconcile of the whole plan on every change and every
 //!   [`RESYNC`], never two at once.
 
-pub mod ip;
 pub mod links;
+pub mod netlink;
 pub mod plan;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -30,8 +30,9 @@ pub use plan::{Family, Mode, NodeNet, Plan};
 /// Every node is reconciled this often even without a change: repairs
 /// what someone else removed, and the routes the kernel drops with the
 /// underlay link when it goes down (a flap restores them within this).
-/// A reconcile that finds nothing to change reads the routes (a few
-/// iproute2 calls) and writes nothing.
+/// A reconcile that finds nothing to change reads the links, addresses,
+/// neighbours and routes (a few netlink dumps, no process) and writes
+/// nothing.
 pub const RESYNC: Duration = Duration::from_secs(10);
 /// First pause after a failed reconcile (doubling to [`RESYNC`]).
 const RETRY_MIN: Duration = Duration::from_millis(200);

@@ -4,7 +4,7 @@
 use berth_client::Client;
 
 use super::config::NodeConfig;
-use crate::podnet::{self, PodNet, PodNetConfig, ip::IpLinks};
+use crate::podnet::{self, PodNet, PodNetConfig, netlink::NetlinkLinks};
 
 /// Starts routing the other nodes' pod CIDRs, unless `--pod-network none`.
 pub(super) fn start(config: &NodeConfig, client: &Client, node_name: &str) -> Option<PodNet> {
@@ -19,5 +19,5 @@ pub(super) fn start(config: &NodeConfig, client: &Client, node_name: &str) -> Op
         "berth agent: pod network across nodes: {mode:?} (resync {:?})",
         podnet::RESYNC
     );
-    Some(PodNet::start(client.clone(), cfg, IpLinks))
+    Some(PodNet::start(client.clone(), cfg, NetlinkLinks))
 }

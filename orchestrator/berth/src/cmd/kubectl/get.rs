@@ -183,17 +183,7 @@ fn print_objects(
                 );
                 rows.push(row);
             }
-            let widths: Vec<usize> = (0..rows[0].len())
-                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-                .collect();
-            for row in rows {
-                let line: Vec<String> = row
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:w$}"))
-                    .collect();
-                println!("{}", line.join("   ").trim_end());
-            }
+            print!("{}", super::table::render(&rows));
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ mod describe;
 pub(super) mod get;
 mod rollout;
 mod scale;
+mod table;
 mod watch;
 
 pub use self::apply::{ApplyArgs, apply};
