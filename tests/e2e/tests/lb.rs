@@ -312,6 +312,11 @@ fn down_detaches_and_unpins_everything() {
     // Killed: the pinned programs keep serving.
     let p = f.probe(&["tcp", &addr(VIP4, 80), "30"]);
     assert_eq!(p.num("failed"), 0);
+    // BPF_PROG_QUERY sees the hooks on the test cgroup (what `berth down`'s
+    // leftover check counts): connect, sendmsg, recvmsg and getpeername,
+    // each for IPv4 and IPv6.
+    let attached = || berth_dataplane::kernel::cgroup_programs(f.cgroup.path()).expect("query");
+    assert_eq!(attached(), 8);
     let out = f.berth(&[
         "dataplane",
         "down",
@@ -324,6 +329,7 @@ fn down_detaches_and_unpins_everything() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!f.bpffs.exists(), "{} still exists", f.bpffs.display());
+    assert_eq!(attached(), 0);
     // Detached: a VIP is an ordinary (unanswered) address again, not refused.
     let p = f.probe(&["connect", &addr("10.96.0.21", 80)]);
     assert_eq!(p.get("result"), "error");

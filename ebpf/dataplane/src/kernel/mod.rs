@@ -122,7 +122,7 @@ pub fn cgroup2_root() -> io::Result<PathBuf> {
 /// (not inherited), over every attach type (BPF_PROG_QUERY).
 pub fn cgroup_programs(cgroup: &Path) -> io::Result<usize> {
     let dir = fs::File::open(cgroup)?;
-    sys::attached_programs(dir.as_fd())
+    sys::cgroup_programs(dir.as_fd())
 }
 
 /// Makes sure the parent of `bpffs` is a BPF file system (mounting one at

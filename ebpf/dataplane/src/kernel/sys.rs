@@ -2,6 +2,7 @@
 //! BPF_OBJ_GET and BPF_LINK_UPDATE, iterator links whose fd we keep
 //! (BPF_LINK_CREATE, BPF_ITER_CREATE), and the bpffs mount check.
 
+use aya_obj::generated::bpf_attach_type;
 use std::{
     ffi::CString,
     io,
@@ -19,9 +20,43 @@ const BPF_LINK_DETACH: libc::c_long = 34;
 const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_ITER_CREATE: libc::c_long = 33;
 const BPF_PROG_QUERY: libc::c_long = 16;
-/// Past the highest attach type of kernel 6.18 (`__MAX_BPF_ATTACH_TYPE`
-/// is 58 there).
-const ATTACH_TYPES: u32 = 64;
+
+/// Every cgroup attach type (what `bpftool cgroup show` lists); the other
+/// types query other objects (a netns, a device, a sockmap).
+const CGROUP_ATTACH_TYPES: [bpf_attach_type; 29] = {
+    use bpf_attach_type::*;
+    [
+        BPF_CGROUP_INET_INGRESS,
+        BPF_CGROUP_INET_EGRESS,
+        BPF_CGROUP_INET_SOCK_CREATE,
+        BPF_CGROUP_SOCK_OPS,
+        BPF_CGROUP_DEVICE,
+        BPF_CGROUP_INET4_BIND,
+        BPF_CGROUP_INET6_BIND,
+        BPF_CGROUP_INET4_CONNECT,
+        BPF_CGROUP_INET6_CONNECT,
+        BPF_CGROUP_INET4_POST_BIND,
+        BPF_CGROUP_INET6_POST_BIND,
+        BPF_CGROUP_UDP4_SENDMSG,
+        BPF_CGROUP_UDP6_SENDMSG,
+        BPF_CGROUP_SYSCTL,
+        BPF_CGROUP_UDP4_RECVMSG,
+        BPF_CGROUP_UDP6_RECVMSG,
+        BPF_CGROUP_GETSOCKOPT,
+        BPF_CGROUP_SETSOCKOPT,
+        BPF_CGROUP_INET4_GETPEERNAME,
+        BPF_CGROUP_INET6_GETPEERNAME,
+        BPF_CGROUP_INET4_GETSOCKNAME,
+        BPF_CGROUP_INET6_GETSOCKNAME,
+        BPF_CGROUP_INET_SOCK_RELEASE,
+        BPF_LSM_CGROUP,
+        BPF_CGROUP_UNIX_CONNECT,
+        BPF_CGROUP_UNIX_SENDMSG,
+        BPF_CGROUP_UNIX_RECVMSG,
+        BPF_CGROUP_UNIX_GETPEERNAME,
+        BPF_CGROUP_UNIX_GETSOCKNAME,
+    ]
+};
 /// `BPF_TRACE_ITER`, the attach type of iterator programs.
 const BPF_TRACE_ITER: u32 = 28;
 /// Elements per BPF_MAP_UPDATE_BATCH call.
@@ -113,20 +148,20 @@ struct ProgQueryAttr {
     _pad: u32,
 }
 
-/// How many programs are attached to `target` itself (not inherited from
-/// its parents), over every attach type, as `bpftool cgroup show` lists
-/// them. Attach types the target does not take are skipped.
-pub(crate) fn attached_programs(target: BorrowedFd<'_>) -> io::Result<usize> {
+/// How many programs are attached to the cgroup `cgroup` itself (not
+/// inherited from its parents), over every cgroup attach type, as
+/// `bpftool cgroup show` lists them.
+pub(crate) fn cgroup_programs(cgroup: BorrowedFd<'_>) -> io::Result<usize> {
     let mut total = 0usize;
-    for attach_type in 0..ATTACH_TYPES {
+    for attach_type in CGROUP_ATTACH_TYPES {
         let mut attr = ProgQueryAttr {
-            target_fd: target.as_raw_fd() as u32,
-            attach_type,
+            target_fd: cgroup.as_raw_fd() as u32,
+            attach_type: attach_type as u32,
             ..ProgQueryAttr::default()
         };
         match bpf(BPF_PROG_QUERY, &mut attr) {
             Ok(_) => total += attr.prog_cnt as usize,
-            // Not a cgroup attach type (or not one this kernel has).
+            // An attach type newer than this kernel (6.1 has no UNIX ones).
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
             Err(e) => return Err(e),
         }
