@@ -73,12 +73,20 @@ fn services_created_and_deleted_in_the_file_are_followed() {
     // A broken file keeps the last good zone: once the reload was tried
     // and refused (its error counted), the old answer stays.
     assert_eq!(counted.zone_reload_errors(), 0);
+    // The swap is counted just after it is published.
+    while counted.zone_reloads() == 0 {
+        assert!(changed.elapsed() < HANG, "the swap was never counted");
+        std::thread::sleep(DEFAULT_POLL);
+    }
     let reloads = counted.zone_reloads();
+    // Replaced whole, as above: a file rewritten in place can be read
+    // truncated (empty: a valid, empty zone) between two polls.
     std::fs::write(
-        &path,
+        &tmp,
         "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {clusterIP: bad}\n",
     )
     .unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
     let refused = Instant::now();
     while counted.zone_reload_errors() == 0 {
         assert!(refused.elapsed() < HANG, "the broken file was never read");
