@@ -26,7 +26,6 @@ pub const NOT_YET: &[&str] = &[
     "Services reachable from outside the cluster: NodePort, externalIPs, LoadBalancer (XDP/tc)",
     "NetworkPolicy",
     "the Kubernetes REST API (kubectl, client libraries); berth logs/exec through the server",
-    "per-node credentials and the node authorizer (one shared node token today)",
     "rollout history/undo/pause; StatefulSets, Jobs, DaemonSets; CustomResourceDefinitions",
     "VXLAN over an IPv6 underlay (IPv6 pods ride the IPv4 overlay)",
 ];
