@@ -2,7 +2,7 @@
 //! template Deployments stamp pods from, and the status the node agent
 //! reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +101,41 @@ impl Pod {
             .conditions
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+    }
+
+    /// The names of the ConfigMaps and of the Secrets its containers'
+    /// environment and its volumes read (what the node authorizer lets the
+    /// pod's node get, and what the agent reads).
+    pub fn config_maps_and_secrets(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut cms = BTreeSet::new();
+        let mut secrets = BTreeSet::new();
+        for c in &self.spec.containers {
+            for e in &c.env_from {
+                if let Some(r) = &e.config_map_ref {
+                    cms.insert(r.name.clone());
+                }
+                if let Some(r) = &e.secret_ref {
+                    secrets.insert(r.name.clone());
+                }
+            }
+            for e in c.env.iter().filter_map(|e| e.value_from.as_ref()) {
+                if let Some(r) = &e.config_map_key_ref {
+                    cms.insert(r.name.clone());
+                }
+                if let Some(r) = &e.secret_key_ref {
+                    secrets.insert(r.name.clone());
+                }
+            }
+        }
+        for v in &self.spec.volumes {
+            if let Some(cm) = &v.config_map {
+                cms.insert(cm.name.clone());
+            }
+            if let Some(s) = &v.secret {
+                secrets.insert(s.secret_name.clone());
+            }
+        }
+        (cms, secrets)
     }
 }
 

@@ -62,9 +62,21 @@ pub struct ClientConfig {
     pub certificate_authority: String,
     /// The bearer token.
     pub token: String,
+    /// The file `token` was read from, when the token may change there (a
+    /// node credential the agent rotates): calls send what it holds then.
+    #[serde(skip)]
+    pub token_file: Option<PathBuf>,
 }
 
 impl ClientConfig {
+    /// The token to send: `token`, or what `token_file` holds at each call.
+    pub fn bearer(&self) -> crate::Token {
+        match &self.token_file {
+            Some(file) => crate::Token::file(file.clone(), &self.token),
+            None => crate::Token::fixed(&self.token),
+        }
+    }
+
     /// Reads and checks a credentials file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -166,6 +178,7 @@ mod tests {
             server: "https://127.0.0.1:6443".into(),
             certificate_authority: CA.into(),
             token: "abc123".into(),
+            token_file: None,
         }
     }
 

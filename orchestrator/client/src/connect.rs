@@ -1,13 +1,13 @@
 //! A TLS channel to the API server that trusts only the cluster CA and
 //! sends the bearer token with every call.
 
-use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::ClientConfig;
 use crate::proto::api_client;
+use crate::token::Token;
 
 /// The generated client with the token interceptor.
 pub type ApiClient = api_client::ApiClient<InterceptedService<Channel, TokenInterceptor>>;
@@ -38,13 +38,13 @@ pub enum ConnectError {
 /// Adds `authorization: Bearer <token>` to every request.
 #[derive(Debug, Clone)]
 pub struct TokenInterceptor {
-    header: MetadataValue<tonic::metadata::Ascii>,
+    token: Token,
 }
 
 impl Interceptor for TokenInterceptor {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         req.metadata_mut()
-            .insert("authorization", self.header.clone());
+            .insert("authorization", self.token.header());
         Ok(req)
     }
 }
@@ -68,12 +68,10 @@ pub async fn connect(config: &ClientConfig) -> Result<ApiClient, ConnectError> {
             server: config.server.clone(),
             source,
         })?;
-    // The token was checked to be printable ASCII when the file was read.
-    let header = format!("Bearer {}", config.token)
-        .parse()
-        .unwrap_or_else(|_| MetadataValue::from_static("Bearer invalid"));
     Ok(api_client::ApiClient::with_interceptor(
         channel,
-        TokenInterceptor { header },
+        TokenInterceptor {
+            token: config.bearer(),
+        },
     ))
 }

@@ -10,10 +10,12 @@ pub mod cache;
 mod config;
 mod connect;
 pub mod runtime;
+mod token;
 pub mod typed;
 
 pub use config::{ClientConfig, ConfigError, DEFAULT_CONFIG_PATHS, find_config};
 pub use connect::{ApiClient, ConnectError, TokenInterceptor, connect};
+pub use token::Token;
 pub use typed::{Client, ClientError, DeleteOptions};
 
 /// Generated protocol types, client and server (package `berth.v1`).

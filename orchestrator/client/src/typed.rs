@@ -14,7 +14,8 @@ use tonic::{Code, Request, Status};
 use crate::connect::ApiClient;
 use crate::proto::api_server::Api;
 use crate::proto::{
-    BindRequest, DeleteRequest, ListRequest, ObjectKey, WatchEvent, WatchRequest, WriteRequest,
+    BindRequest, BootstrapToken, DeleteRequest, ListRequest, NodeCredential, NodeCredentialRequest,
+    ObjectKey, RotateBootstrapRequest, WatchEvent, WatchRequest, WriteRequest,
 };
 
 /// The stream of a watch, as the service produces it.
@@ -327,6 +328,32 @@ impl Client {
         let reply = call!(self, bind, req)
             .map_err(status("bind", format!("Pod {namespace}/{name} to {node}")))?;
         decode(&reply.object_json)
+    }
+
+    /// A node credential for `node`: for the bootstrap token, the node's
+    /// own credential (a fresh one: rotation) or the admin.
+    pub async fn issue_node_credential(&self, node: &str) -> Result<NodeCredential, ClientError> {
+        let req = NodeCredentialRequest { node: node.into() };
+        call!(self, issue_node_credential, req)
+            .map_err(status("issue a credential", format!("for node {node}")))
+    }
+
+    /// Revokes every credential of `node` (admin); how many there were.
+    pub async fn revoke_node_credential(&self, node: &str) -> Result<u32, ClientError> {
+        let req = NodeCredentialRequest { node: node.into() };
+        call!(self, revoke_node_credential, req)
+            .map(|r| r.revoked)
+            .map_err(status("revoke the credentials", format!("of node {node}")))
+    }
+
+    /// Replaces the bootstrap token (admin); `ttl_seconds` 0: the server's
+    /// default lifetime.
+    pub async fn rotate_bootstrap_token(
+        &self,
+        ttl_seconds: u64,
+    ) -> Result<BootstrapToken, ClientError> {
+        let req = RotateBootstrapRequest { ttl_seconds };
+        call!(self, rotate_bootstrap_token, req).map_err(status("rotate", "the bootstrap token"))
     }
 
     /// Every change to objects of the kind in `namespace` (all when empty)

@@ -85,12 +85,16 @@ pub fn prepare(settings: &ServerSettings) -> Result<Prepared, BootstrapError> {
         sans.push(settings.listen.ip().to_string());
     }
     let pki = Pki::load_or_create(&settings.data_dir, &sans)?;
-    let tokens = Tokens::load_or_create(&settings.data_dir)?;
+    let tokens = Tokens::load_or_create(
+        &settings.data_dir,
+        crate::api::Lifetimes::default().bootstrap_token,
+    )?;
     let admin_conf = settings.data_dir.join("admin.conf");
     let config = ClientConfig {
         server: server_url(settings.listen),
         certificate_authority: pki.ca_pem.clone(),
         token: tokens.admin().to_owned(),
+        token_file: None,
     };
     config
         .save(&admin_conf)
@@ -133,6 +137,7 @@ mod tests {
         assert_eq!(conf.token, p.tokens.admin());
         let again = prepare(&settings).unwrap();
         assert_eq!(again.tokens.admin(), p.tokens.admin());
+        assert_eq!(again.tokens.bootstrap(), p.tokens.bootstrap());
         assert_eq!(again.pki.ca_pem, p.pki.ca_pem);
         assert!(settings.data_dir.join("node-token").exists());
     }

@@ -11,7 +11,7 @@ use berth_store::{Bytes, EmbeddedOptions, EmbeddedStore, EtcdOptions, EtcdStore,
 use tokio::net::TcpListener;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-use crate::api::{ApiService, store_key};
+use crate::api::{ApiService, Lifetimes, store_key};
 use crate::bootstrap::{BootstrapError, Prepared, ServerSettings, prepare};
 use crate::cluster_dns::ClusterDns;
 use crate::controllers::{self, Controllers};
@@ -87,6 +87,7 @@ pub struct BoundServer {
     controllers: Option<controllers::Settings>,
     progress: controllers::Progress,
     cluster_dns: Option<ClusterDns>,
+    lifetimes: Lifetimes,
 }
 
 impl BoundServer {
@@ -143,6 +144,7 @@ impl BoundServer {
             controllers: Some(controllers::Settings::default()),
             progress: controllers::Progress::default(),
             cluster_dns: None,
+            lifetimes: Lifetimes::default(),
         })
     }
 
@@ -160,6 +162,18 @@ impl BoundServer {
     pub fn with_cluster_dns(mut self, dns: Option<ClusterDns>) -> Self {
         self.cluster_dns = dns;
         self
+    }
+
+    /// How long node credentials and the bootstrap token live (the
+    /// bootstrap token's file is written again when it is past that).
+    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Result<Self, ServeError> {
+        self.prepared.tokens = self
+            .prepared
+            .tokens
+            .with_bootstrap_ttl(lifetimes.bootstrap_token)
+            .map_err(|e| ServeError::Bootstrap(e.into()))?;
+        self.lifetimes = lifetimes;
+        Ok(self)
     }
 
     /// The controllers' queues, to follow their reconciles once running.
@@ -184,7 +198,12 @@ impl BoundServer {
             &self.prepared.pki.server_key_pem,
         );
         let (drain, draining) = tokio::sync::watch::channel(false);
-        let service = ApiService::new(self.store, self.prepared.tokens.clone(), draining);
+        let service = ApiService::new(
+            self.store,
+            self.prepared.tokens.clone(),
+            self.lifetimes,
+            draining,
+        );
         // The controllers call the service in-process, as the admin.
         let local: berth_client::typed::LocalApi = Arc::new(service.clone());
         let admin = berth_client::Client::local(local, self.prepared.tokens.admin());

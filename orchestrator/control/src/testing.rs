@@ -347,3 +347,18 @@ async fn run_pods(
     }
     Ok(())
 }
+
+/// The credentials of node `node`: `bootstrap` (credentials carrying the
+/// bootstrap token) exchanged for a node credential, as an agent joins.
+pub async fn node_credentials(
+    bootstrap: &berth_client::ClientConfig,
+    node: &str,
+) -> Result<berth_client::ClientConfig, Box<dyn std::error::Error + Send + Sync>> {
+    let client = Client::remote(berth_client::connect(bootstrap).await?);
+    let issued = client.issue_node_credential(node).await?;
+    Ok(berth_client::ClientConfig {
+        token: issued.token,
+        token_file: None,
+        ..bootstrap.clone()
+    })
+}

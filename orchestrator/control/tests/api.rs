@@ -247,28 +247,25 @@ async fn credentials_are_checked() {
     let e = bare.get(key("Service", "x")).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
 
-    let mut node = server.admin.clone();
-    node.token = server.node_token.clone();
-    let mut as_node = client(&node).await;
-    let e = as_node.create(service("web", "")).await.unwrap_err();
+    // The bootstrap token only gets a node credential: reading or writing
+    // anything else is refused, naming that rule.
+    let mut bootstrap = server.admin.clone();
+    bootstrap.token = server.bootstrap_token.clone();
+    let mut as_bootstrap = client(&bootstrap).await;
+    let e = as_bootstrap.create(service("web", "")).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    assert_eq!(e.message(), "Node may not Create Service");
-    let e = as_node
-        .delete(DeleteRequest {
-            key: Some(key("Service", "web")),
-            resource_version: 0,
-            grace_period_seconds: None,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    // Reading is allowed.
-    as_node
+    assert_eq!(
+        e.message(),
+        "the bootstrap token may not create services \"default/web\": a bootstrap token may \
+         only be exchanged for a node credential (IssueNodeCredential)"
+    );
+    let e = as_bootstrap
         .list(ListRequest {
             kind: "Service".into(),
             ..ListRequest::default()
         })
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     server.stop().await;
 }

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use berth_client::proto::api_server::{Api, ApiServer};
 use berth_client::proto::{
-    BindRequest, DeleteRequest, ListReply, ListRequest, ObjectKey, ObjectReply, WatchEvent,
+    BindRequest, BootstrapToken, DeleteRequest, ListReply, ListRequest, NodeCredential,
+    NodeCredentialRequest, ObjectKey, ObjectReply, RevokeReply, RotateBootstrapRequest, WatchEvent,
     WatchRequest, WriteRequest,
 };
 use berth_client::{ClientConfig, connect};
@@ -53,6 +54,24 @@ impl Api for Nothing {
     async fn watch(&self, _: Request<WatchRequest>) -> Reply<Self::WatchStream> {
         Err(Status::unimplemented("test"))
     }
+    async fn issue_node_credential(
+        &self,
+        _: Request<NodeCredentialRequest>,
+    ) -> Reply<NodeCredential> {
+        Err(Status::unimplemented("test"))
+    }
+    async fn revoke_node_credential(
+        &self,
+        _: Request<NodeCredentialRequest>,
+    ) -> Reply<RevokeReply> {
+        Err(Status::unimplemented("test"))
+    }
+    async fn rotate_bootstrap_token(
+        &self,
+        _: Request<RotateBootstrapRequest>,
+    ) -> Reply<BootstrapToken> {
+        Err(Status::unimplemented("test"))
+    }
 }
 
 async fn serve(pki: &Pki) -> SocketAddr {
@@ -73,6 +92,7 @@ fn credentials(addr: SocketAddr, ca: &str) -> ClientConfig {
         server: format!("https://{addr}"),
         certificate_authority: ca.to_owned(),
         token: "t0ken".into(),
+        token_file: None,
     }
 }
 

@@ -78,6 +78,12 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Nodes' credentials (`node revoke NAME`).
+    #[command(subcommand)]
+    Node(kubectl::NodeCmd),
+    /// The token nodes join with (`bootstrap-token rotate [--ttl D]`).
+    #[command(subcommand)]
+    BootstrapToken(kubectl::BootstrapCmd),
     /// A cluster on this machine: server, agent, containerd, the demo.
     Up(up::UpArgs),
     /// Stop the cluster `berth up` started (`--purge`: and remove it).
@@ -143,6 +149,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Describe(a) => kubectl::describe(a, &cli.client),
         Command::Scale(a) => kubectl::scale(a, &cli.client),
         Command::Rollout(a) => kubectl::rollout(a, &cli.client),
+        Command::Node(c) => kubectl::node(c, &cli.client),
+        Command::BootstrapToken(c) => kubectl::bootstrap_token(c, &cli.client),
         Command::Up(a) => up::run(a),
         Command::Down(a) => down::run(a),
         Command::Status(a) => status::run(a, &cli.client),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use berth_control::api::Lifetimes;
 use berth_control::bootstrap::{DEFAULT_LISTEN, ServerSettings};
 use berth_control::cluster_dns::ClusterDns;
 use berth_control::controllers::Settings;
@@ -57,6 +58,15 @@ pub struct ServerArgs {
     /// Do not make the kube-dns Service.
     #[arg(long)]
     pub no_cluster_dns: bool,
+    /// How long a node credential lives (agents rotate theirs at two
+    /// thirds of it): `24h`, `90m`, `300` (seconds).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = super::duration::positive)]
+    pub node_credential_ttl: Duration,
+    /// How long the bootstrap token (`<data-dir>/node-token`) lives from
+    /// when it was written; a server starting with an expired one writes a
+    /// new one (`0`: it never expires).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = super::duration::parse)]
+    pub bootstrap_token_ttl: Duration,
     /// Workers per controller.
     #[arg(long, default_value_t = 4)]
     pub controller_workers: usize,
@@ -97,13 +107,17 @@ pub fn run(a: ServerArgs) -> anyhow::Result<()> {
         };
         let server = BoundServer::bind(&settings, &a.datastore)
             .await?
+            .with_lifetimes(Lifetimes {
+                node_credential: a.node_credential_ttl,
+                bootstrap_token: Some(a.bootstrap_token_ttl).filter(|d| !d.is_zero()),
+            })?
             .with_controllers(controllers)
             .with_cluster_dns((!a.no_cluster_dns).then_some(ClusterDns {
                 service_ip: a.cluster_dns,
                 node_local: a.node_local_dns,
             }));
         println!(
-            "berth server: serving on https://{} (credentials: {}, node token: {})",
+            "berth server: serving on https://{} (credentials: {}, bootstrap token: {})",
             server.local_addr()?,
             server.prepared().admin_conf.display(),
             settings.data_dir.join("node-token").display()

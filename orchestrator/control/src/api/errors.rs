@@ -44,8 +44,17 @@ pub(crate) fn invalid(key: Option<&ObjectKey>, message: impl std::fmt::Display) 
 
 pub(crate) fn auth(e: AuthError) -> Status {
     match e {
-        AuthError::Missing | AuthError::Invalid => Status::unauthenticated(e.to_string()),
+        AuthError::Missing
+        | AuthError::Malformed { .. }
+        | AuthError::Invalid
+        | AuthError::BootstrapExpired { .. }
+        | AuthError::Expired { .. }
+        | AuthError::Revoked { .. } => Status::unauthenticated(e.to_string()),
         AuthError::Forbidden { .. } => Status::permission_denied(e.to_string()),
         AuthError::Io { .. } => Status::internal(e.to_string()),
+        AuthError::Store { ref source } => {
+            tracing::error!(error = %source, "node credentials: store failed");
+            Status::unavailable(format!("storage: {source}"))
+        }
     }
 }

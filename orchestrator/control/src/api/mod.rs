@@ -5,7 +5,9 @@
 //! (`/registry/<plural>/<name>` for cluster-scoped kinds) without their
 //! resourceVersion, which is the store's mod revision, filled in on read.
 
+mod credentials;
 mod errors;
+mod facts;
 mod pods;
 mod service;
 mod services;
@@ -13,7 +15,7 @@ mod status;
 mod watch;
 
 pub use pods::{POD_SCHEDULED, set_condition};
-pub use service::ApiService;
+pub use service::{ApiService, Lifetimes};
 
 use berth_api::{Kind, ObjectKey};
 

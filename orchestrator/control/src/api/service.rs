@@ -5,7 +5,8 @@ use std::sync::Arc;
 use berth_api::{Kind, Object, ObjectKey, Time};
 use berth_client::proto::api_server::Api;
 use berth_client::proto::{
-    BindRequest, DeleteRequest, ListReply, ListRequest, ObjectKey as ProtoKey, ObjectReply,
+    BindRequest, BootstrapToken, DeleteRequest, ListReply, ListRequest, NodeCredential,
+    NodeCredentialRequest, ObjectKey as ProtoKey, ObjectReply, RevokeReply, RotateBootstrapRequest,
     WatchRequest, WriteRequest,
 };
 use berth_store::{Bytes, Item, Store};
@@ -14,7 +15,7 @@ use tonic::{Request, Response, Status};
 use super::{errors, store_key, store_prefix};
 use super::{pods, services, status};
 use crate::alloc::Allocator;
-use crate::auth::{Role, Tokens, Verb, authorize};
+use crate::auth::{Attributes, AuthError, Identity, NodeCredentials, Tokens, Verb, authorize};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -32,34 +33,151 @@ enum Part {
 pub struct ApiService {
     store: Arc<dyn Store>,
     tokens: Tokens,
+    credentials: NodeCredentials,
+    /// The lifetime of a rotated bootstrap token unless the request says.
+    bootstrap_ttl: Option<std::time::Duration>,
     draining: tokio::sync::watch::Receiver<bool>,
     alloc: Arc<Allocator>,
 }
 
 impl ApiService {
-    /// Serves `store`, admitting the holders of `tokens`; watches end when
-    /// `draining` turns true (so a graceful shutdown does not wait for them).
+    /// Serves `store`, admitting the holders of `tokens` and of node
+    /// credentials (issued living `lifetimes.node_credential`); watches end
+    /// when `draining` turns true (so a graceful shutdown does not wait for
+    /// them).
     pub fn new(
         store: Arc<dyn Store>,
         tokens: Tokens,
+        lifetimes: Lifetimes,
         draining: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
             alloc: Arc::new(Allocator::new(store.clone())),
+            credentials: NodeCredentials::new(store.clone(), lifetimes.node_credential),
+            bootstrap_ttl: lifetimes.bootstrap_token,
             store,
             tokens,
             draining,
         }
     }
 
-    fn check<T>(&self, req: &Request<T>, verb: Verb, kind: Kind) -> Result<Role, Status> {
-        let header = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        let role = self.tokens.role_of(header).map_err(errors::auth)?;
-        authorize(role, verb, kind.name()).map_err(errors::auth)?;
-        Ok(role)
+    /// Who sent `req`.
+    async fn identify<T>(&self, req: &Request<T>) -> Result<Identity, Status> {
+        let header = match req.metadata().get("authorization") {
+            None => return Err(errors::auth(AuthError::Missing)),
+            Some(v) => v.to_str().map_err(|_| {
+                errors::auth(AuthError::Malformed {
+                    reason: "the authorization header is not ASCII",
+                })
+            })?,
+        };
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            errors::auth(AuthError::Malformed {
+                reason: "expected `authorization: Bearer <token>`",
+            })
+        })?;
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(errors::auth(AuthError::Malformed {
+                reason: "a token is printable ASCII without spaces",
+            }));
+        }
+        match self.tokens.match_token(token).map_err(errors::auth)? {
+            Some(true) => Ok(Identity::Admin),
+            Some(false) => Ok(Identity::Bootstrap),
+            None => Ok(Identity::Node(
+                self.credentials.verify(token).await.map_err(errors::auth)?,
+            )),
+        }
+    }
+
+    /// Authenticates `req` and authorises what `a` says it asks.
+    async fn check<T>(&self, req: &Request<T>, a: Attributes<'_>) -> Result<Identity, Status> {
+        let who = self.identify(req).await?;
+        let facts = super::facts::StoreFacts {
+            store: self.store.as_ref(),
+        };
+        if let Err(e) = authorize(&who, &a, &facts).await {
+            if let AuthError::Forbidden { rule, .. } = &e {
+                tracing::info!(who = %who, verb = %a.verb, kind = %a.kind, namespace = a.namespace, name = a.name, %rule, "refused");
+            }
+            return Err(errors::auth(e));
+        }
+        Ok(who)
+    }
+
+    /// [`ApiService::check`] for `verb` on `obj`.
+    async fn check_object<T>(
+        &self,
+        req: &Request<T>,
+        verb: Verb,
+        obj: &Object,
+    ) -> Result<Identity, Status> {
+        let m = obj.metadata();
+        let a = Attributes {
+            verb,
+            kind: obj.kind(),
+            namespace: &m.namespace,
+            name: &m.name,
+            object: Some(obj),
+        };
+        self.check(req, a).await
+    }
+
+    /// [`ApiService::check`] for `verb` on the object at `key`.
+    async fn check_key<T>(
+        &self,
+        req: &Request<T>,
+        verb: Verb,
+        key: &ObjectKey,
+    ) -> Result<Identity, Status> {
+        let a = Attributes {
+            verb,
+            kind: key.kind,
+            namespace: &key.namespace,
+            name: &key.name,
+            object: None,
+        };
+        self.check(req, a).await
+    }
+}
+
+/// How long credentials live.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// A node credential (the agent rotates it at two thirds of this).
+    pub node_credential: std::time::Duration,
+    /// A bootstrap token (`None`: for ever).
+    pub bootstrap_token: Option<std::time::Duration>,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            node_credential: crate::auth::credentials::DEFAULT_TTL,
+            bootstrap_token: Some(crate::auth::tokens::DEFAULT_BOOTSTRAP_TTL),
+        }
+    }
+}
+
+/// A credential request about `node`.
+fn for_node(verb: Verb, node: &str) -> Attributes<'_> {
+    Attributes {
+        verb,
+        kind: Kind::Node,
+        namespace: "",
+        name: node,
+        object: None,
+    }
+}
+
+/// A list or a watch of `kind` in `namespace` (all when empty).
+fn everything(verb: Verb, kind: Kind, namespace: &str) -> Attributes<'_> {
+    Attributes {
+        verb,
+        kind,
+        namespace,
+        name: "",
+        object: None,
     }
 }
 
@@ -358,13 +476,13 @@ impl ApiService {
 impl Api for ApiService {
     async fn create(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
         let obj = incoming(&req.get_ref().object_json)?;
-        self.check(&req, Verb::Create, obj.kind())?;
+        self.check_object(&req, Verb::Create, &obj).await?;
         reply(&self.do_create(obj).await?)
     }
 
     async fn update(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
         let obj = incoming(&req.get_ref().object_json)?;
-        self.check(&req, Verb::Update, obj.kind())?;
+        self.check_object(&req, Verb::Update, &obj).await?;
         if obj.metadata().resource_version.is_empty() {
             return Err(errors::invalid(
                 Some(&obj.key()),
@@ -376,12 +494,11 @@ impl Api for ApiService {
 
     async fn update_status(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
         let obj = incoming(&req.get_ref().object_json)?;
-        self.check(&req, Verb::Update, obj.kind())?;
+        self.check_object(&req, Verb::UpdateStatus, &obj).await?;
         reply(&self.do_update(obj, None, Part::Status).await?)
     }
 
     async fn bind(&self, req: Request<BindRequest>) -> Reply<ObjectReply> {
-        self.check(&req, Verb::Bind, Kind::Pod)?;
         let r = req.get_ref();
         let ns = if r.namespace.is_empty() {
             berth_api::DEFAULT_NAMESPACE
@@ -389,6 +506,7 @@ impl Api for ApiService {
             &r.namespace
         };
         let key = ObjectKey::new(Kind::Pod, ns, &r.name);
+        self.check_key(&req, Verb::Bind, &key).await?;
         let item = self
             .store
             .get(&store_key(&key))
@@ -412,8 +530,8 @@ impl Api for ApiService {
 
     async fn apply(&self, req: Request<WriteRequest>) -> Reply<ObjectReply> {
         let obj = incoming(&req.get_ref().object_json)?;
-        self.check(&req, Verb::Create, obj.kind())?;
-        self.check(&req, Verb::Update, obj.kind())?;
+        self.check_object(&req, Verb::Create, &obj).await?;
+        self.check_object(&req, Verb::Update, &obj).await?;
         let key = obj.key();
         // Apply has no precondition: a controller writing the status
         // meanwhile must not make it fail, so a lost CAS is retried.
@@ -449,7 +567,7 @@ impl Api for ApiService {
 
     async fn get(&self, req: Request<ProtoKey>) -> Reply<ObjectReply> {
         let key = key_of(req.get_ref())?;
-        self.check(&req, Verb::Get, key.kind)?;
+        self.check_key(&req, Verb::Get, &key).await?;
         let item = self
             .store
             .get(&store_key(&key))
@@ -468,7 +586,7 @@ impl Api for ApiService {
                 .as_ref()
                 .ok_or_else(|| Status::invalid_argument("key: Required value"))?,
         )?;
-        self.check(&req, Verb::Delete, key.kind)?;
+        self.check_key(&req, Verb::Delete, &key).await?;
         // Without a precondition a delete must not lose to a controller's
         // concurrent status write: read again and retry.
         let mut tries = 0;
@@ -476,7 +594,18 @@ impl Api for ApiService {
             match self.do_delete(&key, r).await {
                 Err(Retry::Conflict(_)) if r.resource_version == 0 && tries < 16 => tries += 1,
                 Err(Retry::Conflict(s) | Retry::Fail(s)) => return Err(s),
-                Ok(obj) => return reply(&obj),
+                Ok(obj) => {
+                    if key.kind == Kind::Node {
+                        // A deleted Node's credentials go with it.
+                        let n = self
+                            .credentials
+                            .revoke(&key.name)
+                            .await
+                            .map_err(errors::auth)?;
+                        tracing::info!(node = %key.name, revoked = n, "node deleted: credentials revoked");
+                    }
+                    return reply(&obj);
+                }
             }
         }
     }
@@ -484,7 +613,8 @@ impl Api for ApiService {
     async fn list(&self, req: Request<ListRequest>) -> Reply<ListReply> {
         let r = req.get_ref();
         let kind = kind_of(&r.kind)?;
-        self.check(&req, Verb::List, kind)?;
+        self.check(&req, everything(Verb::List, kind, &r.namespace))
+            .await?;
         let selector = berth_api::selector::parse(&r.label_selector)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (items, revision) = self
@@ -510,7 +640,8 @@ impl Api for ApiService {
     async fn watch(&self, req: Request<WatchRequest>) -> Reply<Self::WatchStream> {
         let r = req.get_ref();
         let kind = kind_of(&r.kind)?;
-        self.check(&req, Verb::Watch, kind)?;
+        self.check(&req, everything(Verb::Watch, kind, &r.namespace))
+            .await?;
         let stream = self
             .store
             .watch(&store_prefix(kind, &r.namespace), r.resource_version)
@@ -526,5 +657,57 @@ impl Api for ApiService {
             stream,
             self.draining.clone(),
         )))
+    }
+
+    async fn issue_node_credential(
+        &self,
+        req: Request<NodeCredentialRequest>,
+    ) -> Reply<NodeCredential> {
+        let node = req.get_ref().node.clone();
+        super::credentials::check_node_name(&node)?;
+        let who = self
+            .check(&req, for_node(Verb::IssueCredential, &node))
+            .await?;
+        let (token, expires) = self.credentials.issue(&node).await.map_err(errors::auth)?;
+        tracing::info!(node = %node, by = %who, "node credential issued");
+        Ok(Response::new(NodeCredential {
+            token,
+            expires_unix: Time::from(expires).unix_seconds(),
+        }))
+    }
+
+    async fn revoke_node_credential(
+        &self,
+        req: Request<NodeCredentialRequest>,
+    ) -> Reply<RevokeReply> {
+        let node = req.get_ref().node.clone();
+        super::credentials::check_node_name(&node)?;
+        self.check(&req, for_node(Verb::RevokeCredential, &node))
+            .await?;
+        let n = self.credentials.revoke(&node).await.map_err(errors::auth)?;
+        tracing::info!(node = %node, revoked = n, "node credentials revoked");
+        Ok(Response::new(RevokeReply {
+            revoked: u32::try_from(n).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn rotate_bootstrap_token(
+        &self,
+        req: Request<RotateBootstrapRequest>,
+    ) -> Reply<BootstrapToken> {
+        self.check(&req, for_node(Verb::RotateBootstrap, ""))
+            .await?;
+        let ttl = match req.get_ref().ttl_seconds {
+            0 => self.bootstrap_ttl,
+            s => Some(std::time::Duration::from_secs(s)),
+        };
+        let token = self.tokens.rotate_bootstrap(ttl).map_err(errors::auth)?;
+        Ok(Response::new(BootstrapToken {
+            token,
+            expires_unix: self
+                .tokens
+                .bootstrap_expires()
+                .map_or(0, |t| Time::from(t).unix_seconds()),
+        }))
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_client::ClientConfig;
+use berth_control::api::Lifetimes;
 use berth_control::bootstrap::ServerSettings;
 use berth_control::controllers::{Progress, Settings};
 use berth_control::serve::{BoundServer, Datastore};
@@ -17,7 +18,8 @@ pub struct Running {
     pub stop: Option<oneshot::Sender<()>>,
     pub done: tokio::task::JoinHandle<()>,
     pub admin: ClientConfig,
-    pub node_token: String,
+    /// The bootstrap token (what agents join with).
+    pub bootstrap_token: String,
     /// The controllers' queues (idle and untouched without controllers).
     pub progress: Progress,
 }
@@ -39,6 +41,15 @@ pub async fn start(dir: &Path) -> Running {
 
 /// A server running the controllers with `controllers`.
 pub async fn start_with(dir: &Path, controllers: Option<Settings>) -> Running {
+    start_full(dir, controllers, Lifetimes::default()).await
+}
+
+/// A server with `controllers` whose credentials live `lifetimes`.
+pub async fn start_full(
+    dir: &Path,
+    controllers: Option<Settings>,
+    lifetimes: Lifetimes,
+) -> Running {
     let settings = ServerSettings {
         data_dir: dir.to_owned(),
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -47,11 +58,13 @@ pub async fn start_with(dir: &Path, controllers: Option<Settings>) -> Running {
     let server = BoundServer::bind(&settings, &Datastore::Embedded)
         .await
         .unwrap()
-        .with_controllers(controllers);
+        .with_controllers(controllers)
+        .with_lifetimes(lifetimes)
+        .unwrap();
     let addr = server.local_addr().unwrap();
     let mut admin = ClientConfig::load(&server.prepared().admin_conf).unwrap();
     admin.server = format!("https://{addr}");
-    let node_token = server.prepared().tokens.node().to_owned();
+    let bootstrap_token = server.prepared().tokens.bootstrap();
     let progress = server.progress();
     let (tx, rx) = oneshot::channel();
     let done = tokio::spawn(async move {
@@ -61,7 +74,7 @@ pub async fn start_with(dir: &Path, controllers: Option<Settings>) -> Running {
         stop: Some(tx),
         done,
         admin,
-        node_token,
+        bootstrap_token,
         progress,
     }
 }

@@ -209,14 +209,20 @@ async fn endpoints_follow_readiness_and_fill_slices_of_100() {
     })
     .await;
     // 150 pods: two slices, none over 100, every endpoint once.
-    let mut d = c
-        .client
-        .get::<berth_api::Deployment>("default", "web")
-        .await
-        .unwrap()
-        .unwrap();
-    d.spec.replicas = 150;
-    c.client.update(&d).await.unwrap();
+    // The controllers write its status meanwhile: read again on a conflict.
+    loop {
+        let mut d = c
+            .client
+            .get::<berth_api::Deployment>("default", "web")
+            .await
+            .unwrap()
+            .unwrap();
+        d.spec.replicas = 150;
+        match c.client.update(&d).await {
+            Err(e) if e.is_conflict() => continue,
+            r => break r.map(|_| ()).unwrap(),
+        }
+    }
     wait("150 ready endpoints", || async {
         let e = endpoints(&c, "web").await;
         e.len() == 150 && e.iter().all(|e| e.1)

@@ -1,6 +1,7 @@
 //! The node's credentials: `--server`, `--token-file` and `--ca-file`,
 //! read and checked into a [`ClientConfig`] (by the agent and by
-//! `berth dns`, which follows the API with the node token).
+//! `berth dns`, which follows the API with the node credential the agent
+//! keeps and rotates; for the agent the token is the bootstrap token).
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,8 @@ use super::error::ConfigError;
 pub struct Credentials {
     /// The API server (`https://HOST:PORT`; `--server`).
     pub server: String,
-    /// The node token (the server's `<data-dir>/node-token`; `--token-file`).
+    /// The bootstrap token (the server's `<data-dir>/node-token`), or for
+    /// `berth dns` the node credential (`--token-file`).
     pub token_file: PathBuf,
     /// The cluster CA; `None`: `ca.crt` next to the token file (`--ca-file`).
     pub ca_file: Option<PathBuf>,
@@ -59,6 +61,7 @@ impl Credentials {
             server: self.server.clone(),
             certificate_authority: ca,
             token,
+            token_file: Some(self.token_file.clone()),
         })
     }
 }

@@ -29,8 +29,14 @@ pub fn dns_daemon(config: &NodeConfig, dns: &NodeDnsSettings) -> Daemon {
         "dns".into(),
         "--server".into(),
         c.server.clone(),
+        // The node's credential, never the bootstrap token nor the
+        // admin's; the process reads the file again when it is rotated.
         "--token-file".into(),
-        c.token_file.display().to_string(),
+        config
+            .data_dir
+            .join(super::credential::CREDENTIAL_FILE)
+            .display()
+            .to_string(),
         "--ca-file".into(),
         c.ca_path().display().to_string(),
         "--listen".into(),

@@ -67,6 +67,27 @@ pub enum StartError {
         #[source]
         source: Box<AgentError>,
     },
+    /// Neither the stored node credential nor the bootstrap token got the
+    /// node a credential.
+    #[error("getting a credential for node {node} (with {with})")]
+    Credential {
+        /// The Node.
+        node: String,
+        /// The token used last: `the bootstrap token from FILE`, ...
+        with: String,
+        /// Why.
+        #[source]
+        source: Box<berth_client::ClientError>,
+    },
+    /// The node credential could not be kept on disk.
+    #[error("writing the node credential {path}")]
+    CredentialFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading the Node back (for its pod CIDRs) failed.
     #[error("reading node {node}")]
     ReadNode {

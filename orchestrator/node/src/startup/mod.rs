@@ -24,6 +24,7 @@
 mod cni;
 mod config;
 mod containerd;
+pub mod credential;
 mod credentials;
 mod dataplane;
 mod dns;
@@ -120,7 +121,10 @@ impl Startup {
             cluster_nets,
             pod_mtu,
         } = self;
-        let (client, cidrs) = join::join(&client, &cfg).await?;
+        let bootstrap = client;
+        let issued = credential::obtain(&bootstrap, &config.data_dir, &node_name).await?;
+        let (client, cidrs) = join::join(&issued.client, &cfg).await?;
+        let rotation = credential::rotate(client.clone(), bootstrap, node_name.clone(), issued);
         let conflist = cni::write_config(&config, &cidrs, &cluster_nets, pod_mtu)?;
         let (containerd, runtime) = containerd::start(&config).await?;
         cni::gc(&conflist, runtime.as_ref()).await?;
@@ -142,6 +146,7 @@ impl Startup {
             containerd.socket().display()
         );
         Ok(RunningNode {
+            rotation,
             agent,
             proxy,
             dns,
@@ -154,6 +159,8 @@ impl Startup {
 /// The started node: the agent loop and what runs beside it.
 #[derive(Debug)]
 pub struct RunningNode {
+    /// Rotates the node credential.
+    rotation: tokio::task::JoinHandle<()>,
     agent: Agent,
     proxy: Option<Proxy<Lb<BpfMaps>>>,
     dns: Option<tokio::task::JoinHandle<()>>,
@@ -174,6 +181,7 @@ impl RunningNode {
     }
 
     async fn drain(self) {
+        self.rotation.abort();
         if let Some(d) = self.dns {
             d.abort();
         }

@@ -69,7 +69,7 @@ impl Server {
         let mut admin_conf = ClientConfig::load(&bound.prepared().admin_conf)?;
         admin_conf.server = format!("https://{addr}");
         let mut node_conf = admin_conf.clone();
-        node_conf.token = bound.prepared().tokens.node().to_owned();
+        node_conf.token = bound.prepared().tokens.bootstrap();
         let (stop, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let _ = bound.run(async { rx.await.unwrap_or(()) }).await;
@@ -167,6 +167,11 @@ impl World {
         let (server, admin_conf, node_conf) =
             Server::start(&dir.join("server"), "127.0.0.1:0".parse()?, subnet).await?;
         let admin = Client::remote(berth_client::connect(&admin_conf).await?);
+        // The agent's credential, exchanged for the bootstrap token.
+        let node = unique(&format!("bt-node-{tag}-"));
+        let node_conf = berth_control::testing::node_credentials(&node_conf, &node)
+            .await
+            .map_err(|e| anyhow::anyhow!("node credential: {e}"))?;
         let node_client = Client::remote(berth_client::connect(&node_conf).await?);
         // CNI: berth-cni on a bridge of this test's own, named as
         // berth-test-support names interfaces (`bt<letter><pid>-<n>`), so
@@ -226,7 +231,7 @@ impl World {
             containerd: Some(containerd),
             bridge,
             reservations,
-            node: unique(&format!("bt-node-{tag}-")),
+            node,
         })
     }
 

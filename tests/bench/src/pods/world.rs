@@ -148,7 +148,7 @@ impl World {
         let mut admin_conf = ClientConfig::load(&bound.prepared().admin_conf)?;
         admin_conf.server = format!("https://{addr}");
         let mut node_conf = admin_conf.clone();
-        node_conf.token = bound.prepared().tokens.node().to_owned();
+        node_conf.token = bound.prepared().tokens.bootstrap();
         let (stop, rx) = tokio::sync::oneshot::channel();
         self.stop = Some(stop);
         self.server = Some(tokio::spawn(async move {
@@ -157,6 +157,9 @@ impl World {
             }
         }));
         self.admin = Some(Client::remote(berth_client::connect(&admin_conf).await?));
+        let node_conf = berth_control::testing::node_credentials(&node_conf, NODE)
+            .await
+            .map_err(|e| anyhow::anyhow!("node credential: {e}"))?;
         let node_client = Client::remote(berth_client::connect(&node_conf).await?);
 
         let (bin_dir, conf_dir, data_dir) = (

@@ -3,6 +3,7 @@
 //! flags and helpers they share.
 
 mod apply;
+mod credentials;
 mod delete;
 mod describe;
 pub(super) mod get;
@@ -12,6 +13,7 @@ mod table;
 mod watch;
 
 pub use self::apply::{ApplyArgs, apply};
+pub use self::credentials::{BootstrapCmd, NodeCmd, bootstrap_token, node};
 pub use self::delete::{DeleteArgs, delete};
 pub use self::describe::{DescribeArgs, describe};
 pub use self::get::{GetArgs, get};

@@ -1,6 +1,6 @@
 //! What a pod's environment and volumes read from the API.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use berth_api::{ConfigMap, Pod, Secret};
 
@@ -18,34 +18,7 @@ impl<R: Runtime> PodWorker<R> {
         pod: &Pod,
     ) -> Result<(EnvSources, VolumeSources), AgentError> {
         let ns = &pod.metadata.namespace;
-        let mut cms = HashSet::new();
-        let mut secrets = HashSet::new();
-        for c in &pod.spec.containers {
-            for e in &c.env_from {
-                if let Some(r) = &e.config_map_ref {
-                    cms.insert(r.name.clone());
-                }
-                if let Some(r) = &e.secret_ref {
-                    secrets.insert(r.name.clone());
-                }
-            }
-            for e in c.env.iter().filter_map(|e| e.value_from.as_ref()) {
-                if let Some(r) = &e.config_map_key_ref {
-                    cms.insert(r.name.clone());
-                }
-                if let Some(r) = &e.secret_key_ref {
-                    secrets.insert(r.name.clone());
-                }
-            }
-        }
-        for v in &pod.spec.volumes {
-            if let Some(cm) = &v.config_map {
-                cms.insert(cm.name.clone());
-            }
-            if let Some(s) = &v.secret {
-                secrets.insert(s.secret_name.clone());
-            }
-        }
+        let (cms, secrets) = pod.config_maps_and_secrets();
         let mut env = EnvSources::default();
         let mut vols = VolumeSources::default();
         for name in cms {
