@@ -171,29 +171,62 @@ async fn bad_tokens_are_refused_naming_what_is_wrong() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_node_acts_on_its_own_objects_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let admin = Client::remote(berth_client::connect(&server.admin).await.unwrap());
-    let boot = as_token(&server, &server.bootstrap_token).await;
-    let a = as_token(
-        &server,
-        &boot.issue_node_credential("node-a").await.unwrap().token,
-    )
-    .await;
-    let b = as_token(
-        &server,
-        &boot.issue_node_credential("node-b").await.unwrap().token,
-    )
-    .await;
-    let denied = Code::PermissionDenied;
+/// A server with nodes `node-a` and `node-b` joined (their credentials
+/// exchanged for the bootstrap token), and as the admin: secrets `s-a`
+/// and `s-b`, configmaps `cm-node-a` and `cm-node-b`, pods `p-a` and
+/// `p-b` bound to each and reading its node's.
+struct TwoNodes {
+    server: Running,
+    _dir: tempfile::TempDir,
+    admin: Client,
+    a: Client,
+    b: Client,
+}
 
+const DENIED: Code = Code::PermissionDenied;
+
+impl TwoNodes {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(dir.path()).await;
+        let admin = Client::remote(berth_client::connect(&server.admin).await.unwrap());
+        let boot = as_token(&server, &server.bootstrap_token).await;
+        let mut joined = Vec::new();
+        for n in ["node-a", "node-b"] {
+            let token = boot.issue_node_credential(n).await.unwrap().token;
+            let c = as_token(&server, &token).await;
+            c.create(&node(n, json!({"team": "x"}))).await.unwrap();
+            admin
+                .create(&secret(&format!("s-{}", &n[5..])))
+                .await
+                .unwrap();
+            admin.create(&config_map(&format!("cm-{n}"))).await.unwrap();
+            let p = pod(
+                &format!("p-{}", &n[5..]),
+                n,
+                &format!("s-{}", &n[5..]),
+                &format!("cm-{n}"),
+            );
+            admin.create(&p).await.unwrap();
+            joined.push(c);
+        }
+        let b = joined.pop().unwrap();
+        let a = joined.pop().unwrap();
+        Self {
+            server,
+            _dir: dir,
+            admin,
+            a,
+            b,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_node_changes_its_own_node_and_lease_only() {
+    let t = TwoNodes::start().await;
+    let (a, b, denied) = (&t.a, &t.b, DENIED);
     // Its Node: created, status updated; not another node's.
-    a.create(&node("node-a", json!({"team": "x"})))
-        .await
-        .unwrap();
-    b.create(&node("node-b", json!({}))).await.unwrap();
     refused(
         a.create(&node("node-c", json!({}))).await,
         denied,
@@ -250,19 +283,14 @@ async fn a_node_acts_on_its_own_objects_only() {
         NOT_OWN_LEASE,
     );
 
+    t.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_writes_only_the_status_and_the_deletion_of_its_pods() {
+    let t = TwoNodes::start().await;
+    let (a, admin, denied) = (&t.a, &t.admin, DENIED);
     // Pods: read all; the status of its own; no spec, no binding, no create.
-    for (name, n) in [("s-a", "node-a"), ("s-b", "node-b")] {
-        admin.create(&secret(name)).await.unwrap();
-        admin.create(&config_map(&format!("cm-{n}"))).await.unwrap();
-    }
-    admin
-        .create(&pod("p-a", "node-a", "s-a", "cm-node-a"))
-        .await
-        .unwrap();
-    admin
-        .create(&pod("p-b", "node-b", "s-b", "cm-node-b"))
-        .await
-        .unwrap();
     assert_eq!(a.list::<Pod>("", "").await.unwrap().items.len(), 2);
     let _watch = a.watch::<Pod>("", 0).await.unwrap();
     let mut pa = a.get::<Pod>("default", "p-a").await.unwrap().unwrap();
@@ -286,6 +314,41 @@ async fn a_node_acts_on_its_own_objects_only() {
         "NodeRestriction: a node may not bind pods",
     );
 
+    // Deleting pods: its own, once terminating.
+    let when_done = "a node may only delete pods bound to it once they are terminating or finished";
+    refused(
+        a.delete(Kind::Pod, "default", "p-a", DeleteOptions::default())
+            .await,
+        denied,
+        when_done,
+    );
+    admin
+        .delete(Kind::Pod, "default", "p-a", DeleteOptions::default())
+        .await
+        .unwrap();
+    admin
+        .delete(Kind::Pod, "default", "p-b", DeleteOptions::default())
+        .await
+        .unwrap();
+    refused(
+        a.delete(Kind::Pod, "default", "p-b", DeleteOptions::default())
+            .await,
+        denied,
+        when_done,
+    );
+    let now = DeleteOptions {
+        grace_period_seconds: Some(0),
+        ..DeleteOptions::default()
+    };
+    a.delete(Kind::Pod, "default", "p-a", now).await.unwrap();
+
+    t.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_reads_what_its_pods_reference_and_writes_events() {
+    let t = TwoNodes::start().await;
+    let (a, denied) = (&t.a, DENIED);
     // Secrets and ConfigMaps: those its pods reference.
     a.get::<Secret>("default", "s-a").await.unwrap().unwrap();
     a.get::<ConfigMap>("default", "cm-node-a")
@@ -324,40 +387,19 @@ async fn a_node_acts_on_its_own_objects_only() {
         "nodes have no access to this kind",
     );
 
-    // Deleting pods: its own, once terminating.
-    let when_done = "a node may only delete pods bound to it once they are terminating or finished";
-    refused(
-        a.delete(Kind::Pod, "default", "p-a", DeleteOptions::default())
-            .await,
-        denied,
-        when_done,
-    );
-    admin
-        .delete(Kind::Pod, "default", "p-a", DeleteOptions::default())
-        .await
-        .unwrap();
-    admin
-        .delete(Kind::Pod, "default", "p-b", DeleteOptions::default())
-        .await
-        .unwrap();
-    refused(
-        a.delete(Kind::Pod, "default", "p-b", DeleteOptions::default())
-            .await,
-        denied,
-        when_done,
-    );
-    let now = DeleteOptions {
-        grace_period_seconds: Some(0),
-        ..DeleteOptions::default()
-    };
-    a.delete(Kind::Pod, "default", "p-a", now).await.unwrap();
-
     // Events: created.
     let ev: berth_api::Event = object(json!({"apiVersion": "v1", "kind": "Event",
         "metadata": {"name": "e1"}, "involvedObject": {"kind": "Node", "name": "node-a"},
         "reason": "Started", "message": "m", "type": "Normal"}));
     a.create(&ev).await.unwrap();
 
+    t.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_rotates_its_own_credential_and_revocation_counts_at_once() {
+    let t = TwoNodes::start().await;
+    let (a, b, admin, denied, server) = (&t.a, &t.b, &t.admin, DENIED, &t.server);
     // Credentials: its own rotated (the old one still works a little),
     // not another node's.
     refused(
@@ -367,7 +409,7 @@ async fn a_node_acts_on_its_own_objects_only() {
     );
     let rotated = a.issue_node_credential("node-a").await.unwrap();
     a.get::<Node>("", "node-a").await.unwrap();
-    as_token(&server, &rotated.token)
+    as_token(server, &rotated.token)
         .await
         .get::<Node>("", "node-a")
         .await
@@ -389,7 +431,7 @@ async fn a_node_acts_on_its_own_objects_only() {
         Code::Unauthenticated,
         "the credential of node \"node-b\" is revoked",
     );
-    server.stop().await;
+    t.server.stop().await;
 }
 
 /// Polls `f` until it is refused (expiry is a matter of time; [`HANG`]

@@ -5,6 +5,7 @@
 //! (`/registry/<plural>/<name>` for cluster-scoped kinds) without their
 //! resourceVersion, which is the store's mod revision, filled in on read.
 
+mod access;
 mod credentials;
 mod errors;
 mod facts;
@@ -14,8 +15,9 @@ mod services;
 mod status;
 mod watch;
 
+pub use access::Lifetimes;
 pub use pods::{POD_SCHEDULED, set_condition};
-pub use service::{ApiService, Lifetimes};
+pub use service::ApiService;
 
 use berth_api::{Kind, ObjectKey};
 

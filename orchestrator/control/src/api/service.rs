@@ -12,10 +12,11 @@ use berth_client::proto::{
 use berth_store::{Bytes, Item, Store};
 use tonic::{Request, Response, Status};
 
+use super::access::{Lifetimes, everything};
 use super::{errors, store_key, store_prefix};
 use super::{pods, services, status};
 use crate::alloc::Allocator;
-use crate::auth::{Attributes, AuthError, Identity, NodeCredentials, Tokens, Verb, authorize};
+use crate::auth::{NodeCredentials, Tokens, Verb};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -31,11 +32,11 @@ enum Part {
 /// The API over a store.
 #[derive(Debug, Clone)]
 pub struct ApiService {
-    store: Arc<dyn Store>,
-    tokens: Tokens,
-    credentials: NodeCredentials,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) tokens: Tokens,
+    pub(super) credentials: NodeCredentials,
     /// The lifetime of a rotated bootstrap token unless the request says.
-    bootstrap_ttl: Option<std::time::Duration>,
+    pub(super) bootstrap_ttl: Option<std::time::Duration>,
     draining: tokio::sync::watch::Receiver<bool>,
     alloc: Arc<Allocator>,
 }
@@ -59,125 +60,6 @@ impl ApiService {
             tokens,
             draining,
         }
-    }
-
-    /// Who sent `req`.
-    async fn identify<T>(&self, req: &Request<T>) -> Result<Identity, Status> {
-        let header = match req.metadata().get("authorization") {
-            None => return Err(errors::auth(AuthError::Missing)),
-            Some(v) => v.to_str().map_err(|_| {
-                errors::auth(AuthError::Malformed {
-                    reason: "the authorization header is not ASCII",
-                })
-            })?,
-        };
-        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
-            errors::auth(AuthError::Malformed {
-                reason: "expected `authorization: Bearer <token>`",
-            })
-        })?;
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(errors::auth(AuthError::Malformed {
-                reason: "a token is printable ASCII without spaces",
-            }));
-        }
-        match self.tokens.match_token(token).map_err(errors::auth)? {
-            Some(true) => Ok(Identity::Admin),
-            Some(false) => Ok(Identity::Bootstrap),
-            None => Ok(Identity::Node(
-                self.credentials.verify(token).await.map_err(errors::auth)?,
-            )),
-        }
-    }
-
-    /// Authenticates `req` and authorises what `a` says it asks.
-    async fn check<T>(&self, req: &Request<T>, a: Attributes<'_>) -> Result<Identity, Status> {
-        let who = self.identify(req).await?;
-        let facts = super::facts::StoreFacts {
-            store: self.store.as_ref(),
-        };
-        if let Err(e) = authorize(&who, &a, &facts).await {
-            if let AuthError::Forbidden { rule, .. } = &e {
-                tracing::info!(who = %who, verb = %a.verb, kind = %a.kind, namespace = a.namespace, name = a.name, %rule, "refused");
-            }
-            return Err(errors::auth(e));
-        }
-        Ok(who)
-    }
-
-    /// [`ApiService::check`] for `verb` on `obj`.
-    async fn check_object<T>(
-        &self,
-        req: &Request<T>,
-        verb: Verb,
-        obj: &Object,
-    ) -> Result<Identity, Status> {
-        let m = obj.metadata();
-        let a = Attributes {
-            verb,
-            kind: obj.kind(),
-            namespace: &m.namespace,
-            name: &m.name,
-            object: Some(obj),
-        };
-        self.check(req, a).await
-    }
-
-    /// [`ApiService::check`] for `verb` on the object at `key`.
-    async fn check_key<T>(
-        &self,
-        req: &Request<T>,
-        verb: Verb,
-        key: &ObjectKey,
-    ) -> Result<Identity, Status> {
-        let a = Attributes {
-            verb,
-            kind: key.kind,
-            namespace: &key.namespace,
-            name: &key.name,
-            object: None,
-        };
-        self.check(req, a).await
-    }
-}
-
-/// How long credentials live.
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
-    /// A node credential (the agent rotates it at two thirds of this).
-    pub node_credential: std::time::Duration,
-    /// A bootstrap token (`None`: for ever).
-    pub bootstrap_token: Option<std::time::Duration>,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Self {
-            node_credential: crate::auth::credentials::DEFAULT_TTL,
-            bootstrap_token: Some(crate::auth::tokens::DEFAULT_BOOTSTRAP_TTL),
-        }
-    }
-}
-
-/// A credential request about `node`.
-fn for_node(verb: Verb, node: &str) -> Attributes<'_> {
-    Attributes {
-        verb,
-        kind: Kind::Node,
-        namespace: "",
-        name: node,
-        object: None,
-    }
-}
-
-/// A list or a watch of `kind` in `namespace` (all when empty).
-fn everything(verb: Verb, kind: Kind, namespace: &str) -> Attributes<'_> {
-    Attributes {
-        verb,
-        kind,
-        namespace,
-        name: "",
-        object: None,
     }
 }
 
@@ -663,51 +545,20 @@ impl Api for ApiService {
         &self,
         req: Request<NodeCredentialRequest>,
     ) -> Reply<NodeCredential> {
-        let node = req.get_ref().node.clone();
-        super::credentials::check_node_name(&node)?;
-        let who = self
-            .check(&req, for_node(Verb::IssueCredential, &node))
-            .await?;
-        let (token, expires) = self.credentials.issue(&node).await.map_err(errors::auth)?;
-        tracing::info!(node = %node, by = %who, "node credential issued");
-        Ok(Response::new(NodeCredential {
-            token,
-            expires_unix: Time::from(expires).unix_seconds(),
-        }))
+        self.issue_credential(req).await
     }
 
     async fn revoke_node_credential(
         &self,
         req: Request<NodeCredentialRequest>,
     ) -> Reply<RevokeReply> {
-        let node = req.get_ref().node.clone();
-        super::credentials::check_node_name(&node)?;
-        self.check(&req, for_node(Verb::RevokeCredential, &node))
-            .await?;
-        let n = self.credentials.revoke(&node).await.map_err(errors::auth)?;
-        tracing::info!(node = %node, revoked = n, "node credentials revoked");
-        Ok(Response::new(RevokeReply {
-            revoked: u32::try_from(n).unwrap_or(u32::MAX),
-        }))
+        self.revoke_credentials(req).await
     }
 
     async fn rotate_bootstrap_token(
         &self,
         req: Request<RotateBootstrapRequest>,
     ) -> Reply<BootstrapToken> {
-        self.check(&req, for_node(Verb::RotateBootstrap, ""))
-            .await?;
-        let ttl = match req.get_ref().ttl_seconds {
-            0 => self.bootstrap_ttl,
-            s => Some(std::time::Duration::from_secs(s)),
-        };
-        let token = self.tokens.rotate_bootstrap(ttl).map_err(errors::auth)?;
-        Ok(Response::new(BootstrapToken {
-            token,
-            expires_unix: self
-                .tokens
-                .bootstrap_expires()
-                .map_or(0, |t| Time::from(t).unix_seconds()),
-        }))
+        self.rotate_bootstrap(req).await
     }
 }
