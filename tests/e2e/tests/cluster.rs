@@ -21,7 +21,9 @@
 //! - each node joins with the bootstrap token and acts with a credential of
 //!   its own, which lives 9 s (`--node-credential-ttl`, configuration, not
 //!   a test hook): every agent rotates it (more than once) while its node
-//!   stays Ready and serves, through the restarts and the crash above.
+//!   stays Ready and serves, through the restarts and the crash above;
+//!   `berth node revoke node-2` gets its calls refused, and it joins again
+//!   with the bootstrap token.
 //!
 //! Needs root and what the agent needs (containerd, runc, busybox-static,
 //! containernetworking-plugins).
@@ -45,6 +47,9 @@ const STREAM_STEP: usize = 10;
 const CREDENTIAL_TTL: Duration = Duration::from_secs(9);
 /// What an agent logs when it rotated its credential.
 const ROTATED: &str = "node credential rotated";
+/// What an agent logs when its credential was refused and it used the
+/// bootstrap token.
+const REJOINED: &str = "the node credential was refused: using the bootstrap token";
 
 /// The IPv6-only Service in front of the same replicas.
 const WEB6: &str = "web6";
@@ -327,6 +332,41 @@ fn three_dual_stack_nodes_serve_across_nodes_and_survive_a_cut_and_a_crash() {
     let s = spread_from(&c, 3, 10, &web_target());
     assert_eq!(s.failed, 0, "{s:?}");
     credentials_were_rotated(&c);
+    a_revoked_node_is_refused_and_joins_again(&mut c);
+}
+
+/// `berth node revoke node-2`: the agent's calls with its credential are
+/// refused at once (it may go NotReady meanwhile: revoking cuts a node
+/// off), it joins again with the bootstrap token at its next rotation
+/// (still valid: the admin did not rotate it), and node-2 is Ready and
+/// serves again.
+fn a_revoked_node_is_refused_and_joins_again(c: &mut Cluster) {
+    let rejoins = || {
+        std::fs::read_to_string(c.node(2).log())
+            .unwrap_or_default()
+            .matches(REJOINED)
+            .count()
+    };
+    let before = rejoins();
+    let out = c
+        .cli_ok(&["node", "revoke", "node-2"])
+        .expect("node revoke");
+    assert!(
+        out.starts_with("node/node-2: ") && out.contains("credential(s) revoked"),
+        "{out}"
+    );
+    until("node-2 refused, then joined again", || {
+        let n = rejoins();
+        if n > before {
+            Ok(())
+        } else {
+            Err(format!("{n} rejoins"))
+        }
+    });
+    c.wait_ready(CONVERGE)
+        .expect("node-2 Ready after it joined again");
+    let s = spread_from(c, 2, 10, &web_target());
+    assert_eq!(s.failed, 0, "{s:?}");
 }
 
 /// Every agent joined with a credential of its own and rotated it while

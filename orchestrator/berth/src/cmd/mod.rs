@@ -185,6 +185,28 @@ mod tests {
     }
 
     #[test]
+    fn credential_commands_parse() {
+        let cli = Cli::try_parse_from(["berth", "node", "revoke", "node-2"]).unwrap();
+        let Command::Node(kubectl::NodeCmd::Revoke(a)) = cli.command else {
+            panic!("not node revoke");
+        };
+        assert_eq!(a.name, "node-2");
+        let cli =
+            Cli::try_parse_from(["berth", "bootstrap-token", "rotate", "--ttl", "1h"]).unwrap();
+        let Command::BootstrapToken(kubectl::BootstrapCmd::Rotate(a)) = cli.command else {
+            panic!("not bootstrap-token rotate");
+        };
+        assert_eq!(a.ttl, Some(Duration::from_secs(3600)));
+        let e = Cli::try_parse_from(["berth", "bootstrap-token", "rotate", "--ttl", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("invalid value '0' for '--ttl <DURATION>': must be greater than 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn rollout_status_is_a_subcommand() {
         // As the README shows it, and the seconds it took before.
         for (text, secs) in [("5m", 300), ("30", 30), ("1m30s", 90)] {
