@@ -415,8 +415,16 @@ async fn a_node_rotates_its_own_credential_and_revocation_counts_at_once() {
         .await
         .unwrap();
 
-    // Revoked: refused at once; deleting the Node revokes too.
+    // Revoked: refused at once, a watch it holds included; deleting the
+    // Node revokes too.
+    let mut held = a.watch::<Pod>("", 0).await.unwrap();
+    let mut held_b = b.watch::<Node>("", 0).await.unwrap();
     assert_eq!(admin.revoke_node_credential("node-a").await.unwrap(), 2);
+    let ended = ends_refused(&mut held).await;
+    assert!(
+        ended.contains("the credential of node \"node-a\" is revoked"),
+        "{ended}"
+    );
     refused(
         a.get::<Node>("", "node-a").await,
         Code::Unauthenticated,
@@ -431,7 +439,29 @@ async fn a_node_rotates_its_own_credential_and_revocation_counts_at_once() {
         Code::Unauthenticated,
         "the credential of node \"node-b\" is revoked",
     );
+    let ended = ends_refused(&mut held_b).await;
+    assert!(
+        ended.contains("the credential of node \"node-b\" is revoked"),
+        "{ended}"
+    );
     t.server.stop().await;
+}
+
+/// Reads `watch` (its events so far) until it ends with an error; that
+/// error, UNAUTHENTICATED.
+async fn ends_refused<R>(watch: &mut berth_client::typed::TypedStream<R>) -> String {
+    use tokio_stream::StreamExt as _;
+    loop {
+        match tokio::time::timeout(HANG, watch.next()).await {
+            Err(_) => panic!("the watch did not end within {HANG:?}"),
+            Ok(None) => panic!("the watch ended without an error"),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) => {
+                assert_eq!(e.code(), Some(Code::Unauthenticated), "{e}");
+                return e.to_string();
+            }
+        }
+    }
 }
 
 /// Polls `f` until it is refused (expiry is a matter of time; [`HANG`]

@@ -2,6 +2,8 @@
 //! what it asks ([`ApiService::check`]): the tokens, the node credentials
 //! in the store, and the node authorizer over [`StoreFacts`].
 
+use std::future::Future;
+
 use berth_api::{Kind, Object, ObjectKey};
 use tonic::{Request, Status};
 
@@ -10,27 +12,33 @@ use super::facts::StoreFacts;
 use super::service::ApiService;
 use crate::auth::{Attributes, AuthError, Identity, Verb, authorize};
 
+/// The bearer token of `req`, checked for form.
+fn bearer<T>(req: &Request<T>) -> Result<&str, Status> {
+    let header = match req.metadata().get("authorization") {
+        None => return Err(errors::auth(AuthError::Missing)),
+        Some(v) => v.to_str().map_err(|_| {
+            errors::auth(AuthError::Malformed {
+                reason: "the authorization header is not ASCII",
+            })
+        })?,
+    };
+    let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+        errors::auth(AuthError::Malformed {
+            reason: "expected `authorization: Bearer <token>`",
+        })
+    })?;
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(errors::auth(AuthError::Malformed {
+            reason: "a token is printable ASCII without spaces",
+        }));
+    }
+    Ok(token)
+}
+
 impl ApiService {
     /// Who sent `req`.
     pub(super) async fn identify<T>(&self, req: &Request<T>) -> Result<Identity, Status> {
-        let header = match req.metadata().get("authorization") {
-            None => return Err(errors::auth(AuthError::Missing)),
-            Some(v) => v.to_str().map_err(|_| {
-                errors::auth(AuthError::Malformed {
-                    reason: "the authorization header is not ASCII",
-                })
-            })?,
-        };
-        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
-            errors::auth(AuthError::Malformed {
-                reason: "expected `authorization: Bearer <token>`",
-            })
-        })?;
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(errors::auth(AuthError::Malformed {
-                reason: "a token is printable ASCII without spaces",
-            }));
-        }
+        let token = bearer(req)?;
         match self.tokens.match_token(token).map_err(errors::auth)? {
             Some(true) => Ok(Identity::Admin),
             Some(false) => Ok(Identity::Bootstrap),
@@ -38,6 +46,48 @@ impl ApiService {
                 self.credentials.verify(token).await.map_err(errors::auth)?,
             )),
         }
+    }
+
+    /// For a call made with a node credential: what ends when the node's
+    /// credentials are revoked (`berth node revoke`, or the Node deleted),
+    /// with the refusal, so that a watch it holds ends at once too. It
+    /// follows the node's credentials in the store. (A credential that
+    /// merely expires does not end a watch, as a rotation replaces it.)
+    /// `None` for the other tokens.
+    pub(super) async fn until_refused<T>(
+        &self,
+        req: &Request<T>,
+    ) -> Result<Option<impl Future<Output = Status> + Send + 'static>, Status> {
+        let token = bearer(req)?.to_owned();
+        let Ok((node, _)) = crate::auth::credentials::parse(&token) else {
+            return Ok(None);
+        };
+        let key = crate::auth::NodeCredentials::key(node);
+        let storage = |e: berth_store::StoreError| Status::unavailable(format!("storage: {e}"));
+        let from = self.store.current_revision().await.map_err(storage)?;
+        let mut changes = self.store.watch(&key, from).await.map_err(storage)?;
+        let credentials = self.credentials.clone();
+        let revoked = AuthError::Revoked {
+            node: node.to_owned(),
+        };
+        Ok(Some(async move {
+            // Checked after the watch started: a revocation between the
+            // call's check and the watch is not missed.
+            if let Err(e) = credentials.verify(&token).await {
+                return errors::auth(e);
+            }
+            loop {
+                match tokio_stream::StreamExt::next(&mut changes).await {
+                    Some(Ok(berth_store::Event::Delete { .. })) => return errors::auth(revoked),
+                    Some(_) => {}
+                    None => {
+                        return Status::unavailable(
+                            "the node credentials' watch ended: watch again",
+                        );
+                    }
+                }
+            }
+        }))
     }
 
     /// Authenticates `req` and authorises what `a` says it asks.

@@ -535,10 +535,11 @@ impl Api for ApiService {
                     Status::unavailable(format!("storage: {e}"))
                 }
             })?;
-        Ok(Response::new(super::watch::events(
-            stream,
-            self.draining.clone(),
-        )))
+        let events = super::watch::events(stream, self.draining.clone());
+        Ok(Response::new(match self.until_refused(&req).await? {
+            Some(refused) => super::watch::until(events, refused),
+            None => events,
+        }))
     }
 
     async fn issue_node_credential(

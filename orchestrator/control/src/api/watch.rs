@@ -53,6 +53,30 @@ fn convert(event: berth_store::Result<Event>) -> Result<WatchEvent, Status> {
     })
 }
 
+/// The events of `stream` until `refused` completes; then its status, which
+/// ends the call.
+pub(super) fn until(
+    stream: EventStream,
+    refused: impl std::future::Future<Output = Status> + Send + 'static,
+) -> EventStream {
+    let last = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = last.clone();
+    let stop = async move {
+        let status = refused.await;
+        *slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
+    };
+    let tail = futures_util::stream::once(async move {
+        last.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    });
+    Box::pin(futures_util::StreamExt::take_until(stream, stop).chain(
+        futures_util::StreamExt::filter_map(tail, |s| async move { s.map(Err) }),
+    ))
+}
+
 /// The events of `stream` until `draining` turns true.
 pub(super) fn events(
     stream: WatchStream,

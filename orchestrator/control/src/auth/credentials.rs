@@ -91,7 +91,8 @@ impl NodeCredentials {
         self.ttl
     }
 
-    fn key(node: &str) -> String {
+    /// Where `node`'s credentials are in the store.
+    pub fn key(node: &str) -> String {
         format!("{PREFIX}{node}")
     }
 
