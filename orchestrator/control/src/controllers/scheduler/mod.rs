@@ -106,10 +106,6 @@ impl Scheduler {
             .iter()
             .map(|n| (n.metadata.name.clone(), NodeInfo::new(n)))
             .collect();
-        let pods = self
-            .ctx
-            .pods
-            .filter(|p| !matches!(p.status.phase, PodPhase::Succeeded | PodPhase::Failed));
         let mut assumed = self.assumed();
         assumed.retain(|k, _| {
             self.ctx
@@ -117,6 +113,13 @@ impl Scheduler {
                 .get(&k.namespace, &k.name)
                 .is_some_and(|p| p.spec.node_name.is_empty())
         });
+        // Read after the assumptions were dropped: a pod the cache showed
+        // bound only then is counted by its nodeName here, not lost
+        // between an older listing (unbound) and a dropped assumption.
+        let pods = self
+            .ctx
+            .pods
+            .filter(|p| !matches!(p.status.phase, PodPhase::Succeeded | PodPhase::Failed));
         for p in &pods {
             let node = if p.spec.node_name.is_empty() {
                 match assumed.get(&ObjectRef::of(p.as_ref())) {
