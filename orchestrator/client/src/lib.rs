@@ -9,12 +9,14 @@
 pub mod cache;
 mod config;
 mod connect;
+mod file;
 pub mod runtime;
 mod token;
 pub mod typed;
 
 pub use config::{ClientConfig, ConfigError, DEFAULT_CONFIG_PATHS, find_config};
 pub use connect::{ApiClient, ConnectError, TokenInterceptor, connect};
+pub use file::write_private;
 pub use token::Token;
 pub use typed::{Client, ClientError, DeleteOptions};
 

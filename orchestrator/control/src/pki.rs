@@ -74,25 +74,12 @@ fn read(path: &Path) -> Result<Option<String>, PkiError> {
 }
 
 /// Writes `text` to `path` with `mode`, atomically (temp file + rename).
-pub(crate) fn write_private(path: &Path, text: &str, mode: u32) -> Result<(), PkiError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |source| PkiError::Io {
+fn write_private(path: &Path, text: &str, mode: u32) -> Result<(), PkiError> {
+    berth_client::write_private(path, text, mode).map_err(|source| PkiError::Io {
         action: "writing",
         path: path.to_owned(),
         source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 fn san(value: &str) -> Result<SanType, PkiError> {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use berth_api::Time;
 
 use super::AuthError;
-use crate::pki::write_private;
+use berth_client::write_private;
 
 /// The bootstrap token's file in the data dir.
 pub const BOOTSTRAP_FILE: &str = "node-token";
@@ -75,10 +75,10 @@ fn write_new(path: &Path) -> Result<String, AuthError> {
         path: path.to_owned(),
         source,
     })?;
-    write_private(path, &format!("{token}\n"), 0o600).map_err(|e| AuthError::Io {
+    write_private(path, &format!("{token}\n"), 0o600).map_err(|source| AuthError::Io {
         action: "writing",
         path: path.to_owned(),
-        source: std::io::Error::other(e.to_string()),
+        source,
     })?;
     Ok(token)
 }

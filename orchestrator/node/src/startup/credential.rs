@@ -12,8 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_client::proto::NodeCredential;
-use berth_client::{Client, ClientConfig, ClientError};
+use berth_client::{Client, ClientConfig};
 use tonic::Code;
 
 use super::error::StartError;
@@ -35,34 +34,20 @@ pub struct Issued {
     pub expires_unix: i64,
 }
 
-async fn issue(config: &ClientConfig, node: &str) -> Result<NodeCredential, ClientError> {
-    let client = berth_client::connect(config)
+/// A client of the API server sending `config`'s token.
+async fn connect(config: &ClientConfig, node: &str) -> Result<Client, StartError> {
+    berth_client::connect(config)
         .await
-        .map_err(|e| ClientError::Status {
-            verb: "connect",
-            what: config.server.clone(),
-            source: tonic::Status::unavailable(e.to_string()),
-        })?;
-    Client::remote(client).issue_node_credential(node).await
+        .map(Client::remote)
+        .map_err(|source| StartError::Connect {
+            node: node.to_owned(),
+            source: Box::new(source),
+        })
 }
 
 /// Writes `token` to `file` (0600), atomically.
 pub fn write(file: &Path, token: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(format!("{token}\n").as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, file)
+    berth_client::write_private(file, &format!("{token}\n"), 0o600)
 }
 
 /// A credential for `node`: the stored one renewed, or one the bootstrap
@@ -77,50 +62,50 @@ pub(super) async fn obtain(
         .ok()
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty());
-    let mut with = format!(
-        "the bootstrap token from {}",
-        bootstrap
-            .token_file
-            .as_deref()
-            .unwrap_or(Path::new("?"))
-            .display()
-    );
-    let mut got = None;
-    if let Some(token) = stored {
-        let own = ClientConfig {
-            token,
-            token_file: None,
-            ..bootstrap.clone()
-        };
-        match issue(&own, node).await {
-            Ok(c) => got = Some(c),
-            // Expired, revoked, or of another cluster: bootstrap again.
-            Err(e) if e.code() == Some(Code::Unauthenticated) => {
-                tracing::info!(node, error = %e, "the stored node credential was refused: using the bootstrap token");
-            }
-            Err(e) => {
-                return Err(StartError::Credential {
-                    node: node.to_owned(),
-                    with: format!("the credential in {}", file.display()),
-                    source: Box::new(e),
-                });
+    let renewed = match stored {
+        None => None,
+        Some(token) => {
+            let own = ClientConfig {
+                token,
+                token_file: None,
+                ..bootstrap.clone()
+            };
+            match connect(&own, node).await?.issue_node_credential(node).await {
+                Ok(c) => Some(c),
+                // Expired, revoked, or of another cluster: bootstrap again.
+                Err(e) if e.code() == Some(Code::Unauthenticated) => {
+                    tracing::info!(node, error = %e, "the stored node credential was refused: using the bootstrap token");
+                    None
+                }
+                Err(e) => {
+                    return Err(StartError::Credential {
+                        node: node.to_owned(),
+                        with: format!("the credential in {}", file.display()),
+                        source: Box::new(e),
+                    });
+                }
             }
         }
-    }
-    let credential = match got {
-        Some(c) => {
-            with = format!("the credential in {}", file.display());
-            c
-        }
-        None => issue(bootstrap, node)
+    };
+    let credential = match renewed {
+        Some(c) => c,
+        None => connect(bootstrap, node)
+            .await?
+            .issue_node_credential(node)
             .await
             .map_err(|e| StartError::Credential {
                 node: node.to_owned(),
-                with: with.clone(),
+                with: format!(
+                    "the bootstrap token from {}",
+                    bootstrap
+                        .token_file
+                        .as_deref()
+                        .unwrap_or(Path::new("?"))
+                        .display()
+                ),
                 source: Box::new(e),
             })?,
     };
-    tracing::debug!(node, %with, "node credential obtained");
     write(&file, &credential.token).map_err(|source| StartError::CredentialFile {
         path: file.clone(),
         source,
@@ -166,9 +151,15 @@ pub(super) fn rotate(
             let fresh = match client.issue_node_credential(&node).await {
                 Err(e) if e.code() == Some(Code::Unauthenticated) => {
                     tracing::warn!(node = %node, error = %e, "the node credential was refused: using the bootstrap token");
-                    issue(&bootstrap, &node).await
+                    match connect(&bootstrap, &node).await {
+                        Ok(c) => c
+                            .issue_node_credential(&node)
+                            .await
+                            .map_err(|e| berth_api::error_chain(&e)),
+                        Err(e) => Err(berth_api::error_chain(&e)),
+                    }
                 }
-                r => r,
+                r => r.map_err(|e| berth_api::error_chain(&e)),
             };
             match fresh {
                 Ok(c) => match write(&issued.file, &c.token) {
