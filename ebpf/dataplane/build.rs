@@ -1,9 +1,9 @@
 //! Builds the eBPF programs (ebpf/programs) for bpfel-unknown-none with the
 //! stable toolchain (RUSTC_BOOTSTRAP=1 for -Z build-std=core) and bpf-linker,
 //! and hands the objects to the crate as `$OUT_DIR/berth-sock-lb.o` (the
-//! socket LB) and `$OUT_DIR/berth-sock-destroy.o` (the socket-destroy
-//! iterators). `BERTH_EBPF_OBJECT=/path/to/dir` skips the build and uses
-//! the two files of that directory.
+//! socket LB), `$OUT_DIR/berth-sock-destroy.o` (the socket-destroy
+//! iterators) and `$OUT_DIR/berth-nodeport.o` (the per-packet path). `BERTH_EBPF_OBJECT=/path/to/dir` skips the build and uses
+//! the files of that directory.
 
 use std::{
     env, fs,
@@ -11,7 +11,7 @@ use std::{
     process::Command,
 };
 
-const OBJECTS: [&str; 2] = ["berth-sock-lb", "berth-sock-destroy"];
+const OBJECTS: [&str; 3] = ["berth-sock-lb", "berth-sock-destroy", "berth-nodeport"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));

@@ -85,6 +85,14 @@ pub const SVC_F_AFFINITY: u8 = 1;
 /// Master flag: backends are picked from the frontend's Maglev table
 /// (`MAGLEV`, keyed by service id) by a hash of the client.
 pub const SVC_F_MAGLEV: u8 = 2;
+/// Master flag: a frontend reachable from outside the node (a NodePort on
+/// a node address, or an externalIP): the per-packet path serves it, and
+/// its address is not a VIP of its own (no `VIP4`/`VIP6` marker: other
+/// ports of a node address are the node's).
+pub const SVC_F_EXTERNAL: u8 = 4;
+/// Master flag with [`SVC_F_EXTERNAL`]: externalTrafficPolicy Local, the
+/// client's address is kept (no SNAT) and only local backends are listed.
+pub const SVC_F_LOCAL: u8 = 8;
 
 /// Key of `AFFINITY`.
 #[repr(C)]

@@ -9,6 +9,7 @@
 //! `user_port`), so the programs never convert.
 #![no_std]
 
+pub mod ct;
 pub mod destroy;
 pub mod lb;
 pub mod select;

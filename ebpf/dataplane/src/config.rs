@@ -22,6 +22,12 @@
 //!     sessionAffinityConfig:         # optional, as in a Kubernetes Service
 //!       clientIP: {timeoutSeconds: 600}   # 1-86400, default 10800
 //!     algorithm: maglev              # random (default) or maglev
+//!     exposure: internal             # internal (default): the socket hooks
+//!                                    # only; external: also packets from
+//!                                    # outside, SNATed to the node (a
+//!                                    # NodePort or externalIP);
+//!                                    # external-local: the same, client
+//!                                    # address kept
 //!     ports:
 //!       - port: 6379
 //!         backends: [10.244.1.3:6379, 10.244.2.3:6379]
@@ -37,7 +43,7 @@ use serde::Deserialize;
 use crate::{
     error::Error,
     model::{
-        Algorithm, Backend, BackendOptions, BackendState, DEFAULT_AFFINITY_TIMEOUT,
+        Algorithm, Backend, BackendOptions, BackendState, DEFAULT_AFFINITY_TIMEOUT, Exposure,
         MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Policy, Protocol, Service, ServicePort,
     },
 };
@@ -58,6 +64,8 @@ struct FileService {
     ports: Vec<FilePort>,
     #[serde(default)]
     session_affinity: Option<String>,
+    #[serde(default)]
+    exposure: Option<String>,
     #[serde(default)]
     session_affinity_config: Option<FileAffinityConfig>,
     #[serde(default)]
@@ -188,11 +196,14 @@ fn service(s: FileService) -> Result<Service, Error> {
         .enumerate()
         .map(|(j, p)| port(p).map_err(|e| e.within(&format!("ports[{j}]"))))
         .collect::<Result<_, _>>()?;
-    let policy = policy(
+    let mut policy = policy(
         s.session_affinity.as_deref(),
         s.session_affinity_config.as_ref(),
         s.algorithm.as_deref(),
     )?;
+    if let Some(e) = s.exposure.as_deref() {
+        policy.exposure = e.parse::<Exposure>()?;
+    }
     Ok(Service {
         name: s.name,
         vips,
@@ -250,6 +261,7 @@ fn policy(
     Ok(Policy {
         affinity_timeout,
         algorithm,
+        exposure: Exposure::Internal,
     })
 }
 
@@ -444,7 +456,8 @@ services:
             s[1].policy,
             Policy {
                 affinity_timeout: Some(60),
-                algorithm: Algorithm::Random
+                algorithm: Algorithm::Random,
+                exposure: Exposure::Internal,
             }
         );
     }

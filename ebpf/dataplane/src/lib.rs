@@ -30,8 +30,8 @@ pub use maps::{Dump, LbMaps, SlotKey};
 pub use mem::MemMaps;
 pub use model::{
     Algorithm, Backend, BackendOptions, BackendState, DEFAULT_AFFINITY_TIMEOUT,
-    DEFAULT_MAGLEV_TABLE_SIZE, FrontendKey, Limits, MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Policy,
-    Protocol, Service, ServicePort,
+    DEFAULT_MAGLEV_TABLE_SIZE, Exposure, FrontendKey, Limits, MAX_AFFINITY_TIMEOUT, MAX_WEIGHT,
+    Policy, Protocol, Service, ServicePort,
 };
 pub use status::{BackendStatus, FrontendStatus};
 pub use table::{Lb, check};

@@ -224,6 +224,57 @@ impl FromStr for Algorithm {
     }
 }
 
+/// Who reaches a service's frontends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Exposure {
+    /// The node's own sockets only (a ClusterIP): the socket hooks. The
+    /// VIP is the service's own: other ports of it are refused.
+    #[default]
+    Internal,
+    /// Also packets from outside (a NodePort on a node address, an
+    /// externalIP), SNATed to the node (externalTrafficPolicy Cluster).
+    /// The address is not the service's: other ports of it are left alone.
+    External,
+    /// From outside with the client's address kept (externalTrafficPolicy
+    /// Local): only local backends should be listed.
+    ExternalLocal,
+}
+
+impl Exposure {
+    /// Whether the frontend's address is a VIP of its own (a `VIP4`/`VIP6`
+    /// marker, so that its other ports are refused).
+    pub const fn marks_vip(self) -> bool {
+        matches!(self, Exposure::Internal)
+    }
+}
+
+impl fmt::Display for Exposure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Exposure::Internal => "internal",
+            Exposure::External => "external",
+            Exposure::ExternalLocal => "external-local",
+        })
+    }
+}
+
+impl FromStr for Exposure {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "internal" => Ok(Exposure::Internal),
+            "external" => Ok(Exposure::External),
+            "external-local" => Ok(Exposure::ExternalLocal),
+            _ => Err(Error::invalid(
+                "exposure",
+                s,
+                "must be internal, external or external-local",
+            )),
+        }
+    }
+}
+
 /// Backend selection of a service's frontends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Policy {
@@ -232,6 +283,8 @@ pub struct Policy {
     /// network namespace: at the socket layer, the pod.
     pub affinity_timeout: Option<u32>,
     pub algorithm: Algorithm,
+    /// Who reaches the frontends.
+    pub exposure: Exposure,
 }
 
 impl Policy {
@@ -240,6 +293,7 @@ impl Policy {
         Self {
             affinity_timeout: Some(DEFAULT_AFFINITY_TIMEOUT),
             algorithm: Algorithm::Random,
+            exposure: Exposure::Internal,
         }
     }
 }

@@ -12,6 +12,7 @@ mod ctx;
 mod family;
 mod maglev;
 mod maps;
+mod pick;
 mod revnat;
 mod rt;
 mod sock;

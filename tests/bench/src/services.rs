@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use berth_dataplane::{Algorithm, Backend, Policy, Protocol, Service, ServicePort};
+use berth_dataplane::{Algorithm, Backend, Exposure, Policy, Protocol, Service, ServicePort};
 
 use crate::measure::nth_vip;
 
@@ -86,6 +86,7 @@ impl Kind {
             Kind::Maglev => Policy {
                 affinity_timeout: None,
                 algorithm: Algorithm::Maglev,
+                exposure: Exposure::Internal,
             },
         }
     }

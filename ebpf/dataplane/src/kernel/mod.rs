@@ -8,6 +8,7 @@
 //! without translation.
 
 mod bpf_maps;
+mod nodeport;
 mod sock_iter;
 mod sockdiag;
 mod sys;
@@ -28,6 +29,10 @@ use berth_ebpf_common::MAP_LAYOUT_VERSION;
 use tracing::{debug, info};
 
 pub use bpf_maps::BpfMaps;
+pub use nodeport::{
+    CtEntry, DEFAULT_CT_ENTRIES, NodePort, NodePortStats, ct_flush, ct_forget_backends, ct_list,
+    nodeport_stats, start_nodeport,
+};
 
 use crate::{error::MapError, model::Limits, table::Lb};
 
@@ -156,23 +161,7 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
     } else {
         cfg.limits
     };
-    let mut loader = EbpfLoader::new();
-    loader
-        .default_map_pin_directory(&maps_dir)
-        .map_max_entries(bpf_maps::SVC4, l.service_map_entries())
-        .map_max_entries(bpf_maps::SVC6, l.service_map_entries())
-        .map_max_entries(bpf_maps::BACKEND4, l.backends)
-        .map_max_entries(bpf_maps::BACKEND6, l.backends)
-        .map_max_entries(bpf_maps::VIP4, l.frontends)
-        .map_max_entries(bpf_maps::VIP6, l.frontends)
-        .map_max_entries(bpf_maps::REVNAT4, REVNAT_ENTRIES)
-        .map_max_entries(bpf_maps::REVNAT6, REVNAT_ENTRIES)
-        .map_max_entries(bpf_maps::AFFINITY, AFFINITY_ENTRIES)
-        .map_max_entries(bpf_maps::AFFINITY_MATCH, l.backends)
-        .map_max_entries(bpf_maps::MAGLEV, l.maglev_frontends.max(1))
-        .map_pin_path(bpf_maps::MAGLEV, maps_dir.join(bpf_maps::MAGLEV))
-        .map_max_entries(bpf_maps::SVC_STATS, l.frontends + 1)
-        .map_max_entries(bpf_maps::BACKEND_STATS, l.backends + 1);
+    let mut loader = loader(&maps_dir, &l);
     let mut ebpf = loader.load(OBJECT).map_err(|e| KernelError::Load {
         source: Box::new(e),
     })?;
@@ -228,6 +217,30 @@ pub fn start(cfg: &KernelConfig) -> Result<Lb<BpfMaps>, KernelError> {
     let mut lb = Lb::adopt(maps, l).map_err(|source| KernelError::Maps { source })?;
     lb.repair().map_err(|source| KernelError::Maps { source })?;
     Ok(lb)
+}
+
+/// A loader that finds (or creates and pins) the load balancer's maps in
+/// `maps_dir` with the sizes of `l`: every object of the data plane shares
+/// them by name.
+fn loader(maps_dir: &Path, l: &Limits) -> EbpfLoader<'static> {
+    let mut loader = EbpfLoader::new();
+    loader
+        .default_map_pin_directory(maps_dir)
+        .map_max_entries(bpf_maps::SVC4, l.service_map_entries())
+        .map_max_entries(bpf_maps::SVC6, l.service_map_entries())
+        .map_max_entries(bpf_maps::BACKEND4, l.backends)
+        .map_max_entries(bpf_maps::BACKEND6, l.backends)
+        .map_max_entries(bpf_maps::VIP4, l.frontends)
+        .map_max_entries(bpf_maps::VIP6, l.frontends)
+        .map_max_entries(bpf_maps::REVNAT4, REVNAT_ENTRIES)
+        .map_max_entries(bpf_maps::REVNAT6, REVNAT_ENTRIES)
+        .map_max_entries(bpf_maps::AFFINITY, AFFINITY_ENTRIES)
+        .map_max_entries(bpf_maps::AFFINITY_MATCH, l.backends)
+        .map_max_entries(bpf_maps::MAGLEV, l.maglev_frontends.max(1))
+        .map_pin_path(bpf_maps::MAGLEV, maps_dir.join(bpf_maps::MAGLEV))
+        .map_max_entries(bpf_maps::SVC_STATS, l.frontends + 1)
+        .map_max_entries(bpf_maps::BACKEND_STATS, l.backends + 1);
+    loader
 }
 
 fn open_pin(dir: &Path, name: &'static str) -> Option<Map> {
@@ -362,8 +375,8 @@ pub fn maglev_memory(bpffs: &Path) -> Result<MaglevMemory, KernelError> {
 /// Detaches every program and removes every pin (`berth dataplane down`).
 /// Returns what was removed. Missing pieces are not an error.
 pub fn down(bpffs: &Path) -> Result<Vec<PathBuf>, KernelError> {
-    let mut removed = Vec::new();
     let links = bpffs.join("links");
+    let mut removed = nodeport::down(&links)?;
     for name in PROGRAMS {
         let p = links.join(name);
         if p.exists() {

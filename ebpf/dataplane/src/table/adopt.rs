@@ -122,8 +122,10 @@ impl<M: LbMaps> Lb<M> {
             .map(|(id, b, _)| (*id, b.addr.is_ipv6()))
             .collect();
         let mut vips = BTreeMap::new();
-        for k in frontends.keys() {
-            *vips.entry(k.vip).or_insert(0) += 1;
+        for (k, f) in &frontends {
+            if f.policy.exposure.marks_vip() {
+                *vips.entry(k.vip).or_insert(0) += 1;
+            }
         }
         let service_ids =
             IdAlloc::with_used(limits.frontends, frontends.values().map(|f| f.service_id));

@@ -8,34 +8,42 @@ use super::{Frontend, Lb, master_value};
 use crate::{
     error::MapError,
     maps::{LbMaps, SlotKey},
-    model::{Algorithm, BackendOptions, FrontendKey, Policy},
+    model::{Algorithm, BackendOptions, Exposure, FrontendKey, Policy},
 };
 
 impl<M: LbMaps> Lb<M> {
-    pub(super) fn create_frontend(&mut self, k: &FrontendKey, owner: &str) -> Result<(), MapError> {
+    /// Makes a frontend with no backend yet. An internal one first gets
+    /// its VIP marker: a master is never without one.
+    pub(super) fn create_frontend(
+        &mut self,
+        k: &FrontendKey,
+        owner: &str,
+        exposure: Exposure,
+    ) -> Result<(), MapError> {
         let id = self.service_ids.alloc().ok_or(MapError::Full {
             map: "SVC",
             op: "allocate service id",
         })?;
-        let master = master_value(id, 0, 0, Policy::default(), &self.limits);
-        let vip_count = self.vips.get(&k.vip).copied().unwrap_or(0) + 1;
-        // The VIP marker goes first: a master is never without one.
-        let r = self.maps.put_vip(k.vip, vip_count);
+        let policy = Policy {
+            exposure,
+            ..Policy::default()
+        };
+        let master = master_value(id, 0, 0, policy, &self.limits);
+        let marks = exposure.marks_vip();
+        let r = if marks { self.mark_vip(k) } else { Ok(()) };
         let r = r.and_then(|()| {
             self.maps
                 .put_slot(&SlotKey::master(*k), &master)
                 .inspect_err(|_| {
-                    let _ = match vip_count - 1 {
-                        0 => self.maps.delete_vip(k.vip),
-                        n => self.maps.put_vip(k.vip, n),
-                    };
+                    if marks {
+                        let _ = self.unmark_vip(k);
+                    }
                 })
         });
         if let Err(e) = r {
             self.service_ids.release(id);
             return Err(e);
         }
-        self.vips.insert(k.vip, vip_count);
         self.frontends.insert(
             *k,
             Frontend {
@@ -44,9 +52,33 @@ impl<M: LbMaps> Lb<M> {
                 gen_: 0,
                 backends: Vec::new(),
                 members: Vec::new(),
-                policy: Policy::default(),
+                policy,
             },
         );
+        Ok(())
+    }
+
+    /// Counts one more frontend on `k`'s VIP, in the map and here.
+    pub(super) fn mark_vip(&mut self, k: &FrontendKey) -> Result<(), MapError> {
+        let n = self.vips.get(&k.vip).copied().unwrap_or(0) + 1;
+        self.maps.put_vip(k.vip, n)?;
+        self.vips.insert(k.vip, n);
+        Ok(())
+    }
+
+    /// Counts one frontend less on `k`'s VIP; the marker goes with the
+    /// last.
+    pub(super) fn unmark_vip(&mut self, k: &FrontendKey) -> Result<(), MapError> {
+        match self.vips.get(&k.vip).copied().unwrap_or(1) - 1 {
+            0 => {
+                self.maps.delete_vip(k.vip)?;
+                self.vips.remove(&k.vip);
+            }
+            n => {
+                self.maps.put_vip(k.vip, n)?;
+                self.vips.insert(k.vip, n);
+            }
+        }
         Ok(())
     }
 
@@ -89,13 +121,8 @@ impl<M: LbMaps> Lb<M> {
                 self.maps.delete_member(f.service_id, b, k.protocol)?;
             }
         }
-        let count = self.vips.get(&k.vip).copied().unwrap_or(1) - 1;
-        if count == 0 {
-            self.vips.remove(&k.vip);
-            self.maps.delete_vip(k.vip)?;
-        } else {
-            self.vips.insert(k.vip, count);
-            self.maps.put_vip(k.vip, count)?;
+        if f.policy.exposure.marks_vip() {
+            self.unmark_vip(k)?;
         }
         Ok(())
     }

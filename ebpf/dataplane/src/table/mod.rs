@@ -27,7 +27,9 @@ use std::{
 pub use self::check::check;
 use self::check::{check_all, simple};
 
-use berth_ebpf_common::lb::{SVC_F_AFFINITY, SVC_F_MAGLEV, ServiceValue};
+use berth_ebpf_common::lb::{
+    SVC_F_AFFINITY, SVC_F_EXTERNAL, SVC_F_LOCAL, SVC_F_MAGLEV, ServiceValue,
+};
 use tracing::{debug, warn};
 
 use crate::{
@@ -36,7 +38,7 @@ use crate::{
     error::Error,
     ids::IdAlloc,
     maps::{LbMaps, SlotKey},
-    model::{Algorithm, Backend, BackendOptions, FrontendKey, Limits, Policy, Service},
+    model::{Algorithm, Backend, BackendOptions, Exposure, FrontendKey, Limits, Policy, Service},
     validate::{Desired, Wanted},
 };
 
@@ -83,6 +85,11 @@ fn master_value(
         m.flags |= SVC_F_MAGLEV;
         m.table_size = limits.maglev_table_size;
     }
+    match policy.exposure {
+        Exposure::Internal => {}
+        Exposure::External => m.flags |= SVC_F_EXTERNAL,
+        Exposure::ExternalLocal => m.flags |= SVC_F_EXTERNAL | SVC_F_LOCAL,
+    }
     m
 }
 
@@ -94,6 +101,11 @@ fn policy_of(m: &ServiceValue) -> Policy {
             Algorithm::Maglev
         } else {
             Algorithm::Random
+        },
+        exposure: match (m.flags & SVC_F_EXTERNAL != 0, m.flags & SVC_F_LOCAL != 0) {
+            (false, _) => Exposure::Internal,
+            (true, false) => Exposure::External,
+            (true, true) => Exposure::ExternalLocal,
         },
     }
 }
@@ -265,12 +277,20 @@ impl<M: LbMaps> Lb<M> {
             let step = if let Some(f) = self.frontends.get_mut(k) {
                 f.owner = Some(Arc::from(svc.name.as_str()));
                 let old = f.backends.len() as u16;
+                let was = f.policy.exposure.marks_vip();
+                let now = svc.policy.exposure.marks_vip();
                 self.write_backends(k, backends, svc.policy, old, false)
+                    .and_then(|()| match (was, now) {
+                        (false, true) => self.mark_vip(k),
+                        (true, false) => self.unmark_vip(k),
+                        _ => Ok(()),
+                    })
             } else {
-                self.create_frontend(k, &svc.name).and_then(|()| {
-                    created.push(*k);
-                    self.write_backends(k, backends, svc.policy, 0, true)
-                })
+                self.create_frontend(k, &svc.name, svc.policy.exposure)
+                    .and_then(|()| {
+                        created.push(*k);
+                        self.write_backends(k, backends, svc.policy, 0, true)
+                    })
             };
             if let Err(e) = step {
                 result = Err(e);

@@ -27,6 +27,17 @@ pub enum DataplaneCmd {
     List(PinArgs),
     /// Detach the programs and remove every pinned map and link.
     Down(PinArgs),
+    /// The per-packet path's connection tracking (NodePort, externalIPs).
+    #[command(subcommand)]
+    Ct(CtCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtCmd {
+    /// Every tracked flow, one line per direction, and the counters.
+    List(PinArgs),
+    /// Delete every tracked flow (their next packets are new flows).
+    Flush(PinArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +77,48 @@ pub struct RunArgs {
     /// How often the file is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 300)]
     pub poll_ms: u64,
+    #[command(flatten)]
+    pub nodeport: NodePortArgs,
+}
+
+/// The per-packet path (NodePort, externalIPs), shared by `berth dataplane
+/// run` and `berth agent`.
+#[derive(Debug, Args, Clone)]
+pub struct NodePortArgs {
+    /// Devices whose ingress serves external frontends (NodePort on node
+    /// addresses, externalIPs), comma-separated. None (the default): no
+    /// device is touched and only the socket hooks serve.
+    #[arg(long, value_delimiter = ',', value_name = "DEV,...")]
+    pub nodeport_devices: Vec<String>,
+    /// More devices whose ingress gets the program: those the replies of
+    /// SNATed flows come back on (the pods' bridge, links to other nodes).
+    #[arg(long, value_delimiter = ',', value_name = "DEV,...")]
+    pub nodeport_reply_devices: Vec<String>,
+    /// The node's IPv4 address that SNAT uses (externalTrafficPolicy
+    /// Cluster). Without it, external flows that need SNAT are dropped
+    /// and counted.
+    #[arg(long, value_name = "ADDR")]
+    pub snat_ipv4: Option<std::net::Ipv4Addr>,
+    /// Conntrack entries (two per flow), fixed when the map is created.
+    #[arg(long, default_value_t = kernel::DEFAULT_CT_ENTRIES)]
+    pub ct_entries: u32,
+}
+
+impl NodePortArgs {
+    /// What to attach, or `None` when no device is named.
+    pub fn settings(&self) -> Option<kernel::NodePort> {
+        if self.nodeport_devices.is_empty() {
+            return None;
+        }
+        let mut devices = self.nodeport_devices.clone();
+        devices.extend(self.nodeport_reply_devices.iter().cloned());
+        Some(kernel::NodePort {
+            devices,
+            snat4: self.snat_ipv4,
+            ct_entries: self.ct_entries,
+            ..kernel::NodePort::default()
+        })
+    }
 }
 
 pub fn run(cmd: DataplaneCmd) -> anyhow::Result<()> {
@@ -81,12 +134,43 @@ pub fn run(cmd: DataplaneCmd) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        DataplaneCmd::Ct(CtCmd::List(a)) => {
+            let now = monotonic_ns();
+            let mut entries = kernel::ct_list(&a.bpffs)?;
+            entries.sort_by_key(|e| (e.key, e.value.flags));
+            for e in &entries {
+                println!("{}", e.render(now));
+            }
+            let s = kernel::nodeport_stats(&a.bpffs)?;
+            println!(
+                "{} entries; new flows {}, tracked packets {}, dropped: no backend {}, no SNAT port {}; no route {}",
+                entries.len(),
+                s.new_flows,
+                s.tracked_packets,
+                s.dropped_no_backend,
+                s.dropped_no_snat_port,
+                s.fib_misses
+            );
+            Ok(())
+        }
+        DataplaneCmd::Ct(CtCmd::Flush(a)) => {
+            let n = kernel::ct_flush(&a.bpffs)?;
+            println!("flushed {n} conntrack entries");
+            Ok(())
+        }
         DataplaneCmd::Down(a) => {
             let removed = kernel::down(&a.bpffs)?;
             println!("removed {} pins under {}", removed.len(), a.bpffs.display());
             Ok(())
         }
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of `bpf_ktime_get_ns`.
+fn monotonic_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always readable");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
 }
 
 /// A Maglev table size: a prime from 3 to 1,000,003.
@@ -138,6 +222,9 @@ fn run_static(a: RunArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     let mut lb = kernel::start(&cfg)?;
+    if let Some(np) = a.nodeport.settings() {
+        kernel::start_nodeport(&cfg, &np)?;
+    }
     let t = std::time::Instant::now();
     lb.reconcile(&services)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;

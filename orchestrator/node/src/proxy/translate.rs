@@ -195,6 +195,7 @@ fn policy(svc: &Service) -> dp::Policy {
     dp::Policy {
         affinity_timeout,
         algorithm,
+        exposure: dp::Exposure::Internal,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Policies (affinity, Maglev) and backend states and weights.
 
 use super::*;
+use crate::Exposure;
 
 /// The master entry of the IPv4 frontend.
 fn v4_master(m: &MemMaps) -> &ServiceValue {
@@ -63,6 +64,7 @@ fn maglev() -> Policy {
     Policy {
         affinity_timeout: None,
         algorithm: crate::model::Algorithm::Maglev,
+        exposure: Exposure::Internal,
     }
 }
 
