@@ -5,9 +5,12 @@
 //!   the connection stays open for more requests;
 //! - `b"who\n"`: reply `<id>\n` and close;
 //! - `b"id?\n"`: reply `<id>\n` and stay open (a long-lived client);
+//! - `b"from?\n"`: reply `<id> <peer address:port>\n` and close (what
+//!   source a NAT left the client);
 //! - anything else: echoed back.
 //!
-//! UDP protocol: every datagram is answered, to its sender, with `<id>`.
+//! UDP protocol: every datagram is answered, to its sender, with `<id>`;
+//! `b"from?\n"` with `<id> <sender address:port>`.
 //!
 //! Servers run on their own threads inside a [`Netns`] and stop when dropped.
 
@@ -36,6 +39,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WHO: &[u8] = b"who\n";
 /// Asks the id and keeps the connection open.
 pub const ID: &[u8] = b"id?\n";
+/// Asks the id and the address the server sees the client at.
+pub const FROM: &[u8] = b"from?\n";
 
 /// Reply to a 1-byte TCP request.
 pub const RR_REPLY: u8 = b'x';
@@ -204,6 +209,10 @@ fn serve_conn(mut stream: TcpStream, who_reply: &[u8], stop: &AtomicBool) {
                 return;
             }
             chunk if chunk == ID => stream.write_all(who_reply),
+            chunk if chunk == FROM => {
+                let _ = stream.write_all(&from_reply(who_reply, stream.peer_addr().ok()));
+                return;
+            }
             chunk => stream.write_all(chunk),
         };
         if written.is_err() {
@@ -269,9 +278,14 @@ fn udp_loop(socket: &UdpSocket, reply: &[u8], shared: &Shared) {
     let mut buf = [0u8; 2048];
     while !shared.stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buf) {
-            Ok((_, from)) => {
+            Ok((n, from)) => {
                 shared.count.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = socket.send_to(reply, from) {
+                let answer = if &buf[..n] == FROM {
+                    from_reply(reply, Some(from))
+                } else {
+                    reply.to_vec()
+                };
+                if let Err(e) = socket.send_to(&answer, from) {
                     tracing::debug!(peer = %from, error = %e, "UDP echo reply failed");
                 }
             }
@@ -286,6 +300,13 @@ fn udp_loop(socket: &UdpSocket, reply: &[u8], shared: &Shared) {
             }
         }
     }
+}
+
+/// `<id> <peer>\n` (the id without its newline).
+fn from_reply(id: &[u8], peer: Option<SocketAddr>) -> Vec<u8> {
+    let id = String::from_utf8_lossy(id);
+    let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+    format!("{} {peer}\n", id.trim_end()).into_bytes()
 }
 
 /// Maps an I/O error to [`Error::Timeout`] when it is one.

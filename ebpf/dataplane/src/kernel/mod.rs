@@ -30,8 +30,8 @@ use tracing::{debug, info};
 
 pub use bpf_maps::BpfMaps;
 pub use nodeport::{
-    CtEntry, DEFAULT_CT_ENTRIES, NodePort, NodePortStats, ct_flush, ct_forget_backends, ct_list,
-    nodeport_stats, start_nodeport,
+    CtEntry, DEFAULT_CT_ENTRIES, NodePort, NodePortStats, ct_flush, ct_list, nodeport_stats,
+    start_nodeport,
 };
 
 use crate::{error::MapError, model::Limits, table::Lb};

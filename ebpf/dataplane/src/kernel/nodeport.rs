@@ -8,7 +8,7 @@
 use std::{
     collections::BTreeSet,
     fs,
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     os::fd::AsFd,
     path::{Path, PathBuf},
 };
@@ -23,6 +23,7 @@ use berth_ebpf_common::ct::{
 use tracing::{debug, info};
 
 use super::{KernelConfig, KernelError, io_err, loader, maps_dir, sys};
+use crate::model::{Backend, FrontendKey};
 
 /// The compiled per-packet object, built by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/berth-nodeport.o"));
@@ -230,8 +231,8 @@ impl CtEntry {
     }
 }
 
-fn ct_map(bpffs: &Path) -> Result<BpfHashMap<MapData, Ct4Key, Ct4Value>, KernelError> {
-    let path = maps_dir(bpffs).join(CT4);
+fn ct_map(maps_dir: &Path) -> Result<BpfHashMap<MapData, Ct4Key, Ct4Value>, KernelError> {
+    let path = maps_dir.join(CT4);
     if !path.exists() {
         return Err(KernelError::NotPinned { path });
     }
@@ -243,7 +244,7 @@ fn ct_map(bpffs: &Path) -> Result<BpfHashMap<MapData, Ct4Key, Ct4Value>, KernelE
 
 /// Every tracked flow direction.
 pub fn ct_list(bpffs: &Path) -> Result<Vec<CtEntry>, KernelError> {
-    let map = ct_map(bpffs)?;
+    let map = ct_map(&maps_dir(bpffs))?;
     let mut out = Vec::new();
     for e in map.iter() {
         let (key, value) = e.map_err(perr("dump CT4"))?;
@@ -253,12 +254,15 @@ pub fn ct_list(bpffs: &Path) -> Result<Vec<CtEntry>, KernelError> {
 }
 
 /// Deletes the entries `doomed` picks; returns how many.
-fn ct_delete(bpffs: &Path, doomed: impl Fn(&Ct4Value) -> bool) -> Result<usize, KernelError> {
-    let mut map = ct_map(bpffs)?;
+fn ct_delete(
+    maps_dir: &Path,
+    doomed: impl Fn(&Ct4Key, &Ct4Value) -> bool,
+) -> Result<usize, KernelError> {
+    let mut map = ct_map(maps_dir)?;
     let keys: Vec<Ct4Key> = map
         .iter()
         .filter_map(Result::ok)
-        .filter(|(_, v)| doomed(v))
+        .filter(|(k, v)| doomed(k, v))
         .map(|(k, _)| k)
         .collect();
     let mut n = 0;
@@ -274,16 +278,46 @@ fn ct_delete(bpffs: &Path, doomed: impl Fn(&Ct4Value) -> bool) -> Result<usize, 
 /// Deletes every tracked flow (`berth dataplane ct flush`); returns how
 /// many entries went.
 pub fn ct_flush(bpffs: &Path) -> Result<usize, KernelError> {
-    ct_delete(bpffs, |_| true)
+    ct_delete(&maps_dir(bpffs), |_, _| true)
 }
 
-/// Deletes the flows of the given backend ids (both directions): their
-/// next packet is a new flow, which another backend answers with a reset.
-pub fn ct_forget_backends(bpffs: &Path, ids: &BTreeSet<u32>) -> Result<usize, KernelError> {
-    if ids.is_empty() {
+/// Deletes the flows (both directions) of external frontends to backends
+/// that left them: their next packet is a new flow, which another backend
+/// answers with a reset (or, with none left, is dropped). No CT4 pinned
+/// (no per-packet path): nothing to do.
+pub(crate) fn ct_forget(
+    maps_dir: &Path,
+    removed: &[(FrontendKey, Backend)],
+) -> Result<usize, KernelError> {
+    let v4 = |a: IpAddr| match a {
+        IpAddr::V4(a) => Some(u32::from_ne_bytes(a.octets())),
+        IpAddr::V6(_) => None,
+    };
+    let gone: BTreeSet<(u32, u16, u8, u32, u16)> = removed
+        .iter()
+        .filter_map(|(f, b)| {
+            Some((
+                v4(f.vip)?,
+                f.port.to_be(),
+                f.protocol.number(),
+                v4(b.addr)?,
+                b.port.to_be(),
+            ))
+        })
+        .collect();
+    if gone.is_empty() || !maps_dir.join(CT4).exists() {
         return Ok(0);
     }
-    ct_delete(bpffs, |v| ids.contains(&v.backend_id))
+    ct_delete(maps_dir, |k, v| {
+        // The original direction is keyed by the frontend and rewritten to
+        // the backend; the reply direction is the reverse.
+        let (front, back) = if v.flags & CT_F_REPLY == 0 {
+            ((k.daddr, k.dport), (v.daddr, v.dport))
+        } else {
+            ((v.saddr, v.sport), (k.saddr, k.sport))
+        };
+        gone.contains(&(front.0, front.1, k.proto, back.0, back.1))
+    })
 }
 
 /// The per-packet path's counters, summed over CPUs.

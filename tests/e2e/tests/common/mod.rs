@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod edge;
 pub mod podstream;
 pub mod server;
 pub mod stream;
