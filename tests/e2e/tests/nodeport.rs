@@ -10,7 +10,7 @@ use std::{
     net::{SocketAddr, TcpStream},
 };
 
-use common::edge::{CLIENT, Edge, IO_TIMEOUT, NODE1, POD1, POD2, tcp_from, udp_from};
+use common::edge::{Answer, CLIENT, Edge, IO_TIMEOUT, NODE1, POD1, POD2, tcp_from, udp_from};
 
 /// Exchanges per check: enough that a random pick of 2 backends misses
 /// one with probability 2^-39.
@@ -67,7 +67,7 @@ fn running() -> Edge {
 /// `TRIES` exchanges.
 fn spread(
     e: &Edge,
-    ask: fn(&Edge, SocketAddr) -> Result<(String, String), String>,
+    ask: fn(&Edge, SocketAddr) -> Answer,
     to: SocketAddr,
 ) -> BTreeMap<(String, String), usize> {
     let mut seen = BTreeMap::new();

@@ -223,8 +223,12 @@ impl Drop for Edge {
     }
 }
 
+/// What a pod answered to `from?`: its id and the address it saw the
+/// client at, or why there was no answer.
+pub type Answer = Result<(String, String), String>;
+
 /// One TCP exchange from the client: `(id, address the pod saw)`.
-pub fn tcp_from(edge: &Edge, to: SocketAddr) -> Result<(String, String), String> {
+pub fn tcp_from(edge: &Edge, to: SocketAddr) -> Answer {
     edge.client
         .run(move || {
             let mut s = TcpStream::connect_timeout(&to, IO_TIMEOUT).map_err(|e| e.to_string())?;
@@ -240,7 +244,7 @@ pub fn tcp_from(edge: &Edge, to: SocketAddr) -> Result<(String, String), String>
 
 /// One UDP exchange from the client over a connected socket (a reply from
 /// any other source than `to` is not received): `(id, address seen)`.
-pub fn udp_from(edge: &Edge, to: SocketAddr) -> Result<(String, String), String> {
+pub fn udp_from(edge: &Edge, to: SocketAddr) -> Answer {
     edge.client
         .run(move || {
             let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
@@ -255,7 +259,7 @@ pub fn udp_from(edge: &Edge, to: SocketAddr) -> Result<(String, String), String>
         .expect("client namespace")
 }
 
-fn split(reply: &str) -> Result<(String, String), String> {
+fn split(reply: &str) -> Answer {
     let mut w = reply.split_whitespace();
     match (w.next(), w.next()) {
         (Some(id), Some(peer)) => {
