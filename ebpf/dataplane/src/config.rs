@@ -209,6 +209,7 @@ fn service(s: FileService) -> Result<Service, Error> {
         vips,
         ports,
         policy,
+        ..Service::default()
     })
 }
 
@@ -320,6 +321,7 @@ fn port(p: FilePort) -> Result<ServicePort, Error> {
         protocol,
         backends,
         options,
+        ..ServicePort::default()
     })
 }
 

@@ -167,6 +167,12 @@ pub struct ServicePort {
     pub backends: Vec<Backend>,
     /// State and weight of backends that are not active with weight 1.
     pub options: BTreeMap<Backend, BackendOptions>,
+    /// The port of this service port on the node's addresses
+    /// ([`Service::node_addrs`]): a NodePort. `None`: not served there.
+    pub node_port: Option<u16>,
+    /// The backends of the external frontends, when they are fewer
+    /// (externalTrafficPolicy Local: the node's own); `None`: all.
+    pub external_backends: Option<Vec<Backend>>,
 }
 
 impl ServicePort {
@@ -183,8 +189,27 @@ pub struct Service {
     pub name: String,
     pub vips: Vec<IpAddr>,
     pub ports: Vec<ServicePort>,
-    /// How its frontends pick backends.
+    /// How its frontends pick backends. `policy.exposure` is the VIPs'.
     pub policy: Policy,
+    /// More addresses served on the ports, from outside too (externalIPs).
+    pub external_ips: Vec<IpAddr>,
+    /// The node's addresses: each port with a `node_port` is served on
+    /// them, from outside too.
+    pub node_addrs: Vec<IpAddr>,
+    /// The external frontends keep the client's address and serve only
+    /// `external_backends` (externalTrafficPolicy Local).
+    pub external_local: bool,
+}
+
+impl Service {
+    /// The exposure of its external frontends (externalIPs, node ports).
+    pub const fn external_exposure(&self) -> Exposure {
+        if self.external_local {
+            Exposure::ExternalLocal
+        } else {
+            Exposure::External
+        }
+    }
 }
 
 /// Kubernetes' default `sessionAffinityConfig.clientIP.timeoutSeconds`.

@@ -9,7 +9,7 @@ use std::{
 use crate::{
     error::Error,
     model::{
-        Algorithm, Backend, BackendOptions, BackendState, FrontendKey, Limits,
+        Algorithm, Backend, BackendOptions, BackendState, Exposure, FrontendKey, Limits,
         MAX_AFFINITY_TIMEOUT, MAX_WEIGHT, Service, ServicePort,
     },
 };
@@ -20,8 +20,11 @@ pub const MAX_NAME_LEN: usize = 253;
 /// What one frontend of a valid service wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Wanted {
-    /// Index of the VIP that declared it (for errors: `vips[i]`).
-    pub field: usize,
+    /// The field that declared it, for errors (`vips[0]`,
+    /// `externalIPs[1]`, `ports[2].nodePort`).
+    pub field: String,
+    /// Who reaches it.
+    pub exposure: Exposure,
     /// The selection: backends new connections may pick, each repeated by
     /// its weight (reduced by the weights' common divisor).
     pub slots: Vec<Backend>,
@@ -104,28 +107,86 @@ pub(crate) fn validate(svc: &Service, limits: &Limits) -> Result<Desired, Error>
         let (m4, m6) = (members(true), members(false));
         let (s4, s6) = (slots(&m4), slots(&m6));
         check_capacity(svc, limits, j, most, s4.len().max(s6.len()))?;
-        for (i, vip) in svc.vips.iter().enumerate() {
+        let internal = Sets {
+            v4: (s4, m4),
+            v6: (s6, m6),
+        };
+        let external = match &p.external_backends {
+            None => internal.clone(),
+            Some(list) => Sets::of(list, p),
+        };
+        let mut add = |addr: IpAddr, port: u16, field: String, exposure, sets: &Sets| {
             let key = FrontendKey {
-                vip: *vip,
-                port: p.port,
+                vip: addr,
+                port,
                 protocol: p.protocol,
             };
-            let (slots, members) = if vip.is_ipv4() {
-                (s4.clone(), m4.clone())
+            let (slots, members) = if addr.is_ipv4() {
+                sets.v4.clone()
             } else {
-                (s6.clone(), m6.clone())
+                sets.v6.clone()
             };
-            desired.insert(
-                key,
-                Wanted {
-                    field: i,
-                    slots,
-                    members,
-                },
-            );
+            let w = Wanted {
+                field,
+                exposure,
+                slots,
+                members,
+            };
+            match desired.insert(key, w) {
+                None => Ok(()),
+                Some(_) => Err(Error::invalid(
+                    format!("ports[{j}]"),
+                    key,
+                    "the same frontend twice (an external address or node port that is also a VIP)",
+                )),
+            }
+        };
+        for (i, vip) in svc.vips.iter().enumerate() {
+            add(
+                *vip,
+                p.port,
+                format!("vips[{i}]"),
+                svc.policy.exposure,
+                &internal,
+            )?;
+        }
+        let has = |a: &IpAddr| svc.vips.iter().any(|v| v.is_ipv4() == a.is_ipv4());
+        for (i, a) in svc.external_ips.iter().enumerate().filter(|(_, a)| has(a)) {
+            let field = format!("externalIPs[{i}]");
+            add(*a, p.port, field, svc.external_exposure(), &external)?;
+        }
+        if let Some(np) = p.node_port {
+            for a in svc.node_addrs.iter().filter(|a| has(a)) {
+                let field = format!("ports[{j}].nodePort");
+                add(*a, np, field, svc.external_exposure(), &external)?;
+            }
         }
     }
     Ok(desired)
+}
+
+/// The selection and the members of a port's frontends, per family.
+#[derive(Clone)]
+struct Sets {
+    v4: (Vec<Backend>, Vec<(Backend, BackendOptions)>),
+    v6: (Vec<Backend>, Vec<(Backend, BackendOptions)>),
+}
+
+impl Sets {
+    /// The sets of `list` (a subset of `p`'s backends, with their options).
+    fn of(list: &[Backend], p: &ServicePort) -> Sets {
+        let members = |v4: bool| -> Vec<(Backend, BackendOptions)> {
+            list.iter()
+                .filter(|b| b.addr.is_ipv4() == v4)
+                .map(|b| (*b, p.options_of(b)))
+                .collect()
+        };
+        let (m4, m6) = (members(true), members(false));
+        Sets {
+            v4: (slots(&m4), m4),
+            v6: (slots(&m6), m6),
+        }
+    }
 }
 
 /// The service's name, and its affinity timeout.
@@ -170,6 +231,37 @@ fn check_vips(svc: &Service) -> Result<(), Error> {
         check_vip(*vip).map_err(|reason| Error::invalid(format!("vips[{i}]"), vip, reason))?;
         if !seen_vips.insert(*vip) {
             return Err(Error::invalid(format!("vips[{i}]"), vip, "duplicate VIP"));
+        }
+    }
+    for (list, name) in [
+        (&svc.external_ips, "externalIPs"),
+        (&svc.node_addrs, "nodeAddrs"),
+    ] {
+        let mut seen = BTreeSet::new();
+        for (i, a) in list.iter().enumerate() {
+            let field = format!("{name}[{i}]");
+            check_vip(*a).map_err(|reason| Error::invalid(&field, a, reason))?;
+            if !seen.insert(*a) {
+                return Err(Error::invalid(field, a, "duplicate address"));
+            }
+        }
+    }
+    for (j, p) in svc.ports.iter().enumerate() {
+        if p.node_port == Some(0) {
+            return Err(Error::invalid(
+                format!("ports[{j}].nodePort"),
+                0,
+                "must be 1-65535",
+            ));
+        }
+        for (k, b) in p.external_backends.iter().flatten().enumerate() {
+            if !p.backends.contains(b) {
+                return Err(Error::invalid(
+                    format!("ports[{j}].externalBackends[{k}]"),
+                    b,
+                    "not one of the port's backends",
+                ));
+            }
         }
     }
     Ok(())
@@ -310,8 +402,10 @@ mod tests {
                     Backend::new("10.244.1.3".parse().unwrap(), 8080),
                 ],
                 options: Default::default(),
+                ..ServicePort::default()
             }],
             policy: Default::default(),
+            ..Service::default()
         }
     }
 

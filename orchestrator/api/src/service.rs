@@ -18,8 +18,8 @@ pub const CLUSTER_IP_NONE: &str = "None";
 pub const DEFAULT_CLIENT_IP_TIMEOUT_SECONDS: i32 = 10_800;
 /// The longest `ClientIP` affinity timeout (1 day).
 pub const MAX_CLIENT_IP_TIMEOUT_SECONDS: i32 = 86_400;
-/// The type of the condition a NodePort or LoadBalancer Service carries
-/// while the data plane does not serve its node ports or load balancer.
+/// The type of the condition a LoadBalancer Service carries while no load
+/// balancer is provisioned for it.
 pub const CONDITION_DATA_PLANE_SERVED: &str = "DataPlaneServed";
 
 string_enum! {
@@ -28,12 +28,27 @@ string_enum! {
         /// A virtual IP inside the cluster (or none, when headless).
         #[default]
         ClusterIP = "ClusterIP",
-        /// A cluster IP plus a port on every node (allocated; not served yet).
+        /// A cluster IP plus a port on every node (served by nodes whose
+        /// agent names `--nodeport-devices`).
         NodePort = "NodePort",
-        /// A node port plus an external load balancer (allocated; not served yet).
+        /// A node port plus an external load balancer (the node ports are
+        /// served; no load balancer yet).
         LoadBalancer = "LoadBalancer",
         /// A DNS CNAME to `externalName`; no IP, no proxying.
         ExternalName = "ExternalName",
+    }
+}
+
+string_enum! {
+    /// Which endpoints serve a class of traffic.
+    pub enum TrafficPolicy {
+        /// Endpoints on every node (for traffic from outside, the client's
+        /// address is replaced by the node's).
+        #[default]
+        Cluster = "Cluster",
+        /// Only endpoints on the node the traffic arrives at (the client's
+        /// address is kept); none there, the traffic is dropped.
+        Local = "Local",
     }
 }
 
@@ -141,6 +156,19 @@ pub struct ServiceSpec {
     /// List pods in endpoints (and DNS) before they are ready.
     #[serde(skip_serializing_if = "is_false")]
     pub publish_not_ready_addresses: bool,
+    /// Addresses (routed to the nodes by others) also served on the
+    /// Service's ports, from outside the cluster too.
+    #[serde(rename = "externalIPs", skip_serializing_if = "Vec::is_empty")]
+    pub external_ips: Vec<String>,
+    /// Which endpoints serve traffic from outside (node ports, external
+    /// IPs): `Cluster` when not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_traffic_policy: Option<TrafficPolicy>,
+    /// The node port on which each node's agent answers how many local
+    /// endpoints it has (LoadBalancer with `externalTrafficPolicy: Local`;
+    /// allocated when 0).
+    #[serde(skip_serializing_if = "is_default")]
+    pub health_check_node_port: i32,
 }
 
 impl ServiceSpec {
@@ -290,13 +318,12 @@ pub struct LoadBalancerIngress {
 }
 
 impl Service {
-    /// The condition a Service of type NodePort or LoadBalancer carries:
-    /// its node ports (and load balancer) are allocated, but the data plane
-    /// does not serve them yet; its cluster IP works. `None` for other types.
+    /// The condition a Service of type LoadBalancer carries: its node
+    /// ports are allocated and served, but no load balancer is provisioned
+    /// yet. `None` for other types.
     pub fn data_plane_condition(&self) -> Option<Condition> {
         let (reason, what) = match self.spec.type_ {
-            ServiceType::NodePort => ("NodePortNotServed", "node ports"),
-            ServiceType::LoadBalancer => ("LoadBalancerNotServed", "node ports and load balancer"),
+            ServiceType::LoadBalancer => ("LoadBalancerNotServed", "load balancer"),
             _ => return None,
         };
         Some(Condition {
@@ -306,7 +333,7 @@ impl Service {
             last_transition_time: None,
             reason: reason.to_owned(),
             message: format!(
-                "Berth allocates the {what} of a {} Service but its data plane does not serve them yet; the cluster IP is served",
+                "Berth allocates the node ports of a {} Service and serves them, but provisions no {what} yet; the cluster IP and node ports are served",
                 self.spec.type_
             ),
         })

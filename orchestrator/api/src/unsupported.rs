@@ -373,13 +373,6 @@ pub const RULES: &[Rule] = &[
     ),
     rule(
         ServiceSpec,
-        &["externalTrafficPolicy"],
-        &["Cluster"],
-        Reject,
-        "traffic goes to endpoints on every node",
-    ),
-    rule(
-        ServiceSpec,
         &["allocateLoadBalancerNodePorts"],
         &[],
         Drop,
@@ -406,8 +399,6 @@ pub const RULES: &[Rule] = &[
         Warn,
         "Berth provisions no load balancers",
     ),
-    rule(ServiceSpec, &["externalIPs"], &[], Reject, ""),
-    rule(ServiceSpec, &["healthCheckNodePort"], &[], Reject, ""),
     rule(ServiceSpec, &["trafficDistribution"], &[], Reject, ""),
     // EndpointSlice.
     rule(

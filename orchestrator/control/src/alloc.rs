@@ -39,6 +39,16 @@ pub enum AllocError {
         /// `IP` or `port`.
         what: &'static str,
     },
+    /// An external address is one of the cluster's service addresses.
+    #[error("{field}: Invalid value: {value:?}: may not be in the service IP range {range}")]
+    InServiceRange {
+        /// `spec.externalIPs[i]`.
+        field: String,
+        /// The address.
+        value: String,
+        /// The range.
+        range: String,
+    },
     /// Every address or port is in use.
     #[error("{field}: Internal error: range is full ({range})")]
     Full {
@@ -146,6 +156,20 @@ impl Allocator {
 
     fn range(&self, v6: bool) -> Range {
         if v6 { self.v6 } else { self.v4 }
+    }
+
+    /// Refuses `ip` (at `field`) when it is in the service range: an
+    /// external address must not shadow a cluster IP.
+    pub fn outside_service_range(&self, field: &str, ip: IpAddr) -> Result<(), AllocError> {
+        let range = self.range(ip.is_ipv6());
+        if range.contains(ip) {
+            return Err(AllocError::InServiceRange {
+                field: field.to_owned(),
+                value: ip.to_string(),
+                range: range.to_string(),
+            });
+        }
+        Ok(())
     }
 
     async fn take(&self, key: String, owner: &str, what: &str) -> Result<bool, AllocError> {

@@ -142,8 +142,8 @@ async fn asked_released_kept_and_never_leaked() {
         ip.as_str()
     );
 
-    // NodePort and LoadBalancer: ports in range, and the condition saying
-    // the data plane does not serve them yet.
+    // NodePort and LoadBalancer: ports in range; a NodePort is served (no
+    // condition), a LoadBalancer says no load balancer is provisioned.
     let r = api
         .create(svc("np", r#"{"type":"NodePort","ports":[{"name":"a","port":80},{"name":"b","port":81,"nodePort":30080}]}"#))
         .await
@@ -152,7 +152,59 @@ async fn asked_released_kept_and_never_leaked() {
     let p0 = np["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
     assert!((30000..=32767).contains(&p0), "{p0}");
     assert_eq!(np["spec"]["ports"][1]["nodePort"], 30080);
-    assert!(np["status"].to_string().contains("DataPlaneServed"), "{np}");
+    assert!(
+        !np["status"].to_string().contains("DataPlaneServed"),
+        "{np}"
+    );
+
+    // A LoadBalancer with externalTrafficPolicy Local gets a health-check
+    // node port, in the range, released with it.
+    let r = api
+        .create(svc(
+            "lb",
+            r#"{"type":"LoadBalancer","externalTrafficPolicy":"Local","ports":[{"port":80}]}"#,
+        ))
+        .await
+        .unwrap();
+    let lb = json(&r.into_inner().object_json);
+    let hc = lb["spec"]["healthCheckNodePort"].as_i64().unwrap();
+    assert!((30000..=32767).contains(&hc), "{lb}");
+    assert!(
+        lb["status"].to_string().contains("LoadBalancerNotServed"),
+        "{lb}"
+    );
+
+    // Bad exposure is refused naming the field, and allocates nothing: an
+    // external IP in the service range, a node port out of range, a node
+    // port given twice, Local on a Service nothing reaches from outside.
+    for (spec, want) in [
+        (
+            r#"{"clusterIP":"10.96.8.8","externalIPs":["10.96.0.5"],"ports":[{"port":80}]}"#,
+            r#"spec.externalIPs[0]: Invalid value: "10.96.0.5": may not be in the service IP range 10.96.0.0/12"#,
+        ),
+        (
+            r#"{"type":"NodePort","clusterIP":"10.96.8.8","ports":[{"port":80,"nodePort":40000}]}"#,
+            "spec.ports[0].nodePort",
+        ),
+        (
+            r#"{"type":"NodePort","clusterIP":"10.96.8.8","ports":[{"name":"a","port":80,"nodePort":30111},{"name":"b","port":81,"nodePort":30111}]}"#,
+            "spec.ports[1].nodePort: Duplicate value",
+        ),
+        (
+            r#"{"clusterIP":"10.96.8.8","externalTrafficPolicy":"Local","ports":[{"port":80}]}"#,
+            "spec.externalTrafficPolicy: Invalid value",
+        ),
+    ] {
+        let e = api.create(svc("bad", spec)).await.unwrap_err();
+        assert!(e.message().contains(want), "{spec}: {e:?}");
+    }
+    // 10.96.8.8 was never kept by the refused ones.
+    api.create(svc(
+        "free",
+        r#"{"clusterIP":"10.96.8.8","ports":[{"port":80}]}"#,
+    ))
+    .await
+    .unwrap();
 
     // A create that fails half-way (taken node port) leaks nothing: the
     // clusterIP it asked for is free afterwards.

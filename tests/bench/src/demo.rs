@@ -114,6 +114,7 @@ fn service(bed: &Bed) -> Service {
                 protocol: Protocol::Tcp,
                 backends: on(BACKEND_PORT),
                 options: Default::default(),
+                ..Default::default()
             },
             ServicePort {
                 name: "dns".into(),
@@ -121,6 +122,7 @@ fn service(bed: &Bed) -> Service {
                 protocol: Protocol::Udp,
                 backends: on(UDP_BACKEND_PORT),
                 options: Default::default(),
+                ..Default::default()
             },
             ServicePort {
                 name: "idle".into(),
@@ -128,9 +130,11 @@ fn service(bed: &Bed) -> Service {
                 protocol: Protocol::Tcp,
                 backends: Vec::new(),
                 options: Default::default(),
+                ..Default::default()
             },
         ],
         policy: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -58,8 +58,10 @@ pub fn berth_service(i: usize, backends: &[SocketAddr]) -> Service {
             protocol: Protocol::Tcp,
             backends: backends.iter().copied().map(Backend::from).collect(),
             options: Default::default(),
+            ..Default::default()
         }],
         policy: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -185,7 +185,8 @@ impl<M: LbMaps> Lb<M> {
         for k in broken {
             let f = &self.frontends[&k];
             let want = Wanted {
-                field: 0,
+                field: String::new(),
+                exposure: f.policy.exposure,
                 slots: f.backends.iter().map(|(_, b)| *b).collect(),
                 members: f.members.clone(),
             };

@@ -21,7 +21,12 @@ pub fn check(desired: &[Service], limits: &Limits) -> Result<(), Error> {
 /// Whether a service can be written by the batch path: default policy,
 /// every backend active with weight 1.
 pub(super) fn simple(svc: &Service) -> bool {
-    svc.policy == Policy::default() && svc.ports.iter().all(|p| p.options.is_empty())
+    svc.policy == Policy::default()
+        && svc.external_ips.is_empty()
+        && svc
+            .ports
+            .iter()
+            .all(|p| p.options.is_empty() && p.node_port.is_none())
 }
 
 /// Backend count of every master in a dump.
@@ -57,7 +62,7 @@ pub(super) fn check_all(desired: &[Service], limits: &Limits) -> Result<Vec<Desi
             backends += slots.len() as u64;
             if let Some(owner) = claimed.insert(*k, svc.name.as_str()) {
                 return Err(Error::Conflict {
-                    field: format!("{prefix}.vips[{field}]"),
+                    field: format!("{prefix}.{field}"),
                     frontend: *k,
                     owner: owner.to_string(),
                 });

@@ -31,6 +31,16 @@ impl<M: LbMaps> Dataplane for Lb<M> {
         let keys = self.services.get(service).ok_or_else(|| Error::NotFound {
             name: service.to_string(),
         })?;
+        if keys
+            .iter()
+            .any(|k| !self.frontends[k].policy.exposure.marks_vip())
+        {
+            return Err(Error::invalid(
+                "service",
+                service,
+                "has external frontends: change it with upsert_service",
+            ));
+        }
         let vips: Vec<IpAddr> = keys
             .iter()
             .map(|k| k.vip)
@@ -71,6 +81,7 @@ impl<M: LbMaps> Dataplane for Lb<M> {
                     .into_iter()
                     .filter(|(_, o)| *o != BackendOptions::default())
                     .collect(),
+                ..crate::model::ServicePort::default()
             });
         }
         let policy = keys
@@ -83,6 +94,7 @@ impl<M: LbMaps> Dataplane for Lb<M> {
             vips,
             ports,
             policy,
+            ..Service::default()
         };
         let desired = validate(&svc, &self.limits)?;
         let r = self.upsert(&svc, desired);

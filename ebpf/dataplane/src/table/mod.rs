@@ -233,7 +233,7 @@ impl<M: LbMaps> Lb<M> {
                 && **owner != *svc.name
             {
                 return Err(Error::Conflict {
-                    field: format!("vips[{field}]"),
+                    field: field.clone(),
                     frontend: *k,
                     owner: owner.to_string(),
                 });
@@ -273,23 +273,27 @@ impl<M: LbMaps> Lb<M> {
             source,
         };
         let mut result = Ok(());
-        for (k, backends) in &desired {
+        for (k, want) in &desired {
+            let policy = Policy {
+                exposure: want.exposure,
+                ..svc.policy
+            };
             let step = if let Some(f) = self.frontends.get_mut(k) {
                 f.owner = Some(Arc::from(svc.name.as_str()));
                 let old = f.backends.len() as u16;
                 let was = f.policy.exposure.marks_vip();
-                let now = svc.policy.exposure.marks_vip();
-                self.write_backends(k, backends, svc.policy, old, false)
+                let now = want.exposure.marks_vip();
+                self.write_backends(k, want, policy, old, false)
                     .and_then(|()| match (was, now) {
                         (false, true) => self.mark_vip(k),
                         (true, false) => self.unmark_vip(k),
                         _ => Ok(()),
                     })
             } else {
-                self.create_frontend(k, &svc.name, svc.policy.exposure)
+                self.create_frontend(k, &svc.name, want.exposure)
                     .and_then(|()| {
                         created.push(*k);
-                        self.write_backends(k, backends, svc.policy, 0, true)
+                        self.write_backends(k, want, policy, 0, true)
                     })
             };
             if let Err(e) = step {

@@ -12,6 +12,7 @@ pub(crate) mod config;
 pub(crate) mod deployment;
 pub(crate) mod endpointslice;
 pub(crate) mod event;
+pub(crate) mod exposure;
 pub(crate) mod lease;
 pub(crate) mod meta;
 pub mod names;

@@ -108,6 +108,7 @@ pub(crate) fn validate_service(svc: &Service, errs: &mut FieldErrors) {
         }
     }
 
+    super::exposure::validate_exposure(spec, &path, errs);
     validate_labels(&spec.selector, &path.child("selector"), errs);
 
     let affinity_path = path.child("sessionAffinityConfig");

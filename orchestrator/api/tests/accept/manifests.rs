@@ -221,22 +221,21 @@ fn json_stream_nodeport_and_external_name() {
     assert_eq!(echo.spec.type_, ServiceType::NodePort);
     assert_eq!(echo.spec.ports[0].protocol, Protocol::Udp);
     assert_eq!(echo.spec.ports[1].node_port, 30080);
-    assert_eq!(
-        docs[0].warnings,
-        [
-            "Berth allocates the node ports of a NodePort Service but its data plane does not serve them yet; the cluster IP is served"
-        ]
-    );
-    let cond = echo.data_plane_condition().unwrap();
+    // A NodePort is served: no warning, no condition.
+    assert!(docs[0].warnings.is_empty(), "{:?}", docs[0].warnings);
+    assert_eq!(echo.data_plane_condition(), None);
+    let mut lb = echo.clone();
+    lb.spec.type_ = ServiceType::LoadBalancer;
+    let cond = lb.data_plane_condition().unwrap();
     assert_eq!(
         (
             cond.type_.as_str(),
             cond.status.as_str(),
             cond.reason.as_str()
         ),
-        ("DataPlaneServed", "False", "NodePortNotServed")
+        ("DataPlaneServed", "False", "LoadBalancerNotServed")
     );
-    let mut with_status = echo.clone();
+    let mut with_status = lb.clone();
     let t = "2024-05-01T00:00:00Z".parse().unwrap();
     with_status.set_data_plane_condition(t);
     with_status.set_data_plane_condition("2024-05-02T00:00:00Z".parse().unwrap());

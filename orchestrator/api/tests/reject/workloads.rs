@@ -224,10 +224,10 @@ fn unsupported_fields_are_rejected_or_tolerated_with_a_warning() {
     assert_eq!(
         error(&service(
             "spec:\n",
-            "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n"
+            "spec:\n  internalTrafficPolicy: Local\n"
         )),
         format!(
-            "{SVC_AT}spec.externalTrafficPolicy: Forbidden: not supported by Berth (traffic goes to endpoints on every node)"
+            "{SVC_AT}spec.internalTrafficPolicy: Forbidden: not supported by Berth (traffic goes to endpoints on every node)"
         )
     );
     let tolerated = deploy(

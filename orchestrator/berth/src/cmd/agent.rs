@@ -110,6 +110,8 @@ pub struct DataplaneArgs {
     /// Do not run the service proxy (no eBPF data plane on this node).
     #[arg(long)]
     pub no_dataplane: bool,
+    #[command(flatten)]
+    pub nodeport: super::dataplane::NodePortArgs,
 }
 
 /// The node DNS process's settings.
@@ -136,6 +138,23 @@ pub struct NodeDnsArgs {
 }
 
 impl AgentArgs {
+    /// The per-packet path, when `--nodeport-devices` names devices: SNAT
+    /// to the node's IPv4 address unless `--snat-ipv4` says otherwise, and
+    /// the replies of SNATed flows caught where they come back (the pods'
+    /// bridge, the overlay) besides the devices named.
+    fn nodeport(&self) -> Option<berth_dataplane::kernel::NodePort> {
+        let mut np = self.dataplane.nodeport.settings()?;
+        if np.snat4.is_none() {
+            np.snat4 = self.node_ip.v4();
+        }
+        for dev in [self.bridge.as_str(), berth_node::podnet::plan::VXLAN_DEV] {
+            if !np.devices.iter().any(|d| d == dev) {
+                np.devices.push(dev.to_owned());
+            }
+        }
+        Some(np)
+    }
+
     /// The start-up configuration these flags say (the berth binary is
     /// this one).
     pub fn node_config(&self) -> anyhow::Result<NodeConfig> {
@@ -165,6 +184,7 @@ impl AgentArgs {
             dataplane: (!d.no_dataplane).then(|| DataplaneSettings {
                 bpffs: d.bpffs.clone(),
                 cgroup_root: d.cgroup_root.clone(),
+                nodeport: self.nodeport(),
                 ..DataplaneSettings::default()
             }),
             dns: (!n.no_dns).then(|| NodeDnsSettings {

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use berth_api::Service;
-use berth_api::service::{IpFamily, IpFamilyPolicy, ServiceType};
+use berth_api::service::{IpFamily, IpFamilyPolicy, ServiceType, TrafficPolicy};
 
 use crate::alloc::{AllocError, Allocator};
 
@@ -20,9 +20,18 @@ pub(super) fn held(svc: &Service) -> (Vec<IpAddr>, Vec<u16>) {
         .spec
         .ports
         .iter()
-        .filter_map(|p| u16::try_from(p.node_port).ok().filter(|p| *p != 0))
+        .map(|p| p.node_port)
+        .chain([svc.spec.health_check_node_port])
+        .filter_map(|p| u16::try_from(p).ok().filter(|p| *p != 0))
         .collect();
     (ips, ports)
+}
+
+/// A LoadBalancer with `externalTrafficPolicy: Local` has a health-check
+/// node port.
+fn wants_health_check_port(svc: &Service) -> bool {
+    svc.spec.type_ == ServiceType::LoadBalancer
+        && svc.spec.external_traffic_policy == Some(TrafficPolicy::Local)
 }
 
 fn wants_node_ports(svc: &Service) -> bool {
@@ -54,6 +63,11 @@ async fn allocate_inner(
     ips: &mut Vec<IpAddr>,
     ports: &mut Vec<u16>,
 ) -> Result<(), AllocError> {
+    for (i, s) in svc.spec.external_ips.iter().enumerate() {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            alloc.outside_service_range(&format!("spec.externalIPs[{i}]"), ip)?;
+        }
+    }
     let spec = &mut svc.spec;
     let needs_ip = spec.type_ != ServiceType::ExternalName && !svc_is_headless(spec);
     if needs_ip && spec.cluster_ips.is_empty() {
@@ -117,6 +131,14 @@ async fn allocate_inner(
             p.node_port = i32::from(got);
         }
     }
+    if wants_health_check_port(svc) {
+        let asked = u16::try_from(svc.spec.health_check_node_port).unwrap_or(0);
+        let got = alloc
+            .node_port("spec.healthCheckNodePort", asked, owner)
+            .await?;
+        ports.push(got);
+        svc.spec.health_check_node_port = i32::from(got);
+    }
     Ok(())
 }
 
@@ -149,5 +171,8 @@ pub(super) fn carry_over(new: &mut Service, old: &Service) {
                 p.node_port = o.node_port;
             }
         }
+    }
+    if wants_health_check_port(new) && new.spec.health_check_node_port == 0 {
+        new.spec.health_check_node_port = old.spec.health_check_node_port;
     }
 }

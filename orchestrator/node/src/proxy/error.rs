@@ -34,6 +34,13 @@ pub enum ProxyError {
         #[source]
         source: Box<berth_dataplane::Error>,
     },
+    /// The thread that attaches the node-port program could not start.
+    #[error("starting the node-port device thread")]
+    Thread {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// No cgroup-v2 root was found to attach to.
     #[error("finding the cgroup-v2 root (pass --cgroup-root)")]
     CgroupRoot {

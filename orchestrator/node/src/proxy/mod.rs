@@ -27,6 +27,8 @@
 
 mod error;
 #[cfg(test)]
+mod exposure_tests;
+#[cfg(test)]
 mod fixtures;
 pub mod kernel;
 mod reconciler;
@@ -47,7 +49,7 @@ use tokio::sync::watch;
 pub use error::ProxyError;
 pub use kernel::DataplaneSettings;
 pub use sync::{Outcome, Programmer, SyncReport};
-pub use translate::translate;
+pub use translate::{NodeView, translate};
 
 use reconciler::{ProxyReconciler, Shared, lock};
 
@@ -68,7 +70,9 @@ impl<D: Dataplane + Send + 'static> Proxy<D> {
     /// Starts following the API with `client` and programming `dataplane`
     /// (which may hold pinned state from before: nothing is written until
     /// the caches have listed). Needs a tokio runtime.
-    pub fn start(client: Client, dataplane: D) -> Self {
+    /// `node` says which endpoints are local and where node ports are
+    /// served.
+    pub fn start(client: Client, dataplane: D, node: NodeView) -> Self {
         let queue: Queue<ObjectRef> = Queue::new();
         let arrivals: reconciler::Arrivals = Arc::new(Mutex::new(HashMap::new()));
         let mut services = Reflector::<Service>::new(client.clone(), "");
@@ -98,6 +102,7 @@ impl<D: Dataplane + Send + 'static> Proxy<D> {
             arrivals,
             programmed: Mutex::new(Default::default()),
             bump: watch::channel(0).0,
+            node,
         });
         let reflectors = vec![services.spawn(), slices.spawn()];
         let (ready_tx, ready) = watch::channel(false);

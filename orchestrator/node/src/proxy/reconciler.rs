@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::error::ProxyError;
 use super::sync::{Outcome, Programmer, SyncReport};
-use super::translate::{service_name, translate};
+use super::translate::{NodeView, service_name, translate};
 
 /// Store revisions of (Services, EndpointSlices) a key was programmed at.
 pub(crate) type Revisions = (u64, u64);
@@ -39,6 +39,8 @@ pub(crate) struct Shared<D> {
     pub programmed: Mutex<(Revisions, HashMap<ObjectRef, Revisions>)>,
     /// Bumped after every reconcile.
     pub bump: watch::Sender<u64>,
+    /// This node, as translation needs it.
+    pub node: NodeView,
 }
 
 impl<D: Dataplane> Shared<D> {
@@ -57,7 +59,7 @@ impl<D: Dataplane> Shared<D> {
     fn desired(&self, key: &ObjectRef) -> Option<dp::Service> {
         let svc = self.services.get(&key.namespace, &key.name)?;
         let slices = self.slices.list_namespace(&key.namespace);
-        translate(&svc, slices.iter().map(|s| s.as_ref()))
+        translate(&svc, slices.iter().map(|s| s.as_ref()), &self.node)
     }
 
     /// The start-up sync: every Service in the caches against what the
@@ -81,7 +83,7 @@ impl<D: Dataplane> Shared<D> {
                 .get(&(m.namespace.clone(), m.name.clone()))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            if let Some(d) = translate(&svc, slices.iter().map(|s| s.as_ref())) {
+            if let Some(d) = translate(&svc, slices.iter().map(|s| s.as_ref()), &self.node) {
                 keys.insert(d.name.clone(), ObjectRef::of(svc.as_ref()));
                 desired.push(d);
             }

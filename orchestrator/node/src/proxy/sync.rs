@@ -201,7 +201,7 @@ mod tests {
                 })
                 .collect(),
         );
-        translate(&svc, [&v4, &v6]).unwrap()
+        translate(&svc, [&v4, &v6], &crate::proxy::NodeView::default()).unwrap()
     }
 
     /// The master entries of the maps (slot 0), by frontend.

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use berth_api::container::Protocol as ApiProtocol;
 use berth_api::endpointslice::AddressType;
-use berth_api::service::ServiceType;
+use berth_api::service::{ServiceType, TrafficPolicy};
 use berth_api::{EndpointSlice, Service};
 use berth_dataplane as dp;
 
@@ -80,8 +80,13 @@ fn backends(
     port_name: &str,
     proto: ApiProtocol,
     families: (bool, bool),
-) -> BTreeMap<dp::Backend, dp::BackendState> {
+    node: &str,
+) -> (
+    BTreeMap<dp::Backend, dp::BackendState>,
+    BTreeSet<dp::Backend>,
+) {
     let mut out: BTreeMap<dp::Backend, dp::BackendState> = BTreeMap::new();
+    let mut local = BTreeSet::new();
     for s in slices {
         let v6 = match s.address_type {
             AddressType::Ipv4 => false,
@@ -109,13 +114,17 @@ fn backends(
                     && !ip.is_unspecified()
                     && !ip.is_multicast()
                 {
-                    let e = out.entry(dp::Backend::new(ip, port)).or_insert(st);
+                    let b = dp::Backend::new(ip, port);
+                    let e = out.entry(b).or_insert(st);
                     *e = (*e).min(st);
+                    if !node.is_empty() && ep.node_name == node {
+                        local.insert(b);
+                    }
                 }
             }
         }
     }
-    out
+    (out, local)
 }
 
 /// The data plane's view of `svc` with `slices` (every slice of its
@@ -124,6 +133,7 @@ fn backends(
 pub fn translate<'a>(
     svc: &Service,
     slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    node: &NodeView,
 ) -> Option<dp::Service> {
     let vips = vips(svc);
     if vips.is_empty() {
@@ -139,6 +149,11 @@ pub fn translate<'a>(
         .into_iter()
         .filter(|s| &s.metadata.namespace == ns && s.service_name() == Some(name.as_str()))
         .collect();
+    let node_ports = matches!(
+        svc.spec.type_,
+        ServiceType::NodePort | ServiceType::LoadBalancer
+    );
+    let external_local = svc.spec.external_traffic_policy == Some(TrafficPolicy::Local);
     let mut seen = BTreeSet::new();
     let mut ports = Vec::new();
     for sp in &svc.spec.ports {
@@ -148,8 +163,13 @@ pub fn translate<'a>(
         if port == 0 || !seen.insert((port, proto)) {
             continue;
         }
-        let members = backends(&slices, &sp.name, sp.protocol, families);
+        let (members, local) = backends(&slices, &sp.name, sp.protocol, families, &node.name);
+        let node_port = u16::try_from(sp.node_port)
+            .ok()
+            .filter(|p| *p != 0 && node_ports);
         ports.push(dp::ServicePort {
+            node_port,
+            external_backends: external_local.then(|| local.into_iter().collect()),
             name: sp.name.clone(),
             port,
             protocol: proto,
@@ -172,12 +192,39 @@ pub fn translate<'a>(
     if ports.is_empty() {
         return None;
     }
+    let external_ips = svc
+        .spec
+        .external_ips
+        .iter()
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .filter(|a| !vips.contains(a))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     Some(dp::Service {
         name: service_name(ns, name),
         vips,
         ports,
         policy: policy(svc),
+        external_ips,
+        node_addrs: if node_ports {
+            node.addrs.clone()
+        } else {
+            Vec::new()
+        },
+        external_local,
     })
+}
+
+/// What the node adds to a Service's frontends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeView {
+    /// The node's name: endpoints with this `nodeName` are local
+    /// (externalTrafficPolicy Local serves only those).
+    pub name: String,
+    /// The addresses node ports are served on (its InternalIPs); none
+    /// when the node serves no node ports.
+    pub addrs: Vec<IpAddr>,
 }
 
 /// sessionAffinity ClientIP with its timeout, and the algorithm annotation
@@ -213,13 +260,16 @@ mod tests {
     #[test]
     fn affinity_and_the_algorithm_annotation_become_the_policy() {
         let mut svc = service("web", &["10.96.0.20"], &[("http", 80, "web")]);
-        assert_eq!(translate(&svc, []).unwrap().policy, dp::Policy::default());
+        assert_eq!(
+            translate(&svc, [], &NodeView::default()).unwrap().policy,
+            dp::Policy::default()
+        );
         svc.spec.session_affinity = berth_api::service::SessionAffinity::ClientIP;
         svc.spec.apply_defaults();
         svc.metadata
             .annotations
             .insert(LB_ALGORITHM_ANNOTATION.into(), "Maglev".into());
-        let p = translate(&svc, []).unwrap().policy;
+        let p = translate(&svc, [], &NodeView::default()).unwrap().policy;
         assert_eq!(p.affinity_timeout, Some(10_800));
         assert_eq!(p.algorithm, dp::Algorithm::Maglev);
     }
@@ -250,7 +300,7 @@ mod tests {
             &[("http", 1)],
             vec![endpoint("10.244.9.9", true, false)],
         );
-        let got = translate(&svc, [&a, &c, &other]).unwrap();
+        let got = translate(&svc, [&a, &c, &other], &NodeView::default()).unwrap();
         assert_eq!(got.name, "default/web");
         assert_eq!(got.vips, ["10.96.0.20".parse::<IpAddr>().unwrap()]);
         assert_eq!(got.ports.len(), 1);
@@ -277,7 +327,7 @@ mod tests {
             vec![endpoint("10.244.1.5", true, false)],
         );
         s.ports[0].protocol = ApiProtocol::Udp;
-        let got = translate(&svc, [&s]).unwrap();
+        let got = translate(&svc, [&s], &NodeView::default()).unwrap();
         assert_eq!(got.ports[0].protocol, dp::Protocol::Udp);
         assert_eq!(got.ports[0].backends, [b("10.244.1.5:5353")]);
         assert_eq!(got.ports[1].protocol, dp::Protocol::Tcp);
@@ -305,7 +355,7 @@ mod tests {
                 endpoint("10.244.1.4", true, false),
             ],
         );
-        let got = translate(&svc, [&s]).unwrap();
+        let got = translate(&svc, [&s], &NodeView::default()).unwrap();
         let p = &got.ports[0];
         // Every endpoint is a member, once; only ready, not terminating ones
         // are active.
@@ -327,7 +377,7 @@ mod tests {
         let mut gone = endpoint("10.244.1.6", false, true);
         gone.conditions.serving = Some(false);
         let s = slice("web", "web-b", AddressType::Ipv4, &[("", 8080)], vec![gone]);
-        let got = translate(&svc, [&s]).unwrap();
+        let got = translate(&svc, [&s], &NodeView::default()).unwrap();
         assert_eq!(
             got.ports[0].options_of(&b("10.244.1.6:8080")).state,
             dp::BackendState::Quarantined
@@ -355,7 +405,7 @@ mod tests {
             &[("http", 8080)],
             vec![endpoint("fd00:10:244:1::2", true, false)],
         );
-        let got = translate(&svc, [&v6, &v4]).unwrap();
+        let got = translate(&svc, [&v6, &v4], &NodeView::default()).unwrap();
         assert_eq!(got.vips.len(), 2);
         assert_eq!(
             got.ports[0].backends,
@@ -364,7 +414,7 @@ mod tests {
         // A single-stack Service ignores the other family's slice (the
         // data plane refuses backends without a VIP of their family).
         let single = service("web", &["10.96.0.20"], &[("http", 80, "8080")]);
-        let got = translate(&single, [&v6, &v4]).unwrap();
+        let got = translate(&single, [&v6, &v4], &NodeView::default()).unwrap();
         assert_eq!(got.ports[0].backends, [b("10.244.1.2:8080")]);
     }
 
@@ -372,19 +422,19 @@ mod tests {
     fn nothing_to_program_without_a_vip_or_a_port() {
         let s = slice("web", "web-a", AddressType::Ipv4, &[("", 80)], vec![]);
         let headless = service("web", &["None"], &[("", 80, "80")]);
-        assert_eq!(translate(&headless, [&s]), None);
+        assert_eq!(translate(&headless, [&s], &NodeView::default()), None);
         let pending = service("web", &[], &[("", 80, "80")]);
-        assert_eq!(translate(&pending, [&s]), None);
+        assert_eq!(translate(&pending, [&s], &NodeView::default()), None);
         let mut ext = service("web", &["10.96.0.20"], &[("", 80, "80")]);
         ext.spec.type_ = ServiceType::ExternalName;
-        assert_eq!(translate(&ext, [&s]), None);
+        assert_eq!(translate(&ext, [&s], &NodeView::default()), None);
         let mut sctp = service("web", &["10.96.0.20"], &[("", 80, "80")]);
         sctp.spec.ports[0].protocol = ApiProtocol::Sctp;
-        assert_eq!(translate(&sctp, [&s]), None);
+        assert_eq!(translate(&sctp, [&s], &NodeView::default()), None);
         // A port without endpoints is programmed empty: connect() is
         // refused at once instead of leaving the cluster.
         let svc = service("web", &["10.96.0.20"], &[("", 80, "80")]);
-        let got = translate(&svc, std::iter::empty()).unwrap();
+        let got = translate(&svc, std::iter::empty(), &NodeView::default()).unwrap();
         assert!(got.ports[0].backends.is_empty());
     }
 }

@@ -130,7 +130,13 @@ impl Startup {
         cni::gc(&conflist, runtime.as_ref()).await?;
         // The data plane before the pods: a restarted agent adopts the
         // pinned maps and links, so service traffic never stops.
-        let proxy = dataplane::start(config.dataplane.as_ref(), &client).await?;
+        let proxy = dataplane::start(
+            config.dataplane.as_ref(),
+            &client,
+            &node_name,
+            &config.node_ips.0,
+        )
+        .await?;
         let dns = dns::start(&config).await?;
         let podnet = podnet::start(&config, &client, &node_name);
         let agent = Agent::start(client, runtime, cfg, RUNTIME_VERSION)

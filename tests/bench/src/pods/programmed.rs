@@ -102,7 +102,7 @@ pub async fn run(world: &World, n: usize) -> anyhow::Result<Vec<Duration>> {
     let lb = tokio::task::spawn_blocking(move || kernel::attach(&settings))
         .await?
         .map_err(|e| anyhow::anyhow!(berth_api::error_chain(&e)))?;
-    let proxy = Proxy::start(world.admin().clone(), lb);
+    let proxy = Proxy::start(world.admin().clone(), lb, Default::default());
     let measured = async {
         proxy.ready().await;
         let pod_ip = backend(world).await?;

@@ -27,8 +27,10 @@ fn web(backends: &[&str]) -> Service {
             protocol: Protocol::Tcp,
             backends: backends.iter().map(|b| be(b)).collect(),
             options: Default::default(),
+            ..ServicePort::default()
         }],
         policy: Policy::default(),
+        ..Service::default()
     }
 }
 
@@ -64,8 +66,9 @@ fn assert_consistent(m: &MemMaps) {
             };
             assert!(m.backends.contains_key(&id), "backend {id} missing");
         }
+        let external = v.flags & berth_ebpf_common::lb::SVC_F_EXTERNAL != 0;
         assert!(
-            m.vips.contains_key(&k.frontend.vip),
+            external || m.vips.contains_key(&k.frontend.vip),
             "VIP marker of {} missing",
             k.frontend
         );
@@ -368,4 +371,5 @@ fn ids_stay_unique() {
 }
 
 mod adoption;
+mod external;
 mod policy;
