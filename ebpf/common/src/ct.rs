@@ -8,7 +8,8 @@
 //!   frontend, rewritten to node → backend with SNAT, or client → backend
 //!   without) and the *reply* one (backend → node or client, rewritten to
 //!   frontend → client).
-//! * `NP_CONFIG`: the node's address that SNAT uses and the SNAT port
+//! * `CT6`: its IPv6 twin.
+//! * `NP_CONFIG`: the node's addresses that SNAT uses and the SNAT port
 //!   range, written by userspace.
 //!
 //! The entries carry no policy yet. NetworkPolicy reuses this map for the
@@ -63,6 +64,35 @@ pub const TCP_FIN: u8 = 0x01;
 pub const TCP_SYN: u8 = 0x02;
 pub const TCP_RST: u8 = 0x04;
 
+/// IPv6 twin of [`Ct4Key`]: addresses as four 32-bit words, network order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Ct6Key {
+    pub saddr: [u32; 4],
+    pub daddr: [u32; 4],
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// IPv6 twin of [`Ct4Value`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Ct6Value {
+    pub saddr: [u32; 4],
+    pub daddr: [u32; 4],
+    pub sport: u16,
+    pub dport: u16,
+    pub flags: u8,
+    pub tcp_flags: u8,
+    pub _pad: [u8; 2],
+    pub backend_id: u32,
+    pub service_id: u32,
+    pub last_ns: u64,
+    pub packets: u64,
+}
+
 /// The per-packet path's settings (`NP_CONFIG`, one entry).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -73,6 +103,8 @@ pub struct NodePortConfig {
     /// SNAT source ports: `snat_port_min..=snat_port_max` (host order).
     pub snat_port_min: u16,
     pub snat_port_max: u16,
+    /// The node's IPv6 address that SNAT uses; all zero: none.
+    pub snat6: [u32; 4],
 }
 
 /// Default SNAT source ports: above Linux's ephemeral range
@@ -95,6 +127,20 @@ pub const NP_STATS_LEN: u32 = 5;
 /// How many ports a new flow tries before it gives up (each try is one
 /// `BPF_NOEXIST` insert of its reply entry).
 pub const SNAT_TRIES: u32 = 8;
+
+impl Ct6Key {
+    /// IPv6 twin of [`Ct4Key::reply_of`].
+    pub const fn reply_of(v: &Ct6Value, proto: u8) -> Self {
+        Self {
+            saddr: v.daddr,
+            daddr: v.saddr,
+            sport: v.dport,
+            dport: v.sport,
+            proto,
+            _pad: [0; 3],
+        }
+    }
+}
 
 impl Ct4Key {
     /// The key the packet with this value's tuple is seen with, reversed:
@@ -124,7 +170,9 @@ pub const fn snat_port(min: u16, max: u16, random: u32, attempt: u32) -> u16 {
 
 const _: () = assert!(core::mem::size_of::<Ct4Key>() == 16);
 const _: () = assert!(core::mem::size_of::<Ct4Value>() == 40);
-const _: () = assert!(core::mem::size_of::<NodePortConfig>() == 8);
+const _: () = assert!(core::mem::size_of::<Ct6Key>() == 40);
+const _: () = assert!(core::mem::size_of::<Ct6Value>() == 64);
+const _: () = assert!(core::mem::size_of::<NodePortConfig>() == 24);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -137,6 +185,10 @@ mod pod {
     unsafe impl aya::Pod for Ct4Value {}
     // SAFETY: as above.
     unsafe impl aya::Pod for NodePortConfig {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for Ct6Key {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for Ct6Value {}
 }
 
 #[cfg(test)]

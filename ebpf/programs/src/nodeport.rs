@@ -11,17 +11,20 @@
 // their socket hooks.
 #[allow(dead_code)]
 mod affinity;
-mod ct4;
+mod ct;
 #[allow(dead_code)]
 mod ctx;
 #[allow(dead_code)]
 mod family;
+mod l4;
 #[allow(dead_code)]
 mod maglev;
 #[allow(dead_code)]
 mod maps;
 mod nodeport4;
+mod nodeport6;
 mod packet4;
+mod packet6;
 #[allow(dead_code)]
 mod pick;
 #[allow(dead_code)]
@@ -30,8 +33,14 @@ mod rt;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};
 
-/// Ingress of a nodeport device or a reply device.
+/// Ingress of a nodeport device or a reply device: IPv4 and IPv6
+/// (whatever else passes untouched).
 #[classifier]
 pub fn berth_nodeport_ingress(ctx: TcContext) -> i32 {
-    nodeport4::try_ingress(&ctx).unwrap_or(packet4::PASS)
+    let r = match l4::ethertype(&ctx) {
+        Some(l4::ETH_P_IP) => nodeport4::try_ingress(&ctx),
+        Some(l4::ETH_P_IPV6) => nodeport6::try_ingress(&ctx),
+        _ => Ok(l4::PASS),
+    };
+    r.unwrap_or(l4::PASS)
 }

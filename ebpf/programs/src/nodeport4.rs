@@ -14,26 +14,26 @@ use berth_ebpf_common::{
 };
 
 use crate::{
-    ct4::{self, CT4},
+    ct::{self, CT4},
     ctx::{Skip, now_ns, random},
     family::V4,
+    l4::PASS,
     maps::count_translated,
-    packet4::{PASS, Packet4, forward, parse, rewrite},
+    packet4::{Packet4, forward, parse, rewrite},
     pick::{select, service},
 };
 
 /// Marks a client address as one, so it never equals a network-namespace
 /// cookie (the client of the socket hooks) in the affinity map.
-const WIRE_CLIENT: u64 = 1 << 63;
+pub const WIRE_CLIENT: u64 = 1 << 63;
 
 pub fn try_ingress(ctx: &TcContext) -> Result<i32, i64> {
     let Some(p) = parse(ctx) else {
         return Ok(PASS);
     };
     let now = now_ns();
-    if let Some(e) = ct4::get(&p.key) {
-        ct4::touch(&p.key, now, p.tcp_flags);
-        ct4::count(NP_STAT_TRACKED);
+    if let Some(e) = ct::seen(&CT4, &p.key, now, p.tcp_flags) {
+        ct::count(NP_STAT_TRACKED);
         return send(ctx, &p, &e);
     }
     let k = &p.key;
@@ -46,7 +46,7 @@ pub fn try_ingress(ctx: &TcContext) -> Result<i32, i64> {
         Ok(found) => found,
         Err(Skip::NotService) => return Ok(PASS),
         Err(Skip::Refuse) => {
-            ct4::count(NP_STAT_NO_BACKEND);
+            ct::count(NP_STAT_NO_BACKEND);
             return Ok(TC_ACT_SHOT);
         }
     };
@@ -77,7 +77,7 @@ pub fn try_ingress(ctx: &TcContext) -> Result<i32, i64> {
         out.flags |= CT_F_SNAT;
         reply.flags |= CT_F_SNAT;
         if !snat(&mut out, &reply, k.proto) {
-            ct4::count(NP_STAT_NO_SNAT_PORT);
+            ct::count(NP_STAT_NO_SNAT_PORT);
             return Ok(TC_ACT_SHOT);
         }
     } else {
@@ -86,7 +86,7 @@ pub fn try_ingress(ctx: &TcContext) -> Result<i32, i64> {
     // Losing the entry (LRU pressure) costs the flow: its next packet is
     // a new flow, which a backend answers with a reset.
     let _ = CT4.insert(k, out, 0);
-    ct4::count(NP_STAT_NEW);
+    ct::count(NP_STAT_NEW);
     count_translated(master.service_id, backend_id);
     send(ctx, &p, &out)
 }
@@ -95,7 +95,7 @@ pub fn try_ingress(ctx: &TcContext) -> Result<i32, i64> {
 /// `reply` under the tuple its replies come back with. False: none free.
 #[inline(always)]
 fn snat(out: &mut Ct4Value, reply: &Ct4Value, proto: u8) -> bool {
-    let Some(cfg) = ct4::config() else {
+    let Some(cfg) = ct::config() else {
         return false;
     };
     if cfg.snat4 == 0 {
@@ -125,7 +125,7 @@ fn send(ctx: &TcContext, p: &Packet4, to: &Ct4Value) -> Result<i32, i64> {
     Ok(match forward(ctx, to, p.key.proto) {
         Some(verdict) => verdict,
         None => {
-            ct4::count(NP_STAT_FIB_MISS);
+            ct::count(NP_STAT_FIB_MISS);
             PASS
         }
     })

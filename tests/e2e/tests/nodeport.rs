@@ -10,7 +10,10 @@ use std::{
     net::{SocketAddr, TcpStream},
 };
 
-use common::edge::{Answer, CLIENT, Edge, IO_TIMEOUT, NODE1, POD1, POD2, tcp_from, udp_from};
+use common::edge::{
+    Answer, CLIENT, CLIENT_6, Edge, IO_TIMEOUT, NODE1, NODE1_6, POD1, POD1_6, POD2, POD2_6,
+    tcp_from, udp_from,
+};
 
 /// Exchanges per check: enough that a random pick of 2 backends misses
 /// one with probability 2^-39.
@@ -20,6 +23,10 @@ fn at(port: u16) -> SocketAddr {
     SocketAddr::new(NODE1.parse().expect("ip"), port)
 }
 
+fn at6(port: u16) -> SocketAddr {
+    SocketAddr::new(NODE1_6.parse().expect("ip"), port)
+}
+
 /// A NodePort-style service on node 1's address: port 30080 (TCP and UDP)
 /// SNATed, 30081 with the client's address kept (pod 1 only, as an
 /// externalTrafficPolicy Local frontend lists only local backends), and a
@@ -27,13 +34,16 @@ fn at(port: u16) -> SocketAddr {
 fn services(backends: &[&str]) -> String {
     let list = backends
         .iter()
-        .map(|b| format!("\"{b}:8080\""))
+        .map(|b| match b.contains(':') {
+            true => format!("\"[{b}]:8080\""),
+            false => format!("\"{b}:8080\""),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     format!(
         "services:
   - name: web-np
-    vips: [{NODE1}]
+    vips: [{NODE1}, \"{NODE1_6}\"]
     exposure: external
     ports:
       - port: 30080
@@ -42,13 +52,13 @@ fn services(backends: &[&str]) -> String {
         protocol: UDP
         backends: [{list}]
   - name: web-local
-    vips: [{NODE1}]
+    vips: [{NODE1}, \"{NODE1_6}\"]
     exposure: external-local
     ports:
       - port: 30081
-        backends: [\"{POD1}:8080\"]
+        backends: [\"{POD1}:8080\", \"[{POD1_6}]:8080\"]
   - name: web-internal
-    vips: [10.96.50.1]
+    vips: [10.96.50.1, \"fd00:96::50\"]
     ports:
       - port: 80
         backends: [{list}]
@@ -58,7 +68,7 @@ fn services(backends: &[&str]) -> String {
 
 fn running() -> Edge {
     let mut e = Edge::new();
-    e.write_file(&services(&[POD1, POD2]));
+    e.write_file(&services(&[POD1, POD2, POD1_6, POD2_6]));
     e.start();
     e
 }
@@ -94,11 +104,16 @@ fn a_node_port_reaches_pods_on_both_nodes_snated_over_tcp_and_udp() {
     // sent to: the replies were translated back.
     let udp = spread(&e, udp_from, at(30080));
     assert_eq!(keys(&udp), want, "UDP: {udp:?}");
+    let want6 = [("pod-1", NODE1_6), ("pod-2", NODE1_6)];
+    let tcp6 = spread(&e, tcp_from, at6(30080));
+    assert_eq!(keys(&tcp6), want6, "TCP over IPv6: {tcp6:?}");
+    let udp6 = spread(&e, udp_from, at6(30080));
+    assert_eq!(keys(&udp6), want6, "UDP over IPv6: {udp6:?}");
     let out = e.berth(&["dataplane", "ct", "list"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or_default();
     assert!(
-        last.contains(&format!("new flows {}", 2 * TRIES)),
+        last.contains(&format!("new flows {}", 4 * TRIES)),
         "every exchange was one new flow: {last}"
     );
     assert!(
@@ -112,6 +127,8 @@ fn local_keeps_the_client_address_and_internal_frontends_stay_inside() {
     let e = running();
     let local = spread(&e, tcp_from, at(30081));
     assert_eq!(keys(&local), [("pod-1", CLIENT)], "{local:?}");
+    let local6 = spread(&e, tcp_from, at6(30081));
+    assert_eq!(keys(&local6), [("pod-1", CLIENT_6)], "{local6:?}");
     // A ClusterIP is not served to packets from outside: the client's
     // packet to it goes nowhere (node 1 has no route for it).
     let internal = tcp_from(&e, "10.96.50.1:80".parse().expect("addr"));
@@ -182,7 +199,7 @@ fn the_flows_of_a_removed_backend_end() {
     }
     assert_eq!(held.len(), 2, "both pods held");
     let mark = e.log_mark();
-    e.write_file(&services(&[POD1]));
+    e.write_file(&services(&[POD1, POD1_6]));
     e.wait_log_since(mark, "forgot external flows to removed backends");
     // Pod 2's flow is forgotten: its next packet is a new flow to pod 1,
     // whose kernel knows no such connection and resets it.

@@ -8,6 +8,7 @@
 //! without translation.
 
 mod bpf_maps;
+mod conntrack;
 mod nodeport;
 mod sock_iter;
 mod sockdiag;
@@ -29,10 +30,8 @@ use berth_ebpf_common::MAP_LAYOUT_VERSION;
 use tracing::{debug, info};
 
 pub use bpf_maps::BpfMaps;
-pub use nodeport::{
-    CtEntry, DEFAULT_CT_ENTRIES, NodePort, NodePortStats, ct_flush, ct_list, nodeport_stats,
-    start_nodeport,
-};
+pub use conntrack::{CtEntry, ct_flush, ct_list};
+pub use nodeport::{DEFAULT_CT_ENTRIES, NodePort, NodePortStats, nodeport_stats, start_nodeport};
 
 use crate::{error::MapError, model::Limits, table::Lb};
 

@@ -8,29 +8,27 @@
 use std::{
     collections::BTreeSet,
     fs,
-    net::{IpAddr, Ipv4Addr},
+    net::{Ipv4Addr, Ipv6Addr},
     os::fd::AsFd,
     path::{Path, PathBuf},
 };
 
 use aya::{
-    maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray},
+    maps::{Array, Map, MapData, PerCpuArray},
     programs::{SchedClassifier, TcAttachType, links::FdLink},
 };
-use berth_ebpf_common::ct::{
-    CT_F_REPLY, CT_F_SNAT, Ct4Key, Ct4Value, NP_STATS_LEN, NodePortConfig as WireConfig, SNAT_PORTS,
-};
+use berth_ebpf_common::ct::{NP_STATS_LEN, NodePortConfig as WireConfig, SNAT_PORTS};
 use tracing::{debug, info};
 
 use super::{KernelConfig, KernelError, io_err, loader, maps_dir, sys};
-use crate::model::{Backend, FrontendKey};
 
 /// The compiled per-packet object, built by build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/berth-nodeport.o"));
 
 /// The tc ingress program.
 pub const PROGRAM: &str = "berth_nodeport_ingress";
-const CT4: &str = "CT4";
+pub(super) const CT4: &str = "CT4";
+pub(super) const CT6: &str = "CT6";
 const NP_CONFIG: &str = "NP_CONFIG";
 const NP_STATS: &str = "NP_STATS";
 /// Prefix of the pinned tc links, one per device.
@@ -46,8 +44,9 @@ pub struct NodePort {
     /// and those replies of SNATed flows come back on (the pods' bridge,
     /// the links to other nodes).
     pub devices: Vec<String>,
-    /// The node's address SNAT uses (externalTrafficPolicy Cluster).
+    /// The node's addresses SNAT uses (externalTrafficPolicy Cluster).
     pub snat4: Option<Ipv4Addr>,
+    pub snat6: Option<Ipv6Addr>,
     /// SNAT source ports (inclusive).
     pub snat_ports: (u16, u16),
     /// Conntrack entries (two per flow), fixed when the map is created.
@@ -59,13 +58,21 @@ impl Default for NodePort {
         Self {
             devices: Vec::new(),
             snat4: None,
+            snat6: None,
             snat_ports: SNAT_PORTS,
             ct_entries: DEFAULT_CT_ENTRIES,
         }
     }
 }
 
-fn perr<E: std::error::Error + Send + Sync + 'static>(
+/// An IPv6 address as the kernel's four network-order words.
+pub(super) fn words(o: [u8; 16]) -> [u32; 4] {
+    std::array::from_fn(|i| {
+        u32::from_ne_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]])
+    })
+}
+
+pub(super) fn perr<E: std::error::Error + Send + Sync + 'static>(
     what: &'static str,
 ) -> impl FnOnce(E) -> KernelError {
     move |e| KernelError::Program {
@@ -83,6 +90,7 @@ pub fn start_nodeport(cfg: &KernelConfig, np: &NodePort) -> Result<(), KernelErr
     let links_dir = cfg.links_dir();
     let mut l = loader(&maps_dir, &cfg.limits);
     l.map_max_entries(CT4, np.ct_entries)
+        .map_max_entries(CT6, np.ct_entries)
         .map_max_entries(NP_STATS, NP_STATS_LEN);
     let mut ebpf = l.load(OBJECT).map_err(|e| KernelError::Load {
         source: Box::new(e),
@@ -96,6 +104,7 @@ pub fn start_nodeport(cfg: &KernelConfig, np: &NodePort) -> Result<(), KernelErr
         snat4: np.snat4.map_or(0, |a| u32::from_ne_bytes(a.octets())),
         snat_port_min: np.snat_ports.0,
         snat_port_max: np.snat_ports.1,
+        snat6: np.snat6.map_or([0; 4], |a| words(a.octets())),
     };
     config.set(0, wire, 0).map_err(perr("write NP_CONFIG"))?;
     let prog: &mut SchedClassifier = ebpf
@@ -184,140 +193,6 @@ pub(super) fn down(links_dir: &Path) -> Result<Vec<PathBuf>, KernelError> {
         removed.push(pin);
     }
     Ok(removed)
-}
-
-/// One direction of a tracked flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CtEntry {
-    pub key: Ct4Key,
-    pub value: Ct4Value,
-}
-
-impl CtEntry {
-    /// Whether this is the reply direction.
-    pub fn is_reply(&self) -> bool {
-        self.value.flags & CT_F_REPLY != 0
-    }
-
-    /// One line: `TCP 10.0.0.1:4000 -> 10.0.0.2:30080 => 10.0.0.2:61001 -> 10.244.1.2:8080 ...`.
-    pub fn render(&self, now_ns: u64) -> String {
-        let a = |x: u32| Ipv4Addr::from(x.to_ne_bytes());
-        let p = u16::from_be;
-        let (k, v) = (&self.key, &self.value);
-        let proto = match k.proto {
-            berth_ebpf_common::PROTO_TCP => "TCP",
-            _ => "UDP",
-        };
-        format!(
-            "{proto} {}:{} -> {}:{} => {}:{} -> {}:{} {}{} backend={} packets={} idle={}s",
-            a(k.saddr),
-            p(k.sport),
-            a(k.daddr),
-            p(k.dport),
-            a(v.saddr),
-            p(v.sport),
-            a(v.daddr),
-            p(v.dport),
-            if self.is_reply() { "reply" } else { "original" },
-            if v.flags & CT_F_SNAT != 0 {
-                " snat"
-            } else {
-                ""
-            },
-            v.backend_id,
-            v.packets,
-            now_ns.saturating_sub(v.last_ns) / 1_000_000_000,
-        )
-    }
-}
-
-fn ct_map(maps_dir: &Path) -> Result<BpfHashMap<MapData, Ct4Key, Ct4Value>, KernelError> {
-    let path = maps_dir.join(CT4);
-    if !path.exists() {
-        return Err(KernelError::NotPinned { path });
-    }
-    let data = MapData::from_pin(&path).map_err(perr("open pinned CT4"))?;
-    // aya opens an LRU hash map as a HashMap through Map::LruHashMap.
-    let map = Map::LruHashMap(data);
-    map.try_into().map_err(perr("CT4"))
-}
-
-/// Every tracked flow direction.
-pub fn ct_list(bpffs: &Path) -> Result<Vec<CtEntry>, KernelError> {
-    let map = ct_map(&maps_dir(bpffs))?;
-    let mut out = Vec::new();
-    for e in map.iter() {
-        let (key, value) = e.map_err(perr("dump CT4"))?;
-        out.push(CtEntry { key, value });
-    }
-    Ok(out)
-}
-
-/// Deletes the entries `doomed` picks; returns how many.
-fn ct_delete(
-    maps_dir: &Path,
-    doomed: impl Fn(&Ct4Key, &Ct4Value) -> bool,
-) -> Result<usize, KernelError> {
-    let mut map = ct_map(maps_dir)?;
-    let keys: Vec<Ct4Key> = map
-        .iter()
-        .filter_map(Result::ok)
-        .filter(|(k, v)| doomed(k, v))
-        .map(|(k, _)| k)
-        .collect();
-    let mut n = 0;
-    for k in keys {
-        // An entry gone meanwhile (LRU eviction) is not an error.
-        if map.remove(&k).is_ok() {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Deletes every tracked flow (`berth dataplane ct flush`); returns how
-/// many entries went.
-pub fn ct_flush(bpffs: &Path) -> Result<usize, KernelError> {
-    ct_delete(&maps_dir(bpffs), |_, _| true)
-}
-
-/// Deletes the flows (both directions) of external frontends to backends
-/// that left them: their next packet is a new flow, which another backend
-/// answers with a reset (or, with none left, is dropped). No CT4 pinned
-/// (no per-packet path): nothing to do.
-pub(crate) fn ct_forget(
-    maps_dir: &Path,
-    removed: &[(FrontendKey, Backend)],
-) -> Result<usize, KernelError> {
-    let v4 = |a: IpAddr| match a {
-        IpAddr::V4(a) => Some(u32::from_ne_bytes(a.octets())),
-        IpAddr::V6(_) => None,
-    };
-    let gone: BTreeSet<(u32, u16, u8, u32, u16)> = removed
-        .iter()
-        .filter_map(|(f, b)| {
-            Some((
-                v4(f.vip)?,
-                f.port.to_be(),
-                f.protocol.number(),
-                v4(b.addr)?,
-                b.port.to_be(),
-            ))
-        })
-        .collect();
-    if gone.is_empty() || !maps_dir.join(CT4).exists() {
-        return Ok(0);
-    }
-    ct_delete(maps_dir, |k, v| {
-        // The original direction is keyed by the frontend and rewritten to
-        // the backend; the reply direction is the reverse.
-        let (front, back) = if v.flags & CT_F_REPLY == 0 {
-            ((k.daddr, k.dport), (v.daddr, v.dport))
-        } else {
-            ((v.saddr, v.sport), (k.saddr, k.sport))
-        };
-        gone.contains(&(front.0, front.1, k.proto, back.0, back.1))
-    })
 }
 
 /// The per-packet path's counters, summed over CPUs.

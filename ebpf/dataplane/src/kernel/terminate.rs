@@ -219,7 +219,7 @@ pub(crate) fn spawn_worker<R: RevNat + Send + 'static>(
                     Err(e) => tracing::warn!(backends = targets.len(), error = %e, "connections to removed backends not ended"),
                 }
                 if let Some(dir) = &maps_dir {
-                    match super::nodeport::ct_forget(dir, &targets) {
+                    match super::conntrack::ct_forget(dir, &targets) {
                         Ok(0) => {}
                         Ok(n) => debug!(entries = n, "forgot external flows to removed backends"),
                         Err(e) => tracing::warn!(error = %e, "external flows to removed backends not forgotten"),

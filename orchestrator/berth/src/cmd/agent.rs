@@ -139,13 +139,19 @@ pub struct NodeDnsArgs {
 
 impl AgentArgs {
     /// The per-packet path, when `--nodeport-devices` names devices: SNAT
-    /// to the node's IPv4 address unless `--snat-ipv4` says otherwise, and
+    /// to the node's addresses unless `--snat-ipv4`/`--snat-ipv6` say otherwise, and
     /// the replies of SNATed flows caught where they come back (the pods'
     /// bridge, the overlay) besides the devices named.
     fn nodeport(&self) -> Option<berth_dataplane::kernel::NodePort> {
         let mut np = self.dataplane.nodeport.settings()?;
         if np.snat4.is_none() {
             np.snat4 = self.node_ip.v4();
+        }
+        if np.snat6.is_none() {
+            np.snat6 = self.node_ip.0.iter().find_map(|a| match a {
+                std::net::IpAddr::V6(a) => Some(*a),
+                std::net::IpAddr::V4(_) => None,
+            });
         }
         for dev in [self.bridge.as_str(), berth_node::podnet::plan::VXLAN_DEV] {
             if !np.devices.iter().any(|d| d == dev) {

@@ -99,6 +99,9 @@ pub struct NodePortArgs {
     /// and counted.
     #[arg(long, value_name = "ADDR")]
     pub snat_ipv4: Option<std::net::Ipv4Addr>,
+    /// The node's IPv6 address that SNAT uses.
+    #[arg(long, value_name = "ADDR")]
+    pub snat_ipv6: Option<std::net::Ipv6Addr>,
     /// Conntrack entries (two per flow), fixed when the map is created.
     #[arg(long, default_value_t = kernel::DEFAULT_CT_ENTRIES)]
     pub ct_entries: u32,
@@ -115,6 +118,7 @@ impl NodePortArgs {
         Some(kernel::NodePort {
             devices,
             snat4: self.snat_ipv4,
+            snat6: self.snat_ipv6,
             ct_entries: self.ct_entries,
             ..kernel::NodePort::default()
         })
@@ -136,8 +140,7 @@ pub fn run(cmd: DataplaneCmd) -> anyhow::Result<()> {
         }
         DataplaneCmd::Ct(CtCmd::List(a)) => {
             let now = monotonic_ns();
-            let mut entries = kernel::ct_list(&a.bpffs)?;
-            entries.sort_by_key(|e| (e.key, e.value.flags));
+            let entries = kernel::ct_list(&a.bpffs)?;
             for e in &entries {
                 println!("{}", e.render(now));
             }

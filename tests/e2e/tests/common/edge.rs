@@ -12,6 +12,8 @@
 //!                                      |                       |
 //!                                  pod-1 10.250.1.2        pod-2 10.250.2.2
 //! ```
+//!
+//! The same in IPv6: `fd00:250:N::X` for `10.250.N.X`.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -32,6 +34,10 @@ pub const NODE1: &str = "10.250.0.1";
 pub const CLIENT: &str = "10.250.0.2";
 pub const POD1: &str = "10.250.1.2";
 pub const POD2: &str = "10.250.2.2";
+pub const NODE1_6: &str = "fd00:250::1";
+pub const CLIENT_6: &str = "fd00:250::2";
+pub const POD1_6: &str = "fd00:250:1::2";
+pub const POD2_6: &str = "fd00:250:2::2";
 /// Only catches hangs of one exchange.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -55,10 +61,18 @@ fn ns() -> Netns {
     Netns::new().expect("netns")
 }
 
-fn link(a: &Netns, b: &Netns, a_cidr: &str, b_cidr: &str) -> Veth {
+/// A link on subnet `n` (`10.250.n.0/24`, `fd00:250:n::/64`): A is `.2`,
+/// B `.1`.
+fn link(a: &Netns, b: &Netns, n: u8) -> Veth {
     let v = Veth::new(a, Some(b)).expect("veth");
-    v.add_addr_a(a_cidr).expect("address A");
-    v.add_addr_b(b_cidr).expect("address B");
+    v.add_addr_a(&format!("10.250.{n}.2/24"))
+        .expect("address A");
+    v.add_addr_b(&format!("10.250.{n}.1/24"))
+        .expect("address B");
+    v.add_addr_a(&format!("fd00:250:{n}::2/64"))
+        .expect("address A");
+    v.add_addr_b(&format!("fd00:250:{n}::1/64"))
+        .expect("address B");
     v
 }
 
@@ -68,31 +82,51 @@ impl Edge {
         let (client, node1, node2) = (ns(), ns(), ns());
         let pods = [ns(), ns()];
         let links = [
-            link(&client, &node1, "10.250.0.2/24", "10.250.0.1/24"),
-            link(&node2, &node1, "10.250.9.2/24", "10.250.9.1/24"),
-            link(&pods[0], &node1, "10.250.1.2/24", "10.250.1.1/24"),
-            link(&pods[1], &node2, "10.250.2.2/24", "10.250.2.1/24"),
+            link(&client, &node1, 0),
+            link(&node2, &node1, 9),
+            link(&pods[0], &node1, 1),
+            link(&pods[1], &node2, 2),
         ];
-        let route = |n: &Netns, args: &[&str]| {
-            n.ip(&[&["route", "add"], args].concat()).expect("route");
+        let route = |n: &Netns, to: &str, via: &str| {
+            let v6 = if via.contains(':') { "-6" } else { "-4" };
+            n.ip(&[v6, "route", "add", to, "via", via]).expect("route");
         };
-        route(&client, &["default", "via", "10.250.0.1"]);
-        route(&node1, &["10.250.2.0/24", "via", "10.250.9.2"]);
-        route(&node2, &["default", "via", "10.250.9.1"]);
-        route(&pods[0], &["default", "via", "10.250.1.1"]);
-        route(&pods[1], &["default", "via", "10.250.2.1"]);
+        for (n, to, via) in [
+            (&client, "default", "10.250.0.1"),
+            (&node1, "10.250.2.0/24", "10.250.9.2"),
+            (&node2, "default", "10.250.9.1"),
+            (&pods[0], "default", "10.250.1.1"),
+            (&pods[1], "default", "10.250.2.1"),
+            (&client, "default", "fd00:250::1"),
+            (&node1, "fd00:250:2::/64", "fd00:250:9::2"),
+            (&node2, "default", "fd00:250:9::1"),
+            (&pods[0], "default", "fd00:250:1::1"),
+            (&pods[1], "default", "fd00:250:2::1"),
+        ] {
+            route(n, to, via);
+        }
         for n in [&client, &node1, &node2, &pods[0], &pods[1]] {
             n.ip(&["link", "set", "lo", "up"]).expect("lo up");
         }
-        node1.enable_ip_forward().expect("forwarding");
-        node2.enable_ip_forward().expect("forwarding");
+        for n in [&node1, &node2] {
+            n.enable_ip_forward().expect("forwarding");
+            n.run(|| std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1"))
+                .expect("namespace")
+                .expect("IPv6 forwarding");
+        }
         let mut tcp = Vec::new();
         let mut udp = Vec::new();
-        for (i, (p, addr)) in pods.iter().zip([POD1, POD2]).enumerate() {
-            let at = SocketAddr::new(addr.parse().expect("ip"), 8080);
+        for (i, (p, addrs)) in pods
+            .iter()
+            .zip([[POD1, POD1_6], [POD2, POD2_6]])
+            .enumerate()
+        {
             let id = format!("pod-{}", i + 1);
-            tcp.push(TcpEcho::start(p, at, &id).expect("tcp echo"));
-            udp.push(UdpEcho::start(p, at, &id).expect("udp echo"));
+            for addr in addrs {
+                let at = SocketAddr::new(addr.parse().expect("ip"), 8080);
+                tcp.push(TcpEcho::start(p, at, &id).expect("tcp echo"));
+                udp.push(UdpEcho::start(p, at, &id).expect("udp echo"));
+            }
         }
         Edge {
             client,
@@ -137,7 +171,7 @@ impl Edge {
             .arg(self.cgroup.path())
             .args(["--poll-ms", "100", "--nodeport-devices", &outside])
             .args(["--nodeport-reply-devices", &replies])
-            .args(["--snat-ipv4", NODE1])
+            .args(["--snat-ipv4", NODE1, "--snat-ipv6", NODE1_6])
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -247,7 +281,8 @@ pub fn tcp_from(edge: &Edge, to: SocketAddr) -> Answer {
 pub fn udp_from(edge: &Edge, to: SocketAddr) -> Answer {
     edge.client
         .run(move || {
-            let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            let any = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let s = UdpSocket::bind(any).map_err(|e| e.to_string())?;
             s.set_read_timeout(Some(IO_TIMEOUT))
                 .map_err(|e| e.to_string())?;
             s.connect(to).map_err(|e| e.to_string())?;
@@ -263,8 +298,10 @@ fn split(reply: &str) -> Answer {
     let mut w = reply.split_whitespace();
     match (w.next(), w.next()) {
         (Some(id), Some(peer)) => {
-            let ip = peer.rsplit_once(':').map_or(peer, |(ip, _)| ip);
-            Ok((id.to_string(), ip.to_string()))
+            let ip = peer
+                .parse::<SocketAddr>()
+                .map_or_else(|_| peer.to_string(), |a| a.ip().to_string());
+            Ok((id.to_string(), ip))
         }
         _ => Err(format!("unexpected reply {reply:?}")),
     }
