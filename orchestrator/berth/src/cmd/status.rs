@@ -23,7 +23,8 @@ pub struct StatusArgs {
 /// What Berth does not do yet: the one list `berth status` prints and
 /// README.md, docs/README.md and docs/architecture.md point to.
 pub const NOT_YET: &[&str] = &[
-    "Services reachable from outside the cluster: NodePort, externalIPs, LoadBalancer (XDP/tc)",
+    "node ports in XDP (tc serves NodePort and externalIPs), hostPort, the healthCheckNodePort server, internalTrafficPolicy Local, DSR",
+    "LoadBalancer address pools and L2 announcement",
     "NetworkPolicy",
     "the Kubernetes REST API (kubectl, client libraries); berth logs/exec through the server",
     "rollout history/undo/pause; StatefulSets, Jobs, DaemonSets; CustomResourceDefinitions",
