@@ -107,9 +107,14 @@ pub struct NodePortConfig {
     pub snat6: [u32; 4],
 }
 
-/// Default SNAT source ports: above Linux's ephemeral range
-/// (32768-60999), so a SNATed flow never takes a local socket's port.
-pub const SNAT_PORTS: (u16, u16) = (61_000, 65_535);
+/// Default SNAT source ports: below Linux's ephemeral range
+/// (32768-60999), so a SNATed flow never takes the port of a local socket
+/// that connects out. A reply comes back to the node's address and one of
+/// these ports and is matched by its conntrack entry before anything else,
+/// so a local service listening on such a port is not disturbed. 31,744
+/// ports per backend address and port: a port is taken only when no entry
+/// holds it, so a closed flow's port is not reused while the LRU keeps it.
+pub const SNAT_PORTS: (u16, u16) = (1_024, 32_767);
 
 /// `NP_STATS` counters: new flows.
 pub const NP_STAT_NEW: u32 = 0;

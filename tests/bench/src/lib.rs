@@ -13,6 +13,9 @@
 //! * [`pods::run`] (`berth bench pods`): pod start-up latency (apply →
 //!   Running and Ready) on an in-process server, containerd, berth-cni
 //!   and agent, with where the time goes.
+//! * [`nodeport::run`] (`berth bench nodeport`): connection latency from
+//!   outside a node through Berth's per-packet path (tc) on node ports vs
+//!   straight to the backend vs kube-proxy's iptables NodePort rules.
 //! * [`demo::run`] (`berth bench demo`): a short, readable demonstration
 //!   of the data plane on a LAN of network namespaces.
 //!
@@ -30,6 +33,7 @@ mod interrupt;
 pub mod lb;
 pub mod lbcluster;
 mod measure;
+pub mod nodeport;
 mod peers;
 pub mod pods;
 mod report;

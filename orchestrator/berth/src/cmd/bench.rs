@@ -1,8 +1,8 @@
-//! `berth bench lb|cni|api|dns|pods|demo`: wiring only; the harness is `berth_bench`.
+//! `berth bench lb|nodeport|cni|api|dns|pods|demo`: wiring only; the harness is `berth_bench`.
 
 use std::path::PathBuf;
 
-use berth_bench::{api, cni, dns, lb, pods};
+use berth_bench::{api, cni, dns, lb, nodeport, pods};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -30,6 +30,10 @@ pub enum BenchCmd {
     /// where the time goes (needs root, containerd, runc, busybox-static
     /// and containernetworking-plugins).
     Pods(PodsArgs),
+    /// Connection latency from outside a node: through Berth's per-packet
+    /// path on node ports vs straight to the backend vs kube-proxy's
+    /// iptables NodePort rules (needs root and iptables-legacy).
+    Nodeport(NodePortArgs),
     /// A short demonstration of the data plane on a LAN of network
     /// namespaces (needs root).
     Demo,
@@ -107,6 +111,20 @@ pub struct VmNodeArgs {
     /// Requests per target (guest 1).
     #[arg(long)]
     pub samples: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct NodePortArgs {
+    /// Service counts (comma-separated): one node port and one distinct
+    /// backend each.
+    #[arg(long, value_delimiter = ',', default_values_t = nodeport::DEFAULT_SERVICES)]
+    pub services: Vec<usize>,
+    /// Connections measured per mode and count.
+    #[arg(long, default_value_t = nodeport::DEFAULT_SAMPLES)]
+    pub samples: usize,
+    /// Write the rows and settings as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +235,11 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
                 cache: a.vm_cache,
                 samples: a.vm_samples,
             }),
+        }),
+        BenchCmd::Nodeport(a) => nodeport::run(&nodeport::NodePortConfig {
+            services: a.services,
+            samples: a.samples,
+            json: a.json,
         }),
         BenchCmd::Cni(a) => cni::run(&cni::CniConfig {
             pods: a.pods,
