@@ -30,7 +30,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,8 @@ const REJOINED: &str = "the node credential was refused: using the bootstrap tok
 
 /// The IPv6-only Service in front of the same replicas.
 const WEB6: &str = "web6";
+/// The NodePort Service's node port.
+const NODE_PORT: u16 = 30_080;
 
 fn start() -> Cluster {
     common::require_root();
@@ -70,7 +72,12 @@ fn start() -> Cluster {
             // Rotated every 6 s, through everything the test does.
             format!("--node-credential-ttl={}s", CREDENTIAL_TTL.as_secs()),
         ],
-        agent_args: vec!["--node-lease-period=1s".into()],
+        agent_args: vec![
+            "--node-lease-period=1s".into(),
+            // Node ports served on the underlay (the server's namespace
+            // is the client outside the nodes).
+            "--nodeport-devices={link}".into(),
+        ],
     };
     let c = Cluster::start(cfg, CONVERGE).unwrap_or_else(|e| panic!("cluster: {e}"));
     let image = c.dir().join("busybox.oci.tar");
@@ -95,6 +102,11 @@ fn manifest_file(c: &Cluster) -> PathBuf {
     m = m[..m.rfind("---").expect("client part")].to_string();
     m.push_str(&format!(
         "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {WEB6}\n  namespace: default\nspec:\n  ipFamilyPolicy: SingleStack\n  ipFamilies: [IPv6]\n  selector:\n    app: {}\n  ports:\n  - name: http\n    port: {}\n    targetPort: http\n",
+        demo::SERVICE,
+        demo::PORT
+    ));
+    m.push_str(&format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web-np\n  namespace: default\nspec:\n  type: NodePort\n  selector:\n    app: {}\n  ports:\n  - name: http\n    port: {}\n    targetPort: http\n    nodePort: {NODE_PORT}\n",
         demo::SERVICE,
         demo::PORT
     ));
@@ -287,6 +299,7 @@ fn three_dual_stack_nodes_serve_across_nodes_and_survive_a_cut_and_a_crash() {
     // Replicas on every node: each client's answers crossed nodes, and
     // node 3's failures below take a replica with them.
     assert_eq!(nodes.len(), NODES, "the replicas landed on {nodes:?}");
+    node_ports_serve_from_outside(&c, &pods);
 
     survives_a_server_restart(&mut c);
 
@@ -333,6 +346,49 @@ fn three_dual_stack_nodes_serve_across_nodes_and_survive_a_cut_and_a_crash() {
     assert_eq!(s.failed, 0, "{s:?}");
     credentials_were_rotated(&c);
     a_revoked_node_is_refused_and_joins_again(&mut c);
+}
+
+/// The NodePort Service's port on a node's underlay address, asked from
+/// the server's namespace (outside the nodes): answered by pods on every
+/// node, whichever node is asked (SNAT to the asked node, replies back
+/// through it).
+fn node_ports_serve_from_outside(c: &Cluster, pods: &[WebPod]) {
+    use std::io::{Read as _, Write as _};
+    let node_of: BTreeMap<&str, &str> = pods
+        .iter()
+        .map(|p| (p.name.as_str(), p.node.as_str()))
+        .collect();
+    for i in 1..=2 {
+        let addr = std::net::SocketAddr::new(c.node(i).ip.into(), NODE_PORT);
+        let answered = until(&format!("node port on node-{i} reaches every node"), || {
+            let mut seen = BTreeSet::new();
+            for _ in 0..30 {
+                let body = c
+                    .server_netns()
+                    .run(|| -> std::io::Result<String> {
+                        let mut s =
+                            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                        s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+                        let mut r = String::new();
+                        s.read_to_string(&mut r)?;
+                        Ok(r.lines().last().unwrap_or_default().trim().to_string())
+                    })
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("{addr}: {e}"))?;
+                let node = node_of
+                    .get(body.as_str())
+                    .ok_or(format!("answer {body:?}"))?;
+                seen.insert(node.to_string());
+            }
+            if seen.len() == NODES {
+                Ok(seen)
+            } else {
+                Err(format!("{addr} answered from {seen:?}"))
+            }
+        });
+        eprintln!("node port on node-{i}: answered from {answered:?}");
+    }
 }
 
 /// `berth node revoke node-2`: the agent's calls with its credential are

@@ -58,7 +58,8 @@ pub struct ClusterConfig {
     pub underlay6: Option<String>,
     /// More `berth server` arguments.
     pub server_args: Vec<String>,
-    /// More `berth agent` arguments (every node).
+    /// More `berth agent` arguments (every node); `{link}` in one stands
+    /// for the node's underlay interface.
     pub agent_args: Vec<String>,
 }
 
@@ -340,7 +341,12 @@ impl Cluster {
             dir: n.dir.clone(),
             cgroup: Some(n.cgroup.path().to_path_buf()),
             bpffs: Some(n.bpffs.clone()),
-            args: self.cfg.agent_args.clone(),
+            args: self
+                .cfg
+                .agent_args
+                .iter()
+                .map(|a| a.replace("{link}", &self.lan.host(i).ifname))
+                .collect(),
             log: n.log(),
         };
         let mut cmd = self.lan.host(i).netns.command(&self.cfg.berth);
