@@ -112,9 +112,18 @@ fn a_node_port_reaches_pods_on_both_nodes_snated_over_tcp_and_udp() {
     let out = e.berth(&["dataplane", "ct", "list"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or_default();
+    let new_flows: usize = last
+        .split("new flows ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no new-flow count in {last:?}"));
+    // Every TCP exchange is a new flow (TIME_WAIT keeps the client from
+    // reusing its port towards the same address); a UDP client may get a
+    // port back that an earlier exchange used, and then meets its flow.
     assert!(
-        last.contains(&format!("new flows {}", 4 * TRIES)),
-        "every exchange was one new flow: {last}"
+        (2 * TRIES + 1..=4 * TRIES).contains(&new_flows),
+        "new flows counted: {last}"
     );
     assert!(
         text.contains(&format!("{CLIENT}:")) && text.contains(" reply snat "),
